@@ -1,0 +1,23 @@
+import { loadConfig } from '../shared/config.js';
+import { migrate } from '../migrate/migrator.js';
+import { createPool } from '../shared/postgres.js';
+
+/** `locus migrate`: the catalog store and the read store primary (the replica follows by WAL). */
+export async function migrateAll(): Promise<void> {
+  const config = loadConfig(['LOCUS_CATALOG_DB_URL', 'LOCUS_READ_DB_URL']);
+  for (const [target, url] of [
+    ['catalog', config.LOCUS_CATALOG_DB_URL],
+    ['readmodel', config.LOCUS_READ_DB_URL],
+  ] as const) {
+    const pool = createPool(url, { applicationName: 'locus-migrate', max: 1 });
+    try {
+      const result = await migrate(pool, target);
+      console.log(
+        `${target}: applied ${result.applied.length} (${result.applied.join(', ') || 'none new'}), ` +
+          `${result.skipped} already applied${result.procedures.length ? `, procedures ${result.procedures.join(', ')}` : ''}`,
+      );
+    } finally {
+      await pool.end();
+    }
+  }
+}

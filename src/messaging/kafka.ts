@@ -1,0 +1,250 @@
+/**
+ * The only module that imports kafkajs. Everything else in locus speaks these small interfaces, so a
+ * later move to another client (kafkajs is in maintenance mode) touches this file alone.
+ */
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import type { Logger } from '../shared/logger.js';
+
+export interface OutgoingMessage {
+  topic: string;
+  /** Partition key: one aggregate's messages share a key, so they keep their order in one partition. */
+  key: string;
+  value: string;
+  headers?: Record<string, string>;
+}
+
+export interface IncomingMessage {
+  topic: string;
+  partition: number;
+  /** Kafka offset as a decimal string (offsets are 64-bit). */
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Broker timestamp, ms since the epoch. */
+  timestamp: number;
+}
+
+export interface IncomingBatch {
+  topic: string;
+  partition: number;
+  messages: IncomingMessage[];
+  /** The partition's high watermark when the batch was fetched: lag = highWatermark - next offset. */
+  highWatermark: string;
+}
+
+export interface MessageProducer {
+  /** Resolves once every message is acknowledged by the broker (acks=all, idempotent producer). */
+  send(messages: OutgoingMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  /** Kafka topic configs, e.g. `{ 'retention.ms': '-1' }`. */
+  config?: Record<string, string>;
+}
+
+export interface PartitionPosition {
+  topic: string;
+  partition: number;
+  /** The next offset to read. */
+  offset: string;
+}
+
+export interface BatchConsumerOptions {
+  groupId: string;
+  topics: string[];
+  /**
+   * Called when partitions are assigned: returns where to resume each one. Positions stored in the
+   * read store win over Kafka's committed offsets, which locus never commits.
+   */
+  positions(assigned: { topic: string; partition: number }[]): Promise<PartitionPosition[]>;
+  /** Handles one fetched batch of one partition; the next batch of that partition waits for it. */
+  handleBatch(batch: IncomingBatch, heartbeat: () => Promise<void>): Promise<void>;
+  maxBytesPerPartition?: number;
+}
+
+export interface BatchConsumer {
+  stop(): Promise<void>;
+  /** High watermarks of every partition of the given topics (the end offsets). */
+  endOffsets(topics: string[]): Promise<PartitionPosition[]>;
+}
+
+export interface Broker {
+  producer(): Promise<MessageProducer>;
+  ensureTopics(topics: TopicSpec[]): Promise<void>;
+  deleteTopics(topics: string[]): Promise<void>;
+  endOffsets(topic: string): Promise<PartitionPosition[]>;
+  startBatchConsumer(options: BatchConsumerOptions): Promise<BatchConsumer>;
+  close(): Promise<void>;
+}
+
+export function parseBrokers(list: string): string[] {
+  return list
+    .split(',')
+    .map((broker) => broker.trim())
+    .filter(Boolean);
+}
+
+const LEVEL_NAMES: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** Connects lazily to the brokers in `LOCUS_KAFKA_BROKERS` form (`host:port,host:port`). */
+export function createBroker(options: { brokers: string; clientId: string; logger: Logger }): Broker {
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: parseBrokers(options.brokers),
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 100, retries: 8 },
+    logCreator:
+      () =>
+      ({ level, log }) => {
+        const { message, ...extra } = log;
+        options.logger[LEVEL_NAMES[level] ?? 'info']({ kafka: extra }, message);
+      },
+  });
+  const admin = kafka.admin();
+  let adminConnected: Promise<void> | undefined;
+  const connectedAdmin = async () => {
+    adminConnected ??= admin.connect();
+    await adminConnected;
+    return admin;
+  };
+  const producers: Producer[] = [];
+  const consumers: Consumer[] = [];
+
+  const endOffsets = async (topic: string): Promise<PartitionPosition[]> => {
+    const offsets = await (await connectedAdmin()).fetchTopicOffsets(topic);
+    return offsets.map((o) => ({ topic, partition: o.partition, offset: o.high }));
+  };
+
+  return {
+    async producer() {
+      const producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+      });
+      await producer.connect();
+      producers.push(producer);
+      return {
+        async send(messages) {
+          if (messages.length === 0) return;
+          const byTopic = new Map<string, OutgoingMessage[]>();
+          for (const message of messages) {
+            const list = byTopic.get(message.topic) ?? [];
+            list.push(message);
+            byTopic.set(message.topic, list);
+          }
+          await producer.sendBatch({
+            acks: -1,
+            topicMessages: [...byTopic].map(([topic, list]) => ({
+              topic,
+              messages: list.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+            })),
+          });
+        },
+        close: () => producer.disconnect(),
+      };
+    },
+
+    async ensureTopics(topics) {
+      const client = await connectedAdmin();
+      const existing = new Set(await client.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.topic));
+      if (missing.length === 0) return;
+      await client.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions,
+          replicationFactor: 1,
+          configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    },
+
+    async deleteTopics(topics) {
+      const client = await connectedAdmin();
+      const existing = new Set(await client.listTopics());
+      const present = topics.filter((t) => existing.has(t));
+      if (present.length > 0) await client.deleteTopics({ topics: present });
+    },
+
+    endOffsets,
+
+    async startBatchConsumer(consumerOptions) {
+      const consumer = kafka.consumer({
+        groupId: consumerOptions.groupId,
+        allowAutoTopicCreation: false,
+        maxBytesPerPartition: consumerOptions.maxBytesPerPartition ?? 4 * 1024 * 1024,
+        sessionTimeout: 30_000,
+        heartbeatInterval: 3_000,
+      });
+      consumers.push(consumer);
+      await consumer.connect();
+      for (const topic of consumerOptions.topics) await consumer.subscribe({ topic, fromBeginning: true });
+
+      // On every (re)assignment, seek each partition to the position stored beside the views.
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        const assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+          partitions.map((partition) => ({ topic, partition })),
+        );
+        consumerOptions
+          .positions(assigned)
+          .then((positions) => {
+            for (const p of positions)
+              consumer.seek({ topic: p.topic, partition: p.partition, offset: p.offset });
+          })
+          .catch((error: unknown) => options.logger.error({ err: error }, 'could not load stored positions'));
+      });
+
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async (payload: EachBatchPayload) => {
+          const { batch } = payload;
+          if (!payload.isRunning() || payload.isStale()) return;
+          await consumerOptions.handleBatch(
+            {
+              topic: batch.topic,
+              partition: batch.partition,
+              highWatermark: batch.highWatermark,
+              messages: batch.messages.map((m) => ({
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: m.offset,
+                key: m.key?.toString('utf8') ?? null,
+                value: m.value,
+                timestamp: Number(m.timestamp),
+                headers: Object.fromEntries(
+                  Object.entries(m.headers ?? {}).map(([name, value]) => [name, value?.toString() ?? '']),
+                ),
+              })),
+            },
+            () => payload.heartbeat(),
+          );
+        },
+      });
+
+      return {
+        stop: () => consumer.disconnect(),
+        async endOffsets(topics) {
+          return (await Promise.all(topics.map(endOffsets))).flat();
+        },
+      };
+    },
+
+    async close() {
+      await Promise.allSettled([...producers, ...consumers].map((client) => client.disconnect()));
+      if (adminConnected) await admin.disconnect();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { LocusError } from './errors.js';
+
+/**
+ * Every setting a locus process reads, with its default. Addresses of stores and the broker have no
+ * default: they come only from the environment (`services up` writes them to ~/.locus/env).
+ */
+const SETTINGS = {
+  LOCUS_CATALOG_DB_URL: undefined,
+  LOCUS_READ_DB_URL: undefined,
+  LOCUS_READ_REPLICA_URL: undefined,
+  LOCUS_MONGO_URL: undefined,
+  LOCUS_KAFKA_BROKERS: undefined,
+  /** Prefix of every topic name, so tests and several deployments can share one broker. */
+  LOCUS_TOPIC_PREFIX: 'locus.',
+  /** Where the reviews service asks whether a product exists. */
+  LOCUS_CATALOG_URL: 'http://127.0.0.1:8081',
+  LOCUS_REVIEWS_URL: 'http://127.0.0.1:8082',
+  LOCUS_QUERY_PORT: '8080',
+  LOCUS_CATALOG_PORT: '8081',
+  LOCUS_REVIEWS_PORT: '8082',
+  LOCUS_PROJECTOR_PORT: '8083',
+  LOCUS_RELAY_PORT: '8084',
+  LOCUS_HOST: '127.0.0.1',
+  LOCUS_LOG_LEVEL: 'info',
+} as const satisfies Record<string, string | undefined>;
+
+export type SettingName = keyof typeof SETTINGS;
+export type Config<K extends SettingName> = Readonly<Record<K, string>>;
+
+/**
+ * Reads the named settings once, at boot, and freezes them.
+ * @throws LocusError LOCUS_CONFIG_MISSING naming every required setting that is absent.
+ * @example const config = loadConfig(['LOCUS_CATALOG_DB_URL', 'LOCUS_KAFKA_BROKERS']);
+ */
+export function loadConfig<K extends SettingName>(
+  names: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Config<K> {
+  const values: Partial<Record<K, string>> = {};
+  const missing: string[] = [];
+  for (const name of names) {
+    const value = env[name] ?? SETTINGS[name];
+    if (value === undefined || value === '') missing.push(name);
+    else values[name] = value;
+  }
+  if (missing.length > 0) {
+    throw new LocusError(
+      'LOCUS_CONFIG_MISSING',
+      `missing setting${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: run \`npm run services:up\` and load ~/.locus/env, or set ${missing.join(', ')}`,
+      { details: missing.map((field) => ({ field, message: 'required' })) },
+    );
+  }
+  return Object.freeze(values as Record<K, string>);
+}
+
+/** Parses a port setting, failing with the setting's name. */
+export function portOf(config: Readonly<Record<string, string>>, name: SettingName): number {
+  const port = Number(config[name]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new LocusError('LOCUS_CONFIG_INVALID', `${name} must be a port number, got "${config[name]}"`);
+  }
+  return port;
+}

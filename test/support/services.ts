@@ -1,0 +1,32 @@
+import { connect } from 'node:net';
+
+export const ADDRESS_VARIABLES = [
+  'LOCUS_CATALOG_DB_URL',
+  'LOCUS_READ_DB_URL',
+  'LOCUS_READ_REPLICA_URL',
+  'LOCUS_MONGO_URL',
+  'LOCUS_KAFKA_BROKERS',
+] as const;
+
+export type ServiceAddresses = Record<(typeof ADDRESS_VARIABLES)[number], string>;
+
+/** host:port of a URL or a `host:port` broker entry. */
+export function endpointOf(address: string): { host: string; port: number } {
+  const first = address.split(',')[0] ?? address;
+  const url = first.includes('://') ? new URL(first) : new URL(`tcp://${first}`);
+  return { host: url.hostname, port: Number(url.port) };
+}
+
+export function tcpAnswers(address: string, timeoutMs = 2_000): Promise<boolean> {
+  const { host, port } = endpointOf(address);
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
