@@ -88,13 +88,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       }),
     );
     const healthy = results.every(([, result]) => result.ok);
-    return reply
-      .code(healthy ? 200 : 503)
-      .send({
-        status: healthy ? 'ok' : 'fail',
-        process: options.name,
-        checks: Object.fromEntries(results) as unknown,
-      });
+    return reply.code(healthy ? 200 : 503).send({
+      status: healthy ? 'ok' : 'fail',
+      process: options.name,
+      checks: Object.fromEntries(results) as unknown,
+    });
   });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     return reply.type(options.metrics.contentType).send(await options.metrics.metrics());

@@ -1,0 +1,41 @@
+import { LocusError } from '../shared/errors.js';
+import { AGGREGATE_TYPES, type AggregateType } from './envelope.js';
+
+/**
+ * What identifies one accepted write: the aggregate and the version the write produced. The write
+ * services return it in the `Locus-Consistency-Token` response header; the query service, given it
+ * back (same header, or `?consistencyToken=`), answers only once the view reflects that version.
+ * Form: `<aggregateType>:<aggregateId>:<version>`, e.g. `product:3f0c…:4`.
+ */
+export interface ConsistencyToken {
+  aggregateType: AggregateType;
+  aggregateId: string;
+  version: number;
+}
+
+export const CONSISTENCY_TOKEN_HEADER = 'locus-consistency-token';
+
+export function formatConsistencyToken(token: ConsistencyToken): string {
+  return `${token.aggregateType}:${token.aggregateId}:${token.version}`;
+}
+
+/** @throws LocusError LOCUS_VALIDATION naming the token when it is malformed. */
+export function parseConsistencyToken(text: string): ConsistencyToken {
+  const [aggregateType, aggregateId, versionText, ...rest] = text.split(':');
+  const version = Number(versionText);
+  if (
+    rest.length > 0 ||
+    !AGGREGATE_TYPES.includes(aggregateType as AggregateType) ||
+    !aggregateId ||
+    !/^[0-9a-f-]{36}$/i.test(aggregateId) ||
+    !Number.isInteger(version) ||
+    version < 1
+  ) {
+    throw new LocusError('LOCUS_VALIDATION', `consistencyToken: malformed token "${text}"`, {
+      details: [
+        { field: 'consistencyToken', message: 'expected <product|category|review>:<uuid>:<version>' },
+      ],
+    });
+  }
+  return { aggregateType: aggregateType as AggregateType, aggregateId, version };
+}

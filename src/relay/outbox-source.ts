@@ -1,0 +1,31 @@
+import type { EventEnvelope } from '../contracts/envelope.js';
+
+/** One recorded change event waiting to be published. */
+export interface PendingEvent {
+  /** The source's own id of the outbox entry, used to mark it published. */
+  outboxId: string;
+  /** Kafka topic and partition key (see contracts/topics.ts for the keying rules). */
+  topic: string;
+  key: string;
+  envelope: EventEnvelope;
+}
+
+/**
+ * A store's outbox as the relay sees it. Implementations guarantee that no two relay instances hold
+ * events of the same key at once (so per-key order survives several relays), and that an event is
+ * handed out again until it has been marked published (at-least-once).
+ */
+export interface OutboxSource {
+  readonly name: string;
+  /**
+   * Claims up to `limit` unpublished events in per-key order and passes them to `publish`; marks them
+   * published only after `publish` resolves. When `publish` throws, nothing is marked.
+   * @returns how many events were published.
+   */
+  publishBatch(limit: number, publish: (events: PendingEvent[]) => Promise<void>): Promise<number>;
+  /** Resolves when new events may be waiting (a notification, or the fallback poll interval). */
+  waitForWork(signal: AbortSignal): Promise<void>;
+  /** Deletes published events older than the retention period; returns how many. */
+  purgePublished(olderThan: Date): Promise<number>;
+  close(): Promise<void>;
+}
