@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../migrate/migrator.js';
+
+export interface ProcessSpec {
+  /** Name of the process, also its log file name. */
+  name: string;
+  /** Arguments to the `locus` CLI, e.g. `['catalog']`. */
+  args: string[];
+  /** `http://127.0.0.1:8081/health`: the process counts as started once this answers 200. */
+  healthUrl?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface Supervised {
+  spec: ProcessSpec;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts locus processes as separate OS processes, the way they are deployed, and stops every one it
+ * started (by pid, never by name). Used by the example, the end-to-end tests and fault injection.
+ */
+export class ProcessSupervisor {
+  private readonly processes = new Map<string, Supervised>();
+
+  constructor(
+    private readonly logDir: string,
+    private readonly baseEnv: NodeJS.ProcessEnv = process.env,
+  ) {
+    mkdirSync(logDir, { recursive: true });
+  }
+
+  logFile(name: string): string {
+    return path.join(this.logDir, `${name}.log`);
+  }
+
+  /**
+   * Spawns the process and waits until its health URL answers 200.
+   * @throws Error naming the process and its log when it exits or is not healthy within `timeoutMs`.
+   */
+  async start(spec: ProcessSpec, timeoutMs = 60_000): Promise<void> {
+    if (this.processes.has(spec.name)) throw new Error(`${spec.name} is already running`);
+    const log = createWriteStream(this.logFile(spec.name), { flags: 'a' });
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), ...spec.args], {
+      cwd: REPO_ROOT,
+      env: { ...this.baseEnv, ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    this.processes.set(spec.name, { spec, child, exited });
+    if (!spec.healthUrl) return;
+    const deadline = Date.now() + timeoutMs;
+    let exitCode: number | null | undefined;
+    void exited.then((code) => (exitCode = code));
+    for (;;) {
+      if (exitCode !== undefined) {
+        this.processes.delete(spec.name);
+        throw new Error(`${spec.name} exited with code ${exitCode} while starting; see ${this.logFile(spec.name)}`);
+      }
+      if (await answers(spec.healthUrl)) return;
+      if (Date.now() > deadline) {
+        await this.stop(spec.name);
+        throw new Error(`${spec.name} was not healthy within ${timeoutMs} ms; see ${this.logFile(spec.name)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  pid(name: string): number | undefined {
+    return this.processes.get(name)?.child.pid;
+  }
+
+  /** Sends a signal without waiting: SIGKILL simulates a crash between any two steps. */
+  kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.processes.get(name)?.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+  async stop(name: string, graceMs = 15_000): Promise<void> {
+    const supervised = this.processes.get(name);
+    if (!supervised) return;
+    const { child, exited } = supervised;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    this.processes.delete(name);
+  }
+
+  /** Stops every process this supervisor started, newest first. */
+  async stopAll(): Promise<void> {
+    for (const name of [...this.processes.keys()].reverse()) await this.stop(name);
+  }
+
+  running(): string[] {
+    return [...this.processes.keys()];
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
