@@ -1,0 +1,24 @@
+import type { Registry } from 'prom-client';
+import { createHttpServer, type HealthCheck, type HttpServer } from '../shared/http-server.js';
+import type { Logger } from '../shared/logger.js';
+import type { CatalogDeps } from './catalog.deps.js';
+import { registerCategoryRoutes } from './category.routes.js';
+import { registerExportRoutes } from './export.routes.js';
+import { registerProductRoutes } from './product.routes.js';
+
+/** Builds the catalog's HTTP server with every route; the caller listens (or calls `inject`). */
+export async function buildCatalogServer(
+  deps: CatalogDeps & { logger: Logger; metrics: Registry; healthChecks?: HealthCheck[] },
+): Promise<HttpServer> {
+  const app = await createHttpServer({
+    name: 'catalog',
+    description: 'Products and categories; every write records its change event in the outbox',
+    logger: deps.logger,
+    metrics: deps.metrics,
+    healthChecks: deps.healthChecks ?? [],
+  });
+  registerProductRoutes(app, deps);
+  registerCategoryRoutes(app, deps);
+  registerExportRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,42 @@
+import Type from 'typebox';
+
+/** The body of every error response (see shared/http-server.ts). */
+export const ErrorBody = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  details: Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() })),
+});
+
+export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+/** Headers of a conditional write (PUT, PATCH, DELETE). */
+export const ConditionalHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({ pattern: '^(\\*|(W/)?"?[0-9]{1,15}"?)$' })),
+});
+
+/** Headers of a create (POST). */
+export const IdempotentHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+});
+
+/** Error responses every write route may give. */
+export const writeErrors = {
+  400: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  412: ErrorBody,
+  413: ErrorBody,
+  415: ErrorBody,
+  422: ErrorBody,
+  500: ErrorBody,
+  503: ErrorBody,
+} as const;
+
+/** Query of the export endpoints: keyset pagination by id. */
+export const ExportQuery = Type.Object(
+  {
+    after: Type.Optional(Type.String({ format: 'uuid' })),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  },
+  { additionalProperties: false },
+);
