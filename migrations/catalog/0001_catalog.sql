@@ -57,7 +57,9 @@ CREATE TABLE outbox (
   created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
   published_at      timestamptz
 );
-CREATE INDEX outbox_pending ON outbox (lane, id) WHERE published_at IS NULL;
+-- Pending rows by lane (which lanes have work) and by id (the batch, in publish order).
+CREATE INDEX outbox_pending_lane ON outbox (lane, id) WHERE published_at IS NULL;
+CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;
 CREATE INDEX outbox_published_at ON outbox (published_at) WHERE published_at IS NOT NULL;
 
 -- Wakes a listening relay as soon as an outbox insert commits (NOTIFY is delivered at commit, and

@@ -8,6 +8,8 @@ export interface PendingEvent {
   topic: string;
   key: string;
   envelope: EventEnvelope;
+  /** When the event was recorded (committed with its write); measures commit-to-ack latency. */
+  createdAt?: Date;
 }
 
 /**
@@ -27,5 +29,7 @@ export interface OutboxSource {
   waitForWork(signal: AbortSignal): Promise<void>;
   /** Deletes published events older than the retention period; returns how many. */
   purgePublished(olderThan: Date): Promise<number>;
+  /** How many events wait to be published (for the pending gauge); optional. */
+  pendingCount?(): Promise<number>;
   close(): Promise<void>;
 }

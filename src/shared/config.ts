@@ -22,6 +22,10 @@ const SETTINGS = {
   LOCUS_RELAY_PORT: '8084',
   LOCUS_HOST: '127.0.0.1',
   LOCUS_LOG_LEVEL: 'info',
+  /** Most outbox events the relay publishes per batch. */
+  LOCUS_RELAY_BATCH_SIZE: '500',
+  /** How long published events stay in an outbox before the relay deletes them (default 7 days). */
+  LOCUS_OUTBOX_RETENTION_HOURS: '168',
 } as const satisfies Record<string, string | undefined>;
 
 export type SettingName = keyof typeof SETTINGS;

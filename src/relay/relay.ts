@@ -1,0 +1,132 @@
+import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/envelope.js';
+import type { MessageProducer, OutgoingMessage } from '../messaging/kafka.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import type { OutboxSource, PendingEvent } from './outbox-source.js';
+import type { RelayMetrics } from './relay.metrics.js';
+
+export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+export interface RelayOptions {
+  logger: Logger;
+  metrics?: RelayMetrics;
+  clock?: Clock;
+  /** Most events claimed and published per batch (default 500). */
+  batchSize?: number;
+  /** Published events older than this are deleted from the outbox (default 7 days). */
+  retentionMs?: number;
+  /** How often the retention purge runs (default 1 hour; the first run is at start). */
+  purgeIntervalMs?: number;
+  /** Called after each batch is acknowledged by Kafka, before it is marked published. */
+  onPublished?: (events: PendingEvent[], ackedAt: Date) => void;
+}
+
+export interface RelayStatus {
+  source: string;
+  consecutiveFailures: number;
+  lastError: string | undefined;
+  lastBatchAt: Date | undefined;
+}
+
+export interface RunningRelay {
+  status(): RelayStatus;
+  /** Stops after the batch in flight (which completes or rolls back); resolves when the loop ended. */
+  stop(): Promise<void>;
+}
+
+export function toMessage(event: PendingEvent): OutgoingMessage {
+  return {
+    topic: event.topic,
+    key: event.key,
+    value: JSON.stringify(event.envelope),
+    headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
+  };
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * Publishes `source`'s outbox to Kafka until stopped. Each batch is claimed, sent, acknowledged
+ * (acks=all) and only then marked published, so delivery is at-least-once: a crash between the ack
+ * and the mark re-sends the batch, and consumers drop the duplicates by aggregate version. Per-key
+ * order is the source's guarantee (it hands one key's events to one relay at a time, in order) kept
+ * here by sending a batch in the order given. Full batches are followed at once by the next; an
+ * empty one waits for the source's wake-up (notification or poll). Failures (store or broker down)
+ * are logged and retried with capped exponential backoff. The retention purge runs beside it.
+ */
+export function runRelay(source: OutboxSource, producer: MessageProducer, options: RelayOptions): RunningRelay {
+  const clock = options.clock ?? systemClock;
+  const batchSize = options.batchSize ?? 500;
+  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  const purgeIntervalMs = options.purgeIntervalMs ?? 3600_000;
+  const log = options.logger.child({ source: source.name });
+  const labels = { source: source.name };
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const status: RelayStatus = {
+    source: source.name,
+    consecutiveFailures: 0,
+    lastError: undefined,
+    lastBatchAt: undefined,
+  };
+
+  const publish = async (events: PendingEvent[]) => {
+    await producer.send(events.map(toMessage));
+    const ackedAt = clock.now();
+    if (options.metrics) {
+      options.metrics.batchSize.observe(labels, events.length);
+      for (const event of events) {
+        if (event.createdAt)
+          options.metrics.commitToAck.observe(labels, (ackedAt.getTime() - event.createdAt.getTime()) / 1000);
+      }
+    }
+    options.onPublished?.(events, ackedAt);
+  };
+
+  const publishLoop = async () => {
+    while (!signal.aborted) {
+      try {
+        const count = await source.publishBatch(batchSize, publish);
+        options.metrics?.published.inc(labels, count);
+        status.consecutiveFailures = 0;
+        status.lastBatchAt = clock.now();
+        if (count === 0) await source.waitForWork(signal);
+      } catch (error) {
+        status.consecutiveFailures += 1;
+        status.lastError = error instanceof Error ? error.message : String(error);
+        log.error({ err: error, failures: status.consecutiveFailures }, 'relay batch failed; retrying');
+        await sleep(Math.min(100 * 2 ** status.consecutiveFailures, 5_000), signal);
+      }
+    }
+  };
+
+  const purgeLoop = async () => {
+    while (!signal.aborted) {
+      try {
+        const purged = await source.purgePublished(new Date(clock.now().getTime() - retentionMs));
+        if (purged > 0) log.info({ purged }, 'purged published outbox events');
+      } catch (error) {
+        log.warn({ err: error }, 'outbox retention purge failed; next attempt at the next interval');
+      }
+      await sleep(purgeIntervalMs, signal);
+    }
+  };
+
+  const loops = Promise.all([publishLoop(), purgeLoop()]);
+  return {
+    status: () => ({ ...status }),
+    async stop() {
+      controller.abort();
+      await loops;
+    },
+  };
+}
