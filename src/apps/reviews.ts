@@ -1,6 +1,49 @@
-import { LocusError } from '../shared/errors.js';
+import { MongoClient } from 'mongodb';
+import { createCatalogDirectory } from '../reviews/product-directory.js';
+import { ensureReviewIndexes } from '../reviews/review.model.js';
+import { createReviewService } from '../reviews/review.service.js';
+import { buildReviewsServer } from '../reviews/reviews.server.js';
+import { systemClock, uuidGenerator } from '../shared/clock.js';
+import { loadConfig, portOf } from '../shared/config.js';
+import { createLogger } from '../shared/logger.js';
+import { createMetricsRegistry } from '../shared/metrics.js';
+import { runUntilSignal } from '../shared/process-runner.js';
 
-/** Not built yet: filled in by its issue. */
-export function main(..._args: unknown[]): Promise<void> {
-  return Promise.reject(new LocusError('LOCUS_INTERNAL', 'this command is not built yet'));
+/**
+ * Composition root of the reviews service (port LOCUS_REVIEWS_PORT, default 8082): reviews in the
+ * MongoDB-wire store at LOCUS_MONGO_URL (its path names the database), product existence asked of the
+ * catalog at LOCUS_CATALOG_URL. Indexes are ensured at every start (idempotent). Its events reach
+ * Kafka through `locus relay`, which runs `ReviewOutboxSource` over the same database.
+ */
+export async function main(): Promise<void> {
+  const config = loadConfig([
+    'LOCUS_MONGO_URL',
+    'LOCUS_CATALOG_URL',
+    'LOCUS_REVIEWS_PORT',
+    'LOCUS_HOST',
+    'LOCUS_LOG_LEVEL',
+  ]);
+  const logger = createLogger('reviews', config.LOCUS_LOG_LEVEL);
+  await runUntilSignal('reviews', logger, async () => {
+    const client = await new MongoClient(config.LOCUS_MONGO_URL, {
+      appName: 'locus-reviews',
+      maxPoolSize: 50,
+    }).connect();
+    const db = client.db();
+    await ensureReviewIndexes(db);
+    const reviews = createReviewService({
+      db,
+      clock: systemClock,
+      newId: uuidGenerator,
+      products: createCatalogDirectory({ baseUrl: config.LOCUS_CATALOG_URL, clock: systemClock }),
+    });
+    const app = await buildReviewsServer({ db, reviews, logger, metrics: createMetricsRegistry('reviews') });
+    await app.listen({ port: portOf(config, 'LOCUS_REVIEWS_PORT'), host: config.LOCUS_HOST });
+    return {
+      async close() {
+        await app.close();
+        await client.close();
+      },
+    };
+  });
 }

@@ -7,6 +7,8 @@ export const ERROR_CODES = {
   LOCUS_VALIDATION: 400,
   LOCUS_BAD_CURSOR: 400,
   LOCUS_UNKNOWN_FIELD: 400,
+  /** A key in user input starts with `$` or contains `.` (would be a MongoDB operator or path). */
+  LOCUS_UNSAFE_KEY: 400,
   LOCUS_NOT_FOUND: 404,
   LOCUS_PRODUCT_NOT_FOUND: 404,
   LOCUS_CATEGORY_NOT_FOUND: 404,

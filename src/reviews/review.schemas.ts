@@ -1,0 +1,71 @@
+import Type from 'typebox';
+
+/** HTTP shapes of the reviews API. Bodies admit no unknown fields (LOCUS_UNKNOWN_FIELD). */
+
+const Uuid = Type.String({ format: 'uuid' });
+const Author = Type.String({ minLength: 1, maxLength: 200 });
+const Rating = Type.Integer({ minimum: 1, maximum: 5 });
+const Title = Type.String({ maxLength: 200 });
+const Body = Type.String({ maxLength: 10_000 });
+
+export const ProductParams = Type.Object({ productId: Uuid }, { additionalProperties: false });
+export const ReviewParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+
+export const CreateReviewBody = Type.Object(
+  { author: Author, rating: Rating, title: Title, body: Body },
+  { additionalProperties: false },
+);
+
+export const PatchReviewBody = Type.Object(
+  {
+    author: Type.Optional(Author),
+    rating: Type.Optional(Rating),
+    title: Type.Optional(Title),
+    body: Type.Optional(Body),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const CreateHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+});
+
+/**
+ * `If-Match: "3"` (the ETag this service sends; a bare `3` is accepted too) makes a write conditional;
+ * `*` or no header applies it to whatever version is current.
+ */
+export const ConditionalHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({ pattern: '^(\\*|(W/)?"?[1-9][0-9]{0,14}"?)$' })),
+});
+
+export const ReviewResource = Type.Object({
+  id: Uuid,
+  productId: Uuid,
+  author: Type.String(),
+  rating: Type.Integer(),
+  title: Type.String(),
+  body: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  version: Type.Integer({ minimum: 1 }),
+});
+
+export const ExportQuery = Type.Object(
+  {
+    after: Type.Optional(Uuid),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  },
+  { additionalProperties: false },
+);
+
+export const ExportPage = Type.Object({
+  items: Type.Array(ReviewResource),
+  /** Pass as `after` for the next page; null on the last page. */
+  next: Type.Union([Uuid, Type.Null()]),
+});
+
+export const ErrorBody = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  details: Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() })),
+});

@@ -1,0 +1,35 @@
+import type { Db } from 'mongodb';
+import type { Registry } from 'prom-client';
+import { createHttpServer, type HttpServer } from '../shared/http-server.js';
+import type { Logger } from '../shared/logger.js';
+import { registerReviewRoutes } from './review.routes.js';
+import type { ReviewService } from './review.service.js';
+
+/** Largest review request body: a 10 000-character body plus the other fields fits comfortably. */
+export const REVIEWS_BODY_LIMIT = 32 * 1024;
+
+/** Builds the reviews HTTP server with every route; the caller listens (or calls `inject`). */
+export async function buildReviewsServer(deps: {
+  db: Db;
+  reviews: ReviewService;
+  logger: Logger;
+  metrics: Registry;
+}): Promise<HttpServer> {
+  const app = await createHttpServer({
+    name: 'reviews',
+    description: 'Product reviews; every write records its change event in the review_events outbox',
+    logger: deps.logger,
+    metrics: deps.metrics,
+    bodyLimit: REVIEWS_BODY_LIMIT,
+    healthChecks: [
+      {
+        name: 'mongodb',
+        check: async () => {
+          await deps.db.command({ ping: 1 });
+        },
+      },
+    ],
+  });
+  registerReviewRoutes(app, deps.reviews);
+  return app;
+}
