@@ -1,0 +1,138 @@
+import { decodeEvent } from '../contracts/registry.js';
+import type { EventEnvelope } from '../contracts/envelope.js';
+import type { CategoryState, ProductDeleted, ProductState } from '../contracts/catalog.events.js';
+import type { ReviewDeleted, ReviewState } from '../contracts/review.events.js';
+import type { IncomingMessage } from '../messaging/kafka.js';
+import { isLocusError, LocusError, type ErrorCode } from '../shared/errors.js';
+import type { Change } from './projection.types.js';
+
+export interface PlannedEvent {
+  message: IncomingMessage;
+  change: Change;
+}
+
+export interface PoisonEvent {
+  message: IncomingMessage;
+  code: ErrorCode;
+  reason: string;
+  eventType: string | null;
+}
+
+/** How one fetched batch of one partition is to be handled. */
+export interface BatchPlan {
+  /** Decoded events to apply, in offset order (not yet deduplicated). */
+  events: PlannedEvent[];
+  /** Events that cannot be decoded: parked as the head of their key. */
+  poison: PoisonEvent[];
+  /** Events whose key already has a parked event (earlier in the store, or earlier in this batch). */
+  waiting: IncomingMessage[];
+  /** Messages below the stored position (re-delivered before a seek landed): ignored. */
+  skipped: number;
+  /** The position to store after this batch, or null when the batch had nothing at or past it. */
+  nextOffset: string | null;
+}
+
+/** Turns a validated envelope into the change it carries. */
+export function toChange(envelope: EventEnvelope): Change {
+  const base = { version: envelope.aggregateversion, eventTime: envelope.time };
+  const deleted = envelope.type.includes('.deleted.');
+  switch (envelope.aggregatetype) {
+    case 'category': {
+      const state = envelope.data as CategoryState;
+      return { ...base, aggregateType: 'category', id: state.id, deleted: false, state };
+    }
+    case 'product': {
+      if (deleted) {
+        const data = envelope.data as ProductDeleted;
+        return { ...base, aggregateType: 'product', id: data.id, deleted: true, categoryId: data.categoryId };
+      }
+      const state = envelope.data as ProductState;
+      return { ...base, aggregateType: 'product', id: state.id, deleted: false, state };
+    }
+    case 'review': {
+      if (deleted) {
+        const data = envelope.data as ReviewDeleted;
+        return { ...base, aggregateType: 'review', id: data.id, deleted: true, productId: data.productId };
+      }
+      const state = envelope.data as ReviewState;
+      return { ...base, aggregateType: 'review', id: state.id, deleted: false, state };
+    }
+    default:
+      throw new LocusError('LOCUS_EVENT_UNKNOWN_TYPE', `unknown aggregate type ${envelope.aggregatetype}`);
+  }
+}
+
+/** Decodes one message into a change, or says why it is poison. */
+export function decodeMessage(message: IncomingMessage): PlannedEvent | PoisonEvent {
+  try {
+    const envelope = decodeEvent(message.value);
+    if (envelope.subject !== (envelope.data as { id?: unknown }).id) {
+      throw new LocusError('LOCUS_EVENT_INVALID', `subject ${envelope.subject} is not the id in data`);
+    }
+    return { message, change: toChange(envelope) };
+  } catch (error) {
+    return {
+      message,
+      code: isLocusError(error) ? error.code : 'LOCUS_EVENT_INVALID',
+      reason: error instanceof Error ? error.message : String(error),
+      eventType: peekType(message.value),
+    };
+  }
+}
+
+function peekType(value: Buffer | null): string | null {
+  try {
+    const parsed = JSON.parse(value?.toString('utf8') ?? 'null') as { type?: unknown } | null;
+    return typeof parsed?.type === 'string' ? parsed.type : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Plans a batch: drops messages below `storedOffset`, decodes the rest, and keeps per-key order around
+ * poison events: once a key has a parked event (`blockedKeys`, or poison earlier in this batch),
+ * every later message with that key waits behind it. Pure: no I/O.
+ */
+export function planBatch(
+  messages: readonly IncomingMessage[],
+  storedOffset: bigint | null,
+  blockedKeys: ReadonlySet<string>,
+): BatchPlan {
+  const plan: BatchPlan = { events: [], poison: [], waiting: [], skipped: 0, nextOffset: null };
+  const blocked = new Set(blockedKeys);
+  for (const message of messages) {
+    if (storedOffset !== null && BigInt(message.offset) < storedOffset) {
+      plan.skipped += 1;
+      continue;
+    }
+    plan.nextOffset = (BigInt(message.offset) + 1n).toString();
+    const key = message.key ?? '';
+    if (blocked.has(key)) {
+      plan.waiting.push(message);
+      continue;
+    }
+    const decoded = decodeMessage(message);
+    if ('change' in decoded) {
+      plan.events.push(decoded);
+    } else {
+      plan.poison.push(decoded);
+      blocked.add(key);
+    }
+  }
+  return plan;
+}
+
+/**
+ * Keeps only the newest version of each aggregate in a batch: events carry full state, so older ones
+ * in the same batch add nothing. Order of the result follows the first appearance of each aggregate.
+ */
+export function dedupeChanges(changes: readonly Change[]): Change[] {
+  const newest = new Map<string, Change>();
+  for (const change of changes) {
+    const key = `${change.aggregateType}:${change.id}`;
+    const seen = newest.get(key);
+    if (!seen || change.version > seen.version) newest.set(key, change);
+  }
+  return [...newest.values()];
+}

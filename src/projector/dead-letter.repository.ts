@@ -1,0 +1,177 @@
+import type pg from 'pg';
+import type { IncomingMessage } from '../messaging/kafka.js';
+import type { Tx } from './projection.types.js';
+
+export type DeadLetterStatus = 'parked' | 'waiting' | 'retried' | 'skipped';
+
+export interface DeadLetter {
+  id: number;
+  consumer: string;
+  status: DeadLetterStatus;
+  reason: string;
+  errorCode: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  eventType: string | null;
+  attempts: number;
+  createdAt: Date;
+  resolvedAt: Date | null;
+}
+
+export interface NewDeadLetter {
+  status: 'parked' | 'waiting';
+  reason: string;
+  errorCode: string;
+  message: IncomingMessage;
+  eventType: string | null;
+  attempts: number;
+}
+
+interface DeadLetterRow {
+  id: string;
+  consumer: string;
+  status: DeadLetterStatus;
+  reason: string;
+  error_code: string;
+  topic: string;
+  partition: number;
+  kafka_offset: string;
+  message_key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  event_type: string | null;
+  attempts: number;
+  created_at: Date;
+  resolved_at: Date | null;
+}
+
+const COLUMNS = `id::text, consumer, status, reason, error_code, topic, partition, kafka_offset::text,
+  message_key, value, headers, event_type, attempts, created_at, resolved_at`;
+
+function fromRow(row: DeadLetterRow): DeadLetter {
+  return {
+    id: Number(row.id),
+    consumer: row.consumer,
+    status: row.status,
+    reason: row.reason,
+    errorCode: row.error_code,
+    topic: row.topic,
+    partition: row.partition,
+    offset: row.kafka_offset,
+    key: row.message_key,
+    value: row.value,
+    headers: row.headers,
+    eventType: row.event_type,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+    resolvedAt: row.resolved_at,
+  };
+}
+
+/** Parks events in one statement. A re-delivered event already parked is left as it is. */
+export async function insertDeadLetters(
+  tx: Tx,
+  consumer: string,
+  letters: readonly NewDeadLetter[],
+): Promise<void> {
+  if (letters.length === 0) return;
+  await tx.query(
+    `INSERT INTO dead_letters (consumer, status, reason, error_code, topic, partition, kafka_offset,
+       message_key, value, headers, event_type, attempts)
+     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[],
+       $8::text[], $9::bytea[], $10::jsonb[], $11::text[], $12::int[])
+     ON CONFLICT (consumer, topic, partition, kafka_offset) DO NOTHING`,
+    [
+      consumer,
+      letters.map((l) => l.status),
+      letters.map((l) => l.reason),
+      letters.map((l) => l.errorCode),
+      letters.map((l) => l.message.topic),
+      letters.map((l) => l.message.partition),
+      letters.map((l) => l.message.offset),
+      letters.map((l) => l.message.key),
+      letters.map((l) => l.message.value),
+      letters.map((l) => JSON.stringify(l.message.headers)),
+      letters.map((l) => l.eventType),
+      letters.map((l) => l.attempts),
+    ],
+  );
+}
+
+/** Keys of `topic` that have an unresolved dead letter: their later events must wait behind it. */
+export async function blockedKeys(
+  tx: Tx,
+  consumer: string,
+  topic: string,
+  keys: readonly string[],
+): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const result = await tx.query<{ message_key: string }>(
+    `SELECT DISTINCT message_key FROM dead_letters
+     WHERE consumer = $1 AND topic = $2 AND status IN ('parked', 'waiting') AND message_key = ANY($3::text[])`,
+    [consumer, topic, keys],
+  );
+  return new Set(result.rows.map((row) => row.message_key));
+}
+
+export async function listDeadLetters(
+  db: pg.Pool | Tx,
+  consumer: string,
+  options: { status?: DeadLetterStatus; limit?: number } = {},
+): Promise<DeadLetter[]> {
+  const result = await db.query<DeadLetterRow>(
+    `SELECT ${COLUMNS} FROM dead_letters WHERE consumer = $1 AND ($2::text IS NULL OR status = $2)
+     ORDER BY id LIMIT $3`,
+    [consumer, options.status ?? null, options.limit ?? 100],
+  );
+  return result.rows.map(fromRow);
+}
+
+export async function deadLetterForUpdate(tx: Tx, id: number): Promise<DeadLetter | null> {
+  const result = await tx.query<DeadLetterRow>(
+    `SELECT ${COLUMNS} FROM dead_letters WHERE id = $1 FOR UPDATE`,
+    [id],
+  );
+  const row = result.rows[0];
+  return row ? fromRow(row) : null;
+}
+
+/** The events waiting behind a parked one: same consumer, topic and key, in partition order. */
+export async function waitingBehind(tx: Tx, head: DeadLetter): Promise<DeadLetter[]> {
+  const result = await tx.query<DeadLetterRow>(
+    `SELECT ${COLUMNS} FROM dead_letters
+     WHERE consumer = $1 AND topic = $2 AND message_key IS NOT DISTINCT FROM $3 AND status = 'waiting'
+     ORDER BY partition, kafka_offset FOR UPDATE`,
+    [head.consumer, head.topic, head.key],
+  );
+  return result.rows.map(fromRow);
+}
+
+export async function resolveDeadLetter(tx: Tx, id: number, status: 'retried' | 'skipped'): Promise<void> {
+  await tx.query(`UPDATE dead_letters SET status = $2, resolved_at = now() WHERE id = $1`, [id, status]);
+}
+
+/** Makes a dead letter the head of its key again, with the reason it failed this time. */
+export async function reparkDeadLetter(
+  tx: Tx,
+  id: number,
+  failure: { reason: string; errorCode: string },
+): Promise<void> {
+  await tx.query(
+    `UPDATE dead_letters SET status = 'parked', reason = $2, error_code = $3, attempts = attempts + 1
+     WHERE id = $1`,
+    [id, failure.reason, failure.errorCode],
+  );
+}
+
+export async function countOpenDeadLetters(db: pg.Pool, consumer: string): Promise<number> {
+  const result = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM dead_letters WHERE consumer = $1 AND status IN ('parked', 'waiting')`,
+    [consumer],
+  );
+  return result.rows[0]?.n ?? 0;
+}

@@ -1,0 +1,265 @@
+import type pg from 'pg';
+import type { IncomingBatch, IncomingMessage } from '../messaging/kafka.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { applyChanges } from './apply-changes.js';
+import { planBatch, type BatchPlan } from './batch-plan.js';
+import { blockedKeys, insertDeadLetters, type NewDeadLetter } from './dead-letter.repository.js';
+import { lockConsumer, recordCommit, storedOffsetForUpdate, storePosition } from './positions.repository.js';
+import type { ProjectorMetrics } from './projector.metrics.js';
+import { withTransaction, type Tx, type ViewTables } from './projection.types.js';
+
+export interface ProjectionTarget {
+  pool: pg.Pool;
+  /** Names the positions, the dead letters and the advisory lock of this projection. */
+  consumer: string;
+  tables: ViewTables;
+  logger: Logger;
+  clock: Clock;
+  metrics?: ProjectorMetrics;
+  /** Called with newly parked events inside the batch transaction, before COMMIT (dead-letter topic). */
+  publishDeadLetters?: (letters: NewDeadLetter[]) => Promise<void>;
+  /** Dead letters another consumer skipped are ignored here (a rebuild honours the live skips). */
+  honourSkipsOf?: string;
+  /** Attempts of a whole batch before its events are applied one by one to isolate a failing one. */
+  batchAttempts?: number;
+  retryDelayMs?: number;
+}
+
+export interface BatchOutcome {
+  /** Messages at or past the stored position. */
+  handled: number;
+  /** Changes that passed the version guard. */
+  applied: number;
+  parked: number;
+  skippedBelowPosition: number;
+  nextOffset: string | null;
+  commitLsn: string | null;
+  /** Event times (ms since the epoch) of the decoded events, for the freshness histogram. */
+  eventTimesMs: number[];
+}
+
+/**
+ * Applies one fetched batch of one partition effectively once: the view changes, the dead letters and
+ * the partition's next offset commit in ONE transaction, serialised with every other batch of the same
+ * consumer by an advisory lock. Messages below the stored offset are ignored, so a batch re-delivered
+ * after a crash or fetched before a seek landed changes nothing.
+ *
+ * A failing batch is retried whole `batchAttempts` times; then its events are applied one by one in
+ * savepoints, and an event that still fails is parked (with the ones behind it on the same key) while
+ * the rest commit. Infrastructure failures (connection lost, server shutting down) are rethrown instead:
+ * parking would blame the event for an outage.
+ * @throws the infrastructure error; nothing was committed and the batch is redelivered.
+ */
+export async function projectBatch(target: ProjectionTarget, batch: IncomingBatch): Promise<BatchOutcome> {
+  const started = performance.now();
+  const attempts = target.batchAttempts ?? 3;
+  let outcome: BatchOutcome | undefined;
+  for (let attempt = 1; outcome === undefined; attempt++) {
+    try {
+      outcome = await runBatch(target, batch, attempt > attempts ? attempt : null);
+    } catch (error) {
+      if (isInfrastructureError(error) || attempt > attempts) throw error;
+      target.logger.warn(
+        { err: error, topic: batch.topic, partition: batch.partition, attempt },
+        'batch failed; retrying',
+      );
+      await sleep((target.retryDelayMs ?? 100) * attempt);
+    }
+  }
+  const consumer = target.consumer;
+  if (target.metrics && outcome.handled > 0) {
+    const metrics = target.metrics;
+    metrics.eventsApplied.inc({ consumer }, outcome.handled);
+    metrics.batchSize.observe({ consumer }, outcome.handled);
+    metrics.batchDuration.observe({ consumer }, (performance.now() - started) / 1000);
+    const now = target.clock.now().getTime();
+    for (const time of outcome.eventTimesMs)
+      metrics.freshness.observe({ consumer }, Math.max(0, (now - time) / 1000));
+    if (outcome.nextOffset !== null) {
+      metrics.lag.set(
+        { consumer, topic: batch.topic, partition: String(batch.partition) },
+        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(outcome.nextOffset))),
+      );
+    }
+  }
+  return outcome;
+}
+
+/** One attempt. `isolateAttempt` set: apply event by event in savepoints, parking the ones that fail. */
+async function runBatch(
+  target: ProjectionTarget,
+  batch: IncomingBatch,
+  isolateAttempt: number | null,
+): Promise<BatchOutcome> {
+  const client = await target.pool.connect();
+  let outcome: BatchOutcome;
+  try {
+    await client.query('BEGIN');
+    const tx = client as Tx;
+    try {
+      outcome = await inTransaction(target, tx, batch, isolateAttempt);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    if (outcome.handled > 0) outcome.commitLsn = await recordCommit(client, target.consumer, outcome.handled);
+  } finally {
+    client.release();
+  }
+  return outcome;
+}
+
+async function inTransaction(
+  target: ProjectionTarget,
+  tx: Tx,
+  batch: IncomingBatch,
+  isolateAttempt: number | null,
+): Promise<BatchOutcome> {
+  const { consumer } = target;
+  await lockConsumer(tx, consumer);
+  const stored = await storedOffsetForUpdate(tx, consumer, batch.topic, batch.partition);
+  const fresh = batch.messages.filter((m) => stored === null || BigInt(m.offset) >= stored);
+  const keys = [...new Set(fresh.map((m) => m.key ?? ''))];
+  const blocked = await blockedKeys(tx, consumer, batch.topic, keys);
+  const ignored = target.honourSkipsOf
+    ? await skippedOffsets(tx, target.honourSkipsOf, batch.topic, batch.partition, fresh)
+    : new Set<string>();
+  const plan = planBatch(
+    fresh.filter((m) => !ignored.has(m.offset)),
+    stored,
+    blocked,
+  );
+  const outcome: BatchOutcome = {
+    handled: fresh.length,
+    applied: 0,
+    parked: 0,
+    skippedBelowPosition: batch.messages.length - fresh.length,
+    nextOffset: fresh.length > 0 ? (BigInt(fresh[fresh.length - 1]!.offset) + 1n).toString() : null,
+    commitLsn: null,
+    eventTimesMs: target.metrics ? plan.events.map((e) => Date.parse(e.change.eventTime)) : [],
+  };
+  if (outcome.nextOffset === null) return outcome;
+
+  const letters: NewDeadLetter[] = plan.poison.map((p) => ({
+    status: 'parked',
+    reason: p.reason,
+    errorCode: p.code,
+    message: p.message,
+    eventType: p.eventType,
+    attempts: 1,
+  }));
+  if (isolateAttempt === null) {
+    outcome.applied = await applyChanges(
+      tx,
+      target.tables,
+      plan.events.map((e) => e.change),
+    );
+  } else {
+    outcome.applied = await applyIsolated(tx, target, plan, letters, isolateAttempt);
+  }
+  const lettersAll = [...letters, ...waitingLetters(plan.waiting, letters)];
+  outcome.parked = lettersAll.length;
+  if (lettersAll.length > 0) {
+    await insertDeadLetters(tx, consumer, lettersAll);
+    for (const letter of lettersAll) target.metrics?.deadLetters.inc({ consumer, code: letter.errorCode });
+    target.logger.warn(
+      { consumer, topic: batch.topic, partition: batch.partition, parked: lettersAll.length },
+      'events parked in dead_letters',
+    );
+    await target.publishDeadLetters?.(lettersAll);
+  }
+  await storePosition(tx, consumer, batch.topic, batch.partition, outcome.nextOffset);
+  return outcome;
+}
+
+/** Applies events one at a time; a failing one is parked and the rest of its key waits behind it. */
+async function applyIsolated(
+  tx: Tx,
+  target: ProjectionTarget,
+  plan: BatchPlan,
+  letters: NewDeadLetter[],
+  attempts: number,
+): Promise<number> {
+  let applied = 0;
+  const failedKeys = new Set<string>();
+  for (const event of plan.events) {
+    const key = event.message.key ?? '';
+    if (failedKeys.has(key)) {
+      plan.waiting.push(event.message);
+      continue;
+    }
+    await tx.query('SAVEPOINT one_event');
+    try {
+      applied += await applyChanges(tx, target.tables, [event.change]);
+      await tx.query('RELEASE SAVEPOINT one_event');
+    } catch (error) {
+      if (isInfrastructureError(error)) throw error;
+      await tx.query('ROLLBACK TO SAVEPOINT one_event');
+      failedKeys.add(key);
+      letters.push({
+        status: 'parked',
+        reason: `failed after ${attempts} attempts: ${(error as Error).message}`,
+        errorCode: 'LOCUS_INTERNAL',
+        message: event.message,
+        eventType: null,
+        attempts,
+      });
+    }
+  }
+  return applied;
+}
+
+function waitingLetters(waiting: IncomingMessage[], heads: NewDeadLetter[]): NewDeadLetter[] {
+  return waiting
+    .sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1))
+    .map((message) => {
+      const head = heads.find((h) => (h.message.key ?? '') === (message.key ?? ''));
+      return {
+        status: 'waiting',
+        reason: head
+          ? `waiting behind offset ${head.message.offset} of the same key`
+          : 'waiting behind an earlier parked event of the same key',
+        errorCode: head?.errorCode ?? 'LOCUS_EVENT_INVALID',
+        message,
+        eventType: null,
+        attempts: 0,
+      };
+    });
+}
+
+async function skippedOffsets(
+  tx: Tx,
+  consumer: string,
+  topic: string,
+  partition: number,
+  messages: IncomingMessage[],
+): Promise<Set<string>> {
+  if (messages.length === 0) return new Set();
+  const result = await tx.query<{ kafka_offset: string }>(
+    `SELECT kafka_offset::text FROM dead_letters
+     WHERE consumer = $1 AND topic = $2 AND partition = $3 AND status = 'skipped'
+       AND kafka_offset BETWEEN $4::bigint AND $5::bigint`,
+    [consumer, topic, partition, messages[0]!.offset, messages[messages.length - 1]!.offset],
+  );
+  return new Set(result.rows.map((row) => row.kafka_offset));
+}
+
+/**
+ * Failures of the store rather than of an event: connection errors, server shutdown, resource limits,
+ * serialisation failures. SQLSTATE classes 08, 40, 53, 57, 58, XX and Node's system errors (E…).
+ */
+export function isInfrastructureError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (/^(08|40|53|57|58|XX)/.test(code) || code.startsWith('E')) return true;
+    return false;
+  }
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

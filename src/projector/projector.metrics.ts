@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** The projector's Prometheus metrics, registered once per process on its registry. */
+export interface ProjectorMetrics {
+  eventsApplied: Counter<'consumer'>;
+  batchSize: Histogram<'consumer'>;
+  batchDuration: Histogram<'consumer'>;
+  lag: Gauge<'consumer' | 'topic' | 'partition'>;
+  freshness: Histogram<'consumer'>;
+  deadLetters: Counter<'consumer' | 'code'>;
+  openDeadLetters: Gauge<'consumer'>;
+}
+
+export function createProjectorMetrics(registry: Registry): ProjectorMetrics {
+  const registers = [registry];
+  return {
+    eventsApplied: new Counter({
+      name: 'locus_projector_events_applied_total',
+      help: 'Events handled in committed batches (rate() gives events applied per second)',
+      labelNames: ['consumer'],
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: 'locus_projector_batch_size',
+      help: 'Messages per committed batch',
+      labelNames: ['consumer'],
+      buckets: [1, 10, 50, 100, 500, 1000, 2500, 5000, 10000],
+      registers,
+    }),
+    batchDuration: new Histogram({
+      name: 'locus_projector_batch_duration_seconds',
+      help: 'Time to apply and commit one batch',
+      labelNames: ['consumer'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    lag: new Gauge({
+      name: 'locus_projector_consumer_lag',
+      help: 'Messages not yet applied per partition: high watermark minus the stored next offset',
+      labelNames: ['consumer', 'topic', 'partition'],
+      registers,
+    }),
+    freshness: new Histogram({
+      name: 'locus_projector_freshness_seconds',
+      help: 'Now minus the event time of applied events, at commit',
+      labelNames: ['consumer'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600],
+      registers,
+    }),
+    deadLetters: new Counter({
+      name: 'locus_projector_dead_letters_total',
+      help: 'Events parked in the dead-letter table (poison, or waiting behind a parked event)',
+      labelNames: ['consumer', 'code'],
+      registers,
+    }),
+    openDeadLetters: new Gauge({
+      name: 'locus_projector_dead_letters_open',
+      help: 'Dead letters not yet retried or skipped',
+      labelNames: ['consumer'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,50 @@
+import type { ViewModule } from '../projection.types.js';
+
+/**
+ * product_summary, product fields: upserts the newest state of each changed product (with its category's
+ * name when the category is known) and removes deleted products. The rating columns are left to
+ * productRatingView, which recomputes them from review_view.
+ */
+export const productSummaryView: ViewModule = {
+  name: 'product_summary',
+  handles: ['product'],
+  async apply(tx, changes, tables) {
+    const rows = changes.productUpserts;
+    if (rows.length > 0) {
+      await tx.query(
+        `INSERT INTO ${tables.productSummary} AS p (id, sku, name, description, category_id, category_name,
+           price_amount, price_currency, attributes, created_at, updated_at, version)
+         SELECT u.id, u.sku, u.name, u.description, u.category_id, c.name, u.price_amount, u.price_currency,
+           u.attributes, u.created_at, u.updated_at, u.version
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::text[],
+           $8::jsonb[], $9::timestamptz[], $10::timestamptz[], $11::bigint[])
+           AS u(id, sku, name, description, category_id, price_amount, price_currency, attributes,
+                created_at, updated_at, version)
+         LEFT JOIN ${tables.categoryView} c ON c.id = u.category_id
+         ON CONFLICT (id) DO UPDATE SET sku = excluded.sku, name = excluded.name,
+           description = excluded.description, category_id = excluded.category_id,
+           category_name = excluded.category_name, price_amount = excluded.price_amount,
+           price_currency = excluded.price_currency, attributes = excluded.attributes,
+           created_at = excluded.created_at, updated_at = excluded.updated_at, version = excluded.version`,
+        [
+          rows.map((r) => r.id),
+          rows.map((r) => r.state.sku),
+          rows.map((r) => r.state.name),
+          rows.map((r) => r.state.description),
+          rows.map((r) => r.state.categoryId),
+          rows.map((r) => r.state.price.amount),
+          rows.map((r) => r.state.price.currency),
+          rows.map((r) => JSON.stringify(r.state.attributes)),
+          rows.map((r) => r.state.createdAt),
+          rows.map((r) => r.state.updatedAt),
+          rows.map((r) => r.version),
+        ],
+      );
+    }
+    if (changes.productDeletes.length > 0) {
+      await tx.query(`DELETE FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`, [
+        changes.productDeletes.map((r) => r.id),
+      ]);
+    }
+  },
+};
