@@ -1,6 +1,123 @@
-import { LocusError } from '../../src/shared/errors.js';
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import { readEnvFile, services, LOCUS_HOME } from '../../src/cli/services.command.js';
+import { migrateAll } from '../../src/cli/migrate.command.js';
+import { ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
+import { SIZES, type SizeName } from './dataset.js';
+import { requestJson } from './http.js';
+import { seedThroughApis, type Endpoints, type SeedResult } from './seed.js';
+import { printTour } from './tour.js';
 
-/** Not built yet: filled in by its issue. */
-export function main(..._args: unknown[]): Promise<void> {
-  return Promise.reject(new LocusError('LOCUS_INTERNAL', 'this command is not built yet'));
+const ADDRESS_VARIABLES = [
+  'LOCUS_CATALOG_DB_URL',
+  'LOCUS_READ_DB_URL',
+  'LOCUS_READ_REPLICA_URL',
+  'LOCUS_MONGO_URL',
+  'LOCUS_KAFKA_BROKERS',
+];
+
+/**
+ * `npm run example`: services up, migrate, start catalog, reviews, relay, projector and query as
+ * separate processes, seed a deterministic catalog through the write APIs, wait for the views to catch
+ * up, print a tour of the REST API, then keep running until Ctrl-C (or exit at once with `--exit`).
+ */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      size: { type: 'string', default: 'small' },
+      seed: { type: 'string', default: '42' },
+      exit: { type: 'boolean', default: false },
+    },
+  });
+  const sizeName = values.size as SizeName;
+  const size = SIZES[sizeName];
+  if (!size) throw new Error(`--size must be one of ${Object.keys(SIZES).join(', ')}`);
+  const seed = Number(values.seed);
+
+  if (!ADDRESS_VARIABLES.every((name) => process.env[name])) {
+    step('starting the services (npm run services:up)');
+    services('up');
+    Object.assign(process.env, readEnvFile());
+  }
+  step('migrating the catalog and read stores');
+  await migrateAll();
+
+  const ports = { query: 8080, catalog: 8081, reviews: 8082, projector: 8083, relay: 8084 };
+  const endpoints: Endpoints = {
+    catalog: `http://127.0.0.1:${ports.catalog}`,
+    reviews: `http://127.0.0.1:${ports.reviews}`,
+    query: `http://127.0.0.1:${ports.query}`,
+  };
+  const supervisor = new ProcessSupervisor(path.join(LOCUS_HOME, 'logs', 'example'));
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    step('stopping locus processes');
+    await supervisor.stopAll();
+  };
+  process.once('SIGINT', () => void stop().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void stop().then(() => process.exit(143)));
+
+  try {
+    for (const name of ['catalog', 'reviews', 'relay', 'projector', 'query'] as const) {
+      step(`starting ${name} (port ${ports[name]}, log ${supervisor.logFile(name)})`);
+      await supervisor.start({ name, args: [name], healthUrl: `http://127.0.0.1:${ports[name]}/health` });
+    }
+    step(`seeding the "${sizeName}" catalog (seed ${seed}) through the catalog and reviews APIs`);
+    const seeded = await seedThroughApis(endpoints, size, seed);
+    step('waiting for the views to catch up (write → outbox → Kafka → projector → replica)');
+    await waitForViews(endpoints, seeded);
+    await printTour(endpoints, seeded, ports);
+    if (values.exit) return;
+    step('running; press Ctrl-C to stop');
+    await new Promise(() => undefined);
+  } finally {
+    await stop();
+  }
+}
+
+function step(message: string): void {
+  console.log(`\n▸ ${message}`);
+}
+
+interface CategorySummaryBody {
+  productCount: number;
+  reviewCount: number;
+}
+
+/** Polls the query service until every seeded product and review is in the views, with a progress bar. */
+async function waitForViews(endpoints: Endpoints, seeded: SeedResult, timeoutMs = 300_000): Promise<void> {
+  const total = seeded.productIds.length + seeded.reviews;
+  const bar = new SingleBar(
+    {
+      format: ' views [{bar}] {value}/{total} rows | {percentage}% | ETA {eta}s',
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+    },
+    Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      let seen = 0;
+      for (const id of seeded.categoryIds) {
+        const { status, body } = await requestJson<CategorySummaryBody>(
+          'GET',
+          `${endpoints.query}/categories/${id}/summary`,
+        );
+        if (status === 200) seen += body.productCount + body.reviewCount;
+      }
+      bar.update(Math.min(seen, total));
+      if (seen >= total) return;
+      if (Date.now() > deadline)
+        throw new Error(`views did not catch up within ${timeoutMs} ms (${seen}/${total})`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  } finally {
+    bar.stop();
+  }
 }

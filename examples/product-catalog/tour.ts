@@ -1,0 +1,60 @@
+import { requestJson } from './http.js';
+import type { Endpoints, SeedResult } from './seed.js';
+
+const SERVED_HEADERS = ['locus-strategy', 'locus-backend', 'locus-replica-lag-ms', 'locus-projector-lag-ms'];
+
+/** A handful of REST calls with their answers, how fresh they were and where they were served. */
+export async function printTour(
+  endpoints: Endpoints,
+  seeded: SeedResult,
+  ports: Record<string, number>,
+): Promise<void> {
+  const category = seeded.categoryIds[0];
+  const calls: [string, string][] = [
+    ['top products by rating', `/products?sort=rating&limit=3`],
+    ['one product, read-your-writes after the last review', `/products/${seeded.productIds[0]}`],
+    ['a category summary', `/categories/${category}/summary`],
+    [
+      'top-rated per category (stored procedure on the replica)',
+      `/analytics/top-rated?limit=3&categoryId=${category}`,
+    ],
+    [
+      'the same, computed in the query service',
+      `/analytics/top-rated?limit=3&categoryId=${category}&strategy=service-join`,
+    ],
+    ['rating trend by week', `/analytics/rating-trend?bucket=week`],
+  ];
+  console.log('\n══ tour ══');
+  for (const [what, path] of calls) {
+    const headers: Record<string, string> = seeded.lastToken
+      ? { 'locus-consistency-token': seeded.lastToken }
+      : {};
+    const started = performance.now();
+    const response = await requestJson('GET', `${endpoints.query}${path}`, undefined, headers);
+    const ms = (performance.now() - started).toFixed(1);
+    console.log(`\n# ${what}\nGET ${endpoints.query}${path} → ${response.status} in ${ms} ms`);
+    const served = SERVED_HEADERS.filter((h) => response.headers.has(h)).map(
+      (h) => `${h}: ${response.headers.get(h)}`,
+    );
+    if (served.length) console.log(`  ${served.join(' | ')}`);
+    console.log(indent(truncate(JSON.stringify(response.body, null, 2), 1200)));
+  }
+  console.log(`
+══ try next ══
+  API docs:        ${endpoints.query}/documentation   (catalog ${endpoints.catalog}/documentation, reviews ${endpoints.reviews}/documentation)
+  metrics:         http://127.0.0.1:${ports.projector}/metrics   (freshness, lag, dead letters)
+  health:          http://127.0.0.1:${ports.projector}/health
+  export (NDJSON): ${endpoints.query}/analytics/export
+`);
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}\n… (${text.length - max} more characters)` : text;
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n');
+}
