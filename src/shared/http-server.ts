@@ -134,6 +134,11 @@ function toLocusError(error: unknown): LocusError {
     return new LocusError(unknownField ? 'LOCUS_UNKNOWN_FIELD' : 'LOCUS_VALIDATION', message, { details });
   }
   const code = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
-  if (code) return new LocusError(code, fastifyError.message ?? code, { cause: error });
+  if (code) {
+    // Name the part that failed, like schema errors do: the body, or the content-type header.
+    const field = code === 'LOCUS_UNSUPPORTED_MEDIA_TYPE' ? 'headers/content-type' : 'body';
+    const message = fastifyError.message ?? code;
+    return new LocusError(code, message, { cause: error, details: [{ field, message }] });
+  }
   return new LocusError('LOCUS_INTERNAL', 'internal error', { cause: error });
 }

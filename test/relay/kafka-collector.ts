@@ -1,0 +1,40 @@
+import type { Broker, IncomingMessage } from '../../src/messaging/kafka.js';
+import { uniqueName } from '../support/isolation.js';
+
+export interface Collector {
+  messages: IncomingMessage[];
+  /** Waits until at least `count` messages arrived (or the timeout), then returns them all. */
+  waitFor(count: number, timeoutMs?: number): Promise<IncomingMessage[]>;
+  /** Waits until no message arrived for `quietMs`, then returns them all. */
+  settle(quietMs?: number): Promise<IncomingMessage[]>;
+  stop(): Promise<void>;
+}
+
+/** Reads `topics` from the beginning with a group of its own, collecting every message. */
+export async function collectMessages(broker: Broker, topics: string[]): Promise<Collector> {
+  const messages: IncomingMessage[] = [];
+  let lastArrival = Date.now();
+  const consumer = await broker.startBatchConsumer({
+    groupId: uniqueName('collector'),
+    topics,
+    positions: async (assigned) => assigned.map((a) => ({ ...a, offset: '0' })),
+    handleBatch: async (batch) => {
+      messages.push(...batch.messages);
+      lastArrival = Date.now();
+    },
+  });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  return {
+    messages,
+    async waitFor(count, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (messages.length < count && Date.now() < deadline) await sleep(50);
+      return messages;
+    },
+    async settle(quietMs = 1_500) {
+      while (Date.now() - lastArrival < quietMs) await sleep(100);
+      return messages;
+    },
+    stop: () => consumer.stop(),
+  };
+}
