@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { MongoClient, type Db } from 'mongodb';
+import { createCatalogDirectory, type CatalogDirectoryOptions } from '../../src/reviews/product-directory.js';
+import { ensureReviewIndexes } from '../../src/reviews/review.model.js';
+import { createReviewService, type ReviewService } from '../../src/reviews/review.service.js';
+import { buildReviewsServer } from '../../src/reviews/reviews.server.js';
+import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
+import type { HttpServer } from '../../src/shared/http-server.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { createMetricsRegistry } from '../../src/shared/metrics.js';
+import { uniqueMongoUrl } from '../support/isolation.js';
+
+/**
+ * A stand-in for the catalog SERVICE's HTTP API (`GET /products/:id`: 200 when known, 404 otherwise),
+ * a real Fastify server on a free port. It can be told to fail (500) or to hang, or be closed.
+ */
+export interface FakeCatalog {
+  url: string;
+  known: Set<string>;
+  mode: 'ok' | 'fail' | 'hang';
+  calls: number;
+  close(): Promise<void>;
+}
+
+export async function startFakeCatalog(): Promise<FakeCatalog> {
+  const app: FastifyInstance = Fastify();
+  const fake = {
+    url: '',
+    known: new Set<string>(),
+    mode: 'ok' as FakeCatalog['mode'],
+    calls: 0,
+    close: () => app.close(),
+  };
+  app.get<{ Params: { id: string } }>('/products/:id', async (request, reply) => {
+    fake.calls += 1;
+    if (fake.mode === 'fail') return reply.code(500).send({ code: 'LOCUS_INTERNAL' });
+    if (fake.mode === 'hang') await new Promise((resolve) => setTimeout(resolve, 5_000));
+    if (!fake.known.has(request.params.id)) return reply.code(404).send({ code: 'LOCUS_PRODUCT_NOT_FOUND' });
+    return { id: request.params.id, version: 1 };
+  });
+  fake.url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return fake;
+}
+
+export interface ReviewsFixture {
+  db: Db;
+  client: MongoClient;
+  catalog: FakeCatalog;
+  reviews: ReviewService;
+  app: HttpServer;
+  /** A product the fake catalog knows. */
+  newProduct(): string;
+  close(): Promise<void>;
+}
+
+/** A reviews service over a database of its own, with a fake catalog; `close` drops the database. */
+export async function startReviewsFixture(
+  directory: Partial<CatalogDirectoryOptions> = {},
+): Promise<ReviewsFixture> {
+  const { url, database } = uniqueMongoUrl();
+  const client = await new MongoClient(url).connect();
+  const db = client.db(database);
+  await ensureReviewIndexes(db);
+  const catalog = await startFakeCatalog();
+  const reviews = createReviewService({
+    db,
+    clock: systemClock,
+    newId: uuidGenerator,
+    products: createCatalogDirectory({
+      baseUrl: catalog.url,
+      clock: systemClock,
+      cacheTtlMs: 0,
+      ...directory,
+    }),
+  });
+  const app = await buildReviewsServer({
+    db,
+    reviews,
+    logger: createLogger('reviews-test', 'silent'),
+    metrics: createMetricsRegistry('reviews'),
+  });
+  return {
+    db,
+    client,
+    catalog,
+    reviews,
+    app,
+    newProduct() {
+      const id = randomUUID();
+      catalog.known.add(id);
+      return id;
+    },
+    async close() {
+      await app.close();
+      await catalog.close();
+      await db.dropDatabase();
+      await client.close();
+    },
+  };
+}
+
+export const aReview = { author: 'ada', rating: 4, title: 'Solid', body: 'Does what it says.' };
