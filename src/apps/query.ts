@@ -1,6 +1,92 @@
+import { loadConfig, portOf } from '../shared/config.js';
+import { systemClock } from '../shared/clock.js';
 import { LocusError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { createMetricsRegistry } from '../shared/metrics.js';
+import { createPool } from '../shared/postgres.js';
+import { runUntilSignal, type RunningProcess } from '../shared/process-runner.js';
+import type { ResilienceOptions } from '../query/backend.policy.js';
+import { buildQueryApp } from '../query/query.app.js';
+import { ReadStore } from '../query/read-store.js';
+import type { RequestSettings } from '../query/request-context.js';
+import { ExportApi } from '../query/upstream.client.js';
 
-/** Not built yet: filled in by its issue. */
-export function main(..._args: unknown[]): Promise<void> {
-  return Promise.reject(new LocusError('LOCUS_INTERNAL', 'this command is not built yet'));
+const SETTINGS = [
+  'LOCUS_READ_REPLICA_URL',
+  'LOCUS_READ_DB_URL',
+  'LOCUS_CATALOG_URL',
+  'LOCUS_REVIEWS_URL',
+  'LOCUS_QUERY_PORT',
+  'LOCUS_HOST',
+  'LOCUS_MAX_REPLICA_LAG_MS',
+  'LOCUS_CONSISTENCY_WAIT_MS',
+  'LOCUS_QUERY_DEADLINE_MS',
+  'LOCUS_QUERY_EXPORT_DEADLINE_MS',
+  'LOCUS_QUERY_MAX_DEADLINE_MS',
+  'LOCUS_QUERY_STATEMENT_TIMEOUT_MS',
+  'LOCUS_BREAKER_FAILURES',
+  'LOCUS_BREAKER_HALF_OPEN_MS',
+] as const;
+
+function positive(config: Readonly<Record<string, string>>, name: (typeof SETTINGS)[number]): number {
+  const value = Number(config[name]);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new LocusError('LOCUS_CONFIG_INVALID', `${name} must be a positive integer, got "${config[name]}"`);
+  }
+  return value;
+}
+
+/** The query service's composition root: two read-store pools, two upstream APIs, one HTTP server. */
+export async function main(): Promise<void> {
+  const config = loadConfig(SETTINGS);
+  const logger = createLogger('query');
+  await runUntilSignal('query', logger, async (): Promise<RunningProcess> => {
+    const statementTimeoutMs = positive(config, 'LOCUS_QUERY_STATEMENT_TIMEOUT_MS');
+    const replica = createPool(config.LOCUS_READ_REPLICA_URL, {
+      applicationName: 'locus-query-replica',
+      max: 20,
+      statementTimeoutMs,
+    });
+    const primary = createPool(config.LOCUS_READ_DB_URL, {
+      applicationName: 'locus-query-primary',
+      max: 10,
+      statementTimeoutMs,
+    });
+    const resilience: ResilienceOptions = {
+      breakerFailures: positive(config, 'LOCUS_BREAKER_FAILURES'),
+      halfOpenAfterMs: positive(config, 'LOCUS_BREAKER_HALF_OPEN_MS'),
+      retries: 2,
+      retryInitialDelayMs: 10,
+    };
+    const settings: RequestSettings = {
+      defaultDeadlineMs: positive(config, 'LOCUS_QUERY_DEADLINE_MS'),
+      exportDeadlineMs: positive(config, 'LOCUS_QUERY_EXPORT_DEADLINE_MS'),
+      maxDeadlineMs: positive(config, 'LOCUS_QUERY_MAX_DEADLINE_MS'),
+      consistencyWaitMs: positive(config, 'LOCUS_CONSISTENCY_WAIT_MS'),
+      maxWindowDays: 1830,
+      defaultWindowDays: 90,
+    };
+    const store = new ReadStore({
+      replica,
+      primary,
+      resilience,
+      maxReplicaLagMs: positive(config, 'LOCUS_MAX_REPLICA_LAG_MS'),
+    });
+    const app = await buildQueryApp({
+      store,
+      catalogApi: new ExportApi('catalog-api', config.LOCUS_CATALOG_URL, resilience),
+      reviewsApi: new ExportApi('reviews-api', config.LOCUS_REVIEWS_URL, resilience),
+      clock: systemClock,
+      logger,
+      metrics: createMetricsRegistry('query'),
+      settings,
+    });
+    await app.listen({ port: portOf(config, 'LOCUS_QUERY_PORT'), host: config.LOCUS_HOST });
+    return {
+      async close() {
+        await app.close();
+        await Promise.all([replica.end(), primary.end()]);
+      },
+    };
+  });
 }

@@ -19,9 +19,26 @@ const SETTINGS = {
   LOCUS_CATALOG_PORT: '8081',
   LOCUS_REVIEWS_PORT: '8082',
   LOCUS_PROJECTOR_PORT: '8083',
+  /** The projector's consumer group and the name its positions and dead letters are stored under. */
+  LOCUS_PROJECTOR_GROUP: 'locus-projector',
+  /** The projector reports unhealthy when it has lag and committed nothing for this many seconds. */
+  LOCUS_PROJECTOR_STUCK_SECONDS: '30',
   LOCUS_RELAY_PORT: '8084',
   LOCUS_HOST: '127.0.0.1',
   LOCUS_LOG_LEVEL: 'info',
+  /** Query service: heavy queries refuse a replica further behind than this. */
+  LOCUS_MAX_REPLICA_LAG_MS: '5000',
+  /** Query service: how long a read with a consistency token waits for the view to show it. */
+  LOCUS_CONSISTENCY_WAIT_MS: '2000',
+  /** Query service: a request's deadline when it sends no Locus-Deadline-Ms, and the cap on it. */
+  LOCUS_QUERY_DEADLINE_MS: '5000',
+  LOCUS_QUERY_EXPORT_DEADLINE_MS: '60000',
+  LOCUS_QUERY_MAX_DEADLINE_MS: '120000',
+  /** Query service: server-side statement_timeout of every read-store connection. */
+  LOCUS_QUERY_STATEMENT_TIMEOUT_MS: '10000',
+  /** Query service: consecutive failures that open a backend's breaker, and its half-open delay. */
+  LOCUS_BREAKER_FAILURES: '5',
+  LOCUS_BREAKER_HALF_OPEN_MS: '5000',
   /** Most outbox events the relay publishes per batch. */
   LOCUS_RELAY_BATCH_SIZE: '500',
   /** How long published events stay in an outbox before the relay deletes them (default 7 days). */

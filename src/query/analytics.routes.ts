@@ -1,0 +1,218 @@
+import { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
+import type { Clock } from '../shared/clock.js';
+import { LocusError } from '../shared/errors.js';
+import type { HttpServer } from '../shared/http-server.js';
+import type { AnalyticsService, Routed } from './analytics.service.js';
+import type { ExportLine } from './analytics.types.js';
+import type { Deadline } from './deadline.js';
+import {
+  CategoryReportBody,
+  CategoryReportQuery,
+  errorResponses,
+  ExportQuery,
+  RatingTrendBody,
+  RatingTrendQuery,
+  TopRatedBody,
+  TopRatedQuery,
+} from './query.schemas.js';
+import type { ReadStore } from './read-store.js';
+import { beginRequest, setReadHeaders, windowOf, type RequestSettings } from './request-context.js';
+
+export interface AnalyticsRouteDeps {
+  store: ReadStore;
+  analytics: AnalyticsService;
+  clock: Clock;
+  settings: RequestSettings;
+}
+
+function setStrategyHeaders(reply: FastifyReply, store: ReadStore, routed: Routed<unknown>): void {
+  reply.header('locus-strategy', routed.strategy);
+  if (routed.decision) reply.header('locus-routing', routed.decision.reason);
+  if (routed.strategy === 'composition') {
+    reply.header('locus-backend', 'composition');
+  } else {
+    setReadHeaders(reply, store, 'replica');
+  }
+}
+
+/**
+ * Checks a category filter names a category the read store knows (on the replica: heavy requests
+ * never touch the primary).
+ * @throws LocusError LOCUS_CATEGORY_NOT_FOUND naming `categoryId`.
+ */
+async function requireCategory(
+  store: ReadStore,
+  deadline: Deadline,
+  categoryId: string | undefined,
+): Promise<void> {
+  if (categoryId === undefined) return;
+  await store.requireFreshReplica(deadline);
+  const found = await store.onReplica(deadline, 'category lookup', async (db) => {
+    const { rowCount } = await db.query('SELECT 1 FROM category_view WHERE id = $1', [categoryId]);
+    return rowCount !== 0;
+  });
+  if (!found) {
+    throw new LocusError('LOCUS_CATEGORY_NOT_FOUND', `no category ${categoryId}`, {
+      details: [{ field: 'querystring/categoryId', message: 'unknown category' }],
+    });
+  }
+}
+
+async function requireProduct(
+  store: ReadStore,
+  deadline: Deadline,
+  productId: string | undefined,
+): Promise<void> {
+  if (productId === undefined) return;
+  await store.requireFreshReplica(deadline);
+  const found = await store.onReplica(deadline, 'product lookup', async (db) => {
+    const { rowCount } = await db.query('SELECT 1 FROM product_summary WHERE id = $1', [productId]);
+    return rowCount !== 0;
+  });
+  if (!found) {
+    throw new LocusError('LOCUS_PRODUCT_NOT_FOUND', `no product ${productId}`, {
+      details: [{ field: 'querystring/productId', message: 'unknown product' }],
+    });
+  }
+}
+
+/**
+ * The heavy endpoints. Each takes `strategy=auto|locality|service-join|composition`; all strategies
+ * answer identically. Locality and service-join read only the replica and answer 503 at once when it
+ * is down, lagging or its breaker is open — never from the primary.
+ */
+export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDeps): void {
+  const { store, analytics, clock, settings } = deps;
+  const window = (query: { from?: string; to?: string }) => {
+    const { from, to } = windowOf(query, clock, settings);
+    return { from, to, echo: { from: from.toISOString(), to: to.toISOString() } };
+  };
+
+  app.get(
+    '/analytics/top-rated',
+    {
+      schema: {
+        summary: 'Top-rated products per category (Bayesian average) over a window',
+        querystring: TopRatedQuery,
+        response: { 200: TopRatedBody, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const query = request.query;
+      const { from, to, echo } = window(query);
+      const { deadline } = await beginRequest(request, store, settings, { heavy: true });
+      await requireCategory(store, deadline, query.categoryId);
+      const routed = await analytics.topRated(query.strategy, deadline, {
+        categoryId: query.categoryId ?? null,
+        from,
+        to,
+        minReviews: query.minReviews,
+        limit: query.limit,
+        priorWeight: query.priorWeight,
+      });
+      setStrategyHeaders(reply, store, routed);
+      return { window: echo, categories: routed.value };
+    },
+  );
+
+  app.get(
+    '/analytics/rating-trend',
+    {
+      schema: {
+        summary: 'Rating trend of a product, a category or the catalog, per day, week or month',
+        querystring: RatingTrendQuery,
+        response: { 200: RatingTrendBody, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const query = request.query;
+      const { from, to, echo } = window(query);
+      const { deadline } = await beginRequest(request, store, settings, { heavy: true });
+      await requireCategory(store, deadline, query.categoryId);
+      await requireProduct(store, deadline, query.productId);
+      const routed = await analytics.ratingTrend(query.strategy, deadline, {
+        productId: query.productId ?? null,
+        categoryId: query.categoryId ?? null,
+        from,
+        to,
+        bucket: query.bucket,
+      });
+      setStrategyHeaders(reply, store, routed);
+      return { window: echo, bucket: query.bucket, points: routed.value };
+    },
+  );
+
+  app.get(
+    '/analytics/category-report',
+    {
+      schema: {
+        summary: 'Per category: rating distribution, price bands vs average rating, review volume',
+        querystring: CategoryReportQuery,
+        response: { 200: CategoryReportBody, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const query = request.query;
+      const priceEdges = query.priceEdges.split(',').map(Number);
+      if (priceEdges.some((edge, index) => index > 0 && edge <= priceEdges[index - 1]!)) {
+        throw new LocusError('LOCUS_VALIDATION', 'priceEdges: must be strictly ascending', {
+          details: [{ field: 'querystring/priceEdges', message: 'must be strictly ascending' }],
+        });
+      }
+      const { from, to, echo } = window(query);
+      const { deadline } = await beginRequest(request, store, settings, { heavy: true });
+      await requireCategory(store, deadline, query.categoryId);
+      const routed = await analytics.categoryReport(query.strategy, deadline, {
+        categoryId: query.categoryId ?? null,
+        from,
+        to,
+        priceEdges,
+      });
+      setStrategyHeaders(reply, store, routed);
+      return { window: echo, categories: routed.value };
+    },
+  );
+
+  app.get(
+    '/analytics/export',
+    {
+      schema: {
+        summary: 'Every review in the window with its product, as NDJSON (result as large as input)',
+        querystring: ExportQuery,
+        response: {
+          200: {
+            description: 'one JSON object per line',
+            content: { 'application/x-ndjson': { schema: {} } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { from, to } = window(request.query);
+      const { deadline } = await beginRequest(request, store, settings, {
+        heavy: true,
+        defaultDeadlineMs: settings.exportDeadlineMs,
+      });
+      const routed = await analytics.exportReviews(request.query.strategy, deadline, { from, to });
+      setStrategyHeaders(reply, store, routed);
+      reply.type('application/x-ndjson');
+      return reply.send(Readable.from(ndjson(routed.value, deadline)));
+    },
+  );
+}
+
+/** Lines as NDJSON text, in chunks; stops (failing the stream) when the deadline passes. */
+async function* ndjson(lines: AsyncGenerator<ExportLine>, deadline: Deadline): AsyncGenerator<string> {
+  let chunk = '';
+  for await (const line of lines) {
+    chunk += `${JSON.stringify(line)}\n`;
+    if (chunk.length >= 64 * 1024) {
+      deadline.check('export');
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk) yield chunk;
+}

@@ -1,0 +1,237 @@
+import type pg from 'pg';
+import { LocusError } from '../shared/errors.js';
+import * as aggregate from './analytics.aggregate.js';
+import type {
+  CategoryReport,
+  CategoryReportParams,
+  ExportLine,
+  ExportParams,
+  RatingTrendParams,
+  TopRatedCategory,
+  TopRatedParams,
+  TrendPoint,
+  Window,
+} from './analytics.types.js';
+import type { Deadline } from './deadline.js';
+import * as procedures from './procedures.js';
+import type { ReadStore } from './read-store.js';
+import { replicaRowSource } from './replica.rows.js';
+import {
+  chooseStrategy,
+  type HeavyQuery,
+  type RoutingDecision,
+  type Strategy,
+  type StrategyChoice,
+  type TableStats,
+} from './strategy.router.js';
+import { compositionRowSource, type ExportApi } from './upstream.client.js';
+
+export interface AnalyticsDeps {
+  store: ReadStore;
+  catalogApi: ExportApi;
+  reviewsApi: ExportApi;
+}
+
+export interface Routed<T> {
+  value: T;
+  strategy: Strategy;
+  decision?: RoutingDecision;
+}
+
+/**
+ * Row-count statistics of the replica (planner estimates). `reltuples` is -1 for a table never
+ * analysed; then the planner's own row estimate for a full scan stands in. The window's share of the
+ * reviews comes from the planner's estimate for the window predicate.
+ */
+async function replicaStats(
+  db: pg.PoolClient,
+  window: Window,
+): Promise<{ stats: TableStats; windowFraction: number }> {
+  const { rows } = await db.query<{ relname: string; reltuples: number }>(
+    `SELECT relname, reltuples::float8 AS reltuples FROM pg_class
+     WHERE relname IN ('product_summary', 'review_view', 'category_view') AND relnamespace = 'public'::regnamespace`,
+  );
+  const planRows = async (sql: string, values: unknown[] = []) => {
+    const { rows: plan } = await db.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
+      `EXPLAIN (FORMAT JSON) ${sql}`,
+      values,
+    );
+    return plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0;
+  };
+  const estimate = async (table: string) => {
+    const reltuples = rows.find((row) => row.relname === table)?.reltuples ?? -1;
+    return reltuples >= 0 ? reltuples : planRows(`SELECT 1 FROM ${table}`);
+  };
+  const stats = {
+    products: await estimate('product_summary'),
+    reviews: await estimate('review_view'),
+    categories: await estimate('category_view'),
+  };
+  const inWindow = await planRows('SELECT 1 FROM review_view WHERE created_at >= $1 AND created_at < $2', [
+    window.from,
+    window.to,
+  ]);
+  return { stats, windowFraction: stats.reviews > 0 ? Math.min(1, inWindow / stats.reviews) : 1 };
+}
+
+/**
+ * Runs one heavy query by the chosen strategy. Locality and service-join read ONLY the replica (after
+ * checking it is reachable and fresh enough); composition reads only the owners' APIs, except that
+ * `auto` consults the replica's statistics to decide. Every strategy returns the same answer.
+ */
+export class AnalyticsService {
+  constructor(private readonly deps: AnalyticsDeps) {}
+
+  private async resolve(
+    choice: StrategyChoice,
+    deadline: Deadline,
+    route: Omit<Parameters<typeof chooseStrategy>[0], 'stats' | 'windowFraction'>,
+    window: Window,
+  ): Promise<{ strategy: Strategy; decision?: RoutingDecision }> {
+    if (choice !== 'auto') return { strategy: choice };
+    await this.deps.store.requireFreshReplica(deadline);
+    const { stats, windowFraction } = await this.deps.store.inReplicaSnapshot(
+      deadline,
+      'routing statistics',
+      (db) => replicaStats(db, window),
+    );
+    const decision = chooseStrategy({ ...route, stats, windowFraction });
+    return { strategy: decision.strategy, decision };
+  }
+
+  private async run<T>(
+    strategy: Strategy,
+    deadline: Deadline,
+    query: HeavyQuery,
+    viaProcedure: (client: pg.PoolClient) => Promise<T>,
+    viaRows: (source: aggregate.RowSource) => Promise<T>,
+  ): Promise<T> {
+    if (strategy === 'composition') {
+      return viaRows(compositionRowSource(this.deps.catalogApi, this.deps.reviewsApi, deadline));
+    }
+    await this.deps.store.requireFreshReplica(deadline);
+    return this.deps.store.inReplicaSnapshot(deadline, query, (client) =>
+      strategy === 'locality' ? viaProcedure(client) : viaRows(replicaRowSource(client)),
+    );
+  }
+
+  async topRated(
+    choice: StrategyChoice,
+    deadline: Deadline,
+    params: TopRatedParams,
+  ): Promise<Routed<TopRatedCategory[]>> {
+    const { strategy, decision } = await this.resolve(
+      choice,
+      deadline,
+      { query: 'top-rated', limitPerCategory: params.limit, narrowed: params.categoryId !== null },
+      params,
+    );
+    const value = await this.run(
+      strategy,
+      deadline,
+      'top-rated',
+      (client) => procedures.callTopRated(client, params),
+      (source) => aggregate.topRated(source, params),
+    );
+    return { value, strategy, decision };
+  }
+
+  async ratingTrend(
+    choice: StrategyChoice,
+    deadline: Deadline,
+    params: RatingTrendParams,
+  ): Promise<Routed<TrendPoint[]>> {
+    const bucketMs = { day: 86_400_000, week: 7 * 86_400_000, month: 30 * 86_400_000 }[params.bucket];
+    const { strategy, decision } = await this.resolve(
+      choice,
+      deadline,
+      {
+        query: 'rating-trend',
+        buckets: Math.ceil((params.to.getTime() - params.from.getTime()) / bucketMs) + 1,
+        narrowed: params.categoryId !== null || params.productId !== null,
+      },
+      params,
+    );
+    const value = await this.run(
+      strategy,
+      deadline,
+      'rating-trend',
+      (client) => procedures.callRatingTrend(client, params),
+      (source) => aggregate.ratingTrend(source, params),
+    );
+    return { value, strategy, decision };
+  }
+
+  async categoryReport(
+    choice: StrategyChoice,
+    deadline: Deadline,
+    params: CategoryReportParams,
+  ): Promise<Routed<CategoryReport[]>> {
+    const { strategy, decision } = await this.resolve(
+      choice,
+      deadline,
+      {
+        query: 'category-report',
+        priceBands: params.priceEdges.length + 1,
+        narrowed: params.categoryId !== null,
+      },
+      params,
+    );
+    const value = await this.run(
+      strategy,
+      deadline,
+      'category-report',
+      (client) => procedures.callCategoryReport(client, params),
+      (source) => aggregate.categoryReport(source, params),
+    );
+    return { value, strategy, decision };
+  }
+
+  /**
+   * The export as a stream of lines. Resolves once the source is ready (replica checked, connection
+   * and snapshot open) so errors before the first byte still become proper HTTP errors; `lines` must
+   * be consumed to the end (or returned) to release the connection.
+   */
+  async exportReviews(
+    choice: StrategyChoice,
+    deadline: Deadline,
+    params: ExportParams,
+  ): Promise<Routed<AsyncGenerator<ExportLine>>> {
+    const { strategy, decision } = await this.resolve(choice, deadline, { query: 'export' }, params);
+    if (strategy === 'composition') {
+      const source = compositionRowSource(this.deps.catalogApi, this.deps.reviewsApi, deadline);
+      return { value: aggregate.exportLines(source, params), strategy, decision };
+    }
+    await this.deps.store.requireFreshReplica(deadline);
+    const client = await this.deps.store.onReplica(deadline, 'export', (pool) => pool.connect());
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await client.query("SELECT set_config('statement_timeout', $1, true)", [
+        String(Math.max(1, deadline.remaining())),
+      ]);
+    } catch (error) {
+      client.release(error as Error);
+      throw new LocusError('LOCUS_REPLICA_UNAVAILABLE', 'the replica failed while opening the export', {
+        cause: error,
+        retryAfterSeconds: 1,
+      });
+    }
+    const lines =
+      strategy === 'locality'
+        ? procedures.streamReviewExport(client, params)
+        : aggregate.exportLines(replicaRowSource(client), params);
+    return { value: releasing(client, lines), strategy, decision };
+  }
+}
+
+/** Yields the lines, then commits and returns the connection; an abandoned export drops it instead. */
+async function* releasing<T>(client: pg.PoolClient, lines: AsyncGenerator<T>): AsyncGenerator<T> {
+  let finished = false;
+  try {
+    yield* lines;
+    await client.query('COMMIT');
+    finished = true;
+  } finally {
+    client.release(finished ? undefined : new Error('export ended early; connection discarded'));
+  }
+}

@@ -1,0 +1,184 @@
+import {
+  BrokenCircuitError,
+  circuitBreaker,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  retry,
+  TaskCancelledError,
+  timeout,
+  TimeoutStrategy,
+  type CircuitBreakerPolicy,
+} from 'cockatiel';
+import { LocusError, isLocusError, type ErrorCode } from '../shared/errors.js';
+import { deadlineExceeded, type Deadline } from './deadline.js';
+
+export type BackendName = 'replica' | 'primary' | 'catalog-api' | 'reviews-api';
+
+export interface ResilienceOptions {
+  /** Consecutive failures that open a backend's breaker. */
+  breakerFailures: number;
+  /** How long an open breaker waits before letting one probe through (half-open). */
+  halfOpenAfterMs: number;
+  /** Retries after the first attempt, for failures worth retrying, while the deadline allows. */
+  retries: number;
+  retryInitialDelayMs: number;
+}
+
+export interface FailureClassifier {
+  /** The backend misbehaved (down, slow, shedding): counts towards its breaker. */
+  isFailure(error: unknown): boolean;
+  /** A fresh attempt may well succeed (recovery conflict, dropped connection). */
+  isRetryable(error: unknown): boolean;
+  /** The code to answer with when the backend cannot be reached. */
+  unavailableCode: ErrorCode;
+}
+
+/**
+ * One backend's resilience: a circuit breaker shared by every request (opens after
+ * `breakerFailures` consecutive failures, half-opens after `halfOpenAfterMs` to probe), and per call a
+ * deadline-bounded timeout plus retries with exponential backoff and decorrelated jitter that stop
+ * when the request's deadline would not leave room for another attempt.
+ */
+export class BackendPolicy {
+  readonly breaker: CircuitBreakerPolicy;
+
+  constructor(
+    readonly name: BackendName,
+    private readonly options: ResilienceOptions,
+    private readonly classify: FailureClassifier,
+  ) {
+    this.breaker = circuitBreaker(
+      handleWhen((error) => error instanceof TaskCancelledError || classify.isFailure(error)),
+      { halfOpenAfter: options.halfOpenAfterMs, breaker: new ConsecutiveBreaker(options.breakerFailures) },
+    );
+  }
+
+  /**
+   * Runs `fn` against the backend within the deadline. `fn` receives an AbortSignal that fires at the
+   * deadline (pass it to fetch; database calls are also bounded by statement_timeout).
+   * @throws LocusError LOCUS_CIRCUIT_OPEN (503, Retry-After) when the breaker is open,
+   *   LOCUS_DEADLINE_EXCEEDED (504) when the deadline ran out, the classifier's unavailable code (503)
+   *   when the backend cannot be reached; other errors pass through.
+   */
+  async execute<T>(deadline: Deadline, what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    deadline.check(what);
+    const retryPolicy = retry(
+      handleWhen(
+        (error) =>
+          this.classify.isRetryable(error) && deadline.remaining() > this.options.retryInitialDelayMs * 4,
+      ),
+      {
+        maxAttempts: this.options.retries,
+        backoff: new ExponentialBackoff({ initialDelay: this.options.retryInitialDelayMs, maxDelay: 250 }),
+      },
+    );
+    try {
+      return await retryPolicy.execute(
+        () =>
+          this.breaker.execute(() =>
+            timeout(Math.max(1, deadline.remaining()), TimeoutStrategy.Aggressive).execute(
+              (_context, signal) => fn(signal),
+              deadline.signal,
+            ),
+          ),
+        deadline.signal,
+      );
+    } catch (error) {
+      throw this.translate(error, deadline, what);
+    }
+  }
+
+  private translate(error: unknown, deadline: Deadline, what: string): unknown {
+    if (isLocusError(error)) return error;
+    if (error instanceof BrokenCircuitError) {
+      return new LocusError('LOCUS_CIRCUIT_OPEN', `${this.name}: circuit open after repeated failures`, {
+        cause: error,
+        retryAfterSeconds: Math.max(1, Math.ceil(this.options.halfOpenAfterMs / 1000)),
+      });
+    }
+    if (error instanceof TaskCancelledError || deadline.expired)
+      return deadlineExceeded(deadline, what, error);
+    if ((error as { code?: string }).code === '57014') return deadlineExceeded(deadline, what, error);
+    if (this.classify.isFailure(error)) {
+      return new LocusError(this.classify.unavailableCode, `${this.name} is unavailable`, {
+        cause: error,
+        retryAfterSeconds: 1,
+      });
+    }
+    return error;
+  }
+}
+
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+
+/** SQLSTATEs after which the same read, run again, may succeed. 40001 includes recovery conflicts. */
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P03', '53300']);
+
+function pgErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  if (code && (CONNECTION_ERRNOS.has(code) || code.startsWith('08'))) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    message,
+  );
+}
+
+/** How database errors count: connection loss, shutdowns, timeouts and shedding are the backend's fault. */
+export function databaseClassifier(unavailableCode: ErrorCode): FailureClassifier {
+  return {
+    unavailableCode,
+    isFailure(error) {
+      const code = pgErrorCode(error);
+      return (
+        isConnectionError(error) ||
+        (code !== undefined && (RETRYABLE_SQLSTATES.has(code) || code === '57014'))
+      );
+    },
+    isRetryable(error) {
+      const code = pgErrorCode(error);
+      if (code === 'ECONNREFUSED') return false; // down is down: answer at once
+      return (
+        (code !== undefined && RETRYABLE_SQLSTATES.has(code)) ||
+        (isConnectionError(error) && code !== 'ECONNREFUSED')
+      );
+    },
+  };
+}
+
+/** An upstream HTTP API's failure: network errors and 5xx (a 4xx is our bug, not its outage). */
+export class UpstreamError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UpstreamError';
+  }
+}
+
+export const upstreamClassifier: FailureClassifier = {
+  unavailableCode: 'LOCUS_BACKEND_UNAVAILABLE',
+  isFailure(error) {
+    return error instanceof UpstreamError && (error.status === undefined || error.status >= 500);
+  },
+  isRetryable(error) {
+    return (
+      error instanceof UpstreamError &&
+      (error.status === undefined || error.status === 502 || error.status === 503)
+    );
+  },
+};

@@ -1,0 +1,69 @@
+import { LocusError } from '../shared/errors.js';
+
+/**
+ * The time budget of one request: every database call, upstream call, retry and wait of the request
+ * draws on it, and its signal aborts whatever is still running when it runs out.
+ */
+export class Deadline {
+  readonly totalMs: number;
+  readonly signal: AbortSignal;
+  private readonly endsAt: number;
+
+  constructor(ms: number) {
+    this.totalMs = ms;
+    this.endsAt = performance.now() + ms;
+    this.signal = AbortSignal.timeout(ms);
+  }
+
+  /** Milliseconds left, never negative. */
+  remaining(): number {
+    return Math.max(0, Math.floor(this.endsAt - performance.now()));
+  }
+
+  get expired(): boolean {
+    return this.remaining() <= 0;
+  }
+
+  /** @throws LocusError LOCUS_DEADLINE_EXCEEDED when the budget is spent. */
+  check(what: string): void {
+    if (this.expired) throw deadlineExceeded(this, what);
+  }
+}
+
+export function deadlineExceeded(deadline: Deadline, what: string, cause?: unknown): LocusError {
+  return new LocusError(
+    'LOCUS_DEADLINE_EXCEEDED',
+    `${what} did not finish within the ${deadline.totalMs} ms deadline`,
+    {
+      cause,
+    },
+  );
+}
+
+export const DEADLINE_HEADER = 'locus-deadline-ms';
+
+/**
+ * The request's deadline: header `Locus-Deadline-Ms` when present, else `defaultMs`; capped at `maxMs`.
+ * @throws LocusError LOCUS_VALIDATION (field `Locus-Deadline-Ms`) when the header is not a positive integer.
+ */
+export function deadlineFromHeader(
+  value: string | string[] | undefined,
+  defaultMs: number,
+  maxMs: number,
+): Deadline {
+  if (value === undefined) return new Deadline(Math.min(defaultMs, maxMs));
+  const text = Array.isArray(value) ? value[0] : value;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 1) {
+    throw new LocusError(
+      'LOCUS_VALIDATION',
+      `Locus-Deadline-Ms: expected a positive integer, got "${text}"`,
+      {
+        details: [
+          { field: 'headers/locus-deadline-ms', message: 'must be a positive integer (milliseconds)' },
+        ],
+      },
+    );
+  }
+  return new Deadline(Math.min(ms, maxMs));
+}

@@ -1,0 +1,169 @@
+import type pg from 'pg';
+import QueryStream from 'pg-query-stream';
+import { bandEdges } from './analytics.aggregate.js';
+import type {
+  CategoryReport,
+  CategoryReportParams,
+  ExportLine,
+  ExportParams,
+  RatingTrendParams,
+  TopRatedCategory,
+  TopRatedParams,
+  TrendPoint,
+} from './analytics.types.js';
+import type { Queryable } from './read-store.js';
+import { round, roundOrNull } from './rounding.js';
+
+/*
+ * The ONE module that calls the stored procedures of procedures/analytics.sql. Callers pass a
+ * connection of the REPLICA (ReadStore.inReplicaSnapshot); nothing here ever runs on the primary.
+ * Procedures return unrounded float8; this module rounds with the same `round` as the Node strategies.
+ */
+
+/** Top-rated products per category (`locus_top_rated`). */
+export async function callTopRated(db: Queryable, params: TopRatedParams): Promise<TopRatedCategory[]> {
+  const { rows } = await db.query<{
+    category_id: string;
+    category_name: string | null;
+    product_id: string;
+    product_name: string;
+    review_count: number;
+    average_rating: number;
+    score: number;
+    rank: number;
+  }>('SELECT * FROM locus_top_rated($1, $2, $3, $4, $5, $6)', [
+    params.categoryId,
+    params.from,
+    params.to,
+    params.minReviews,
+    params.limit,
+    params.priorWeight,
+  ]);
+  const categories: TopRatedCategory[] = [];
+  for (const row of rows) {
+    let category = categories.at(-1);
+    if (category?.categoryId !== row.category_id) {
+      category = { categoryId: row.category_id, categoryName: row.category_name, products: [] };
+      categories.push(category);
+    }
+    category.products.push({
+      productId: row.product_id,
+      name: row.product_name,
+      reviewCount: row.review_count,
+      averageRating: round(row.average_rating),
+      score: round(row.score),
+      rank: row.rank,
+    });
+  }
+  return categories;
+}
+
+/** Rating trend per bucket (`locus_rating_trend`). */
+export async function callRatingTrend(db: Queryable, params: RatingTrendParams): Promise<TrendPoint[]> {
+  const { rows } = await db.query<{ bucket_start: Date; review_count: number; average_rating: number }>(
+    'SELECT * FROM locus_rating_trend($1, $2, $3, $4, $5)',
+    [params.productId, params.categoryId, params.from, params.to, params.bucket],
+  );
+  return rows.map((row) => ({
+    bucketStart: row.bucket_start.toISOString(),
+    reviewCount: row.review_count,
+    averageRating: round(row.average_rating),
+  }));
+}
+
+/** Category report (`locus_category_report` + `locus_category_price_bands`, one snapshot). */
+export async function callCategoryReport(
+  db: Queryable,
+  params: CategoryReportParams,
+): Promise<CategoryReport[]> {
+  const { rows } = await db.query<{
+    category_id: string;
+    category_name: string | null;
+    product_count: number;
+    review_count: number;
+    average_rating: number | null;
+    rating_distribution: number[];
+  }>('SELECT * FROM locus_category_report($1, $2, $3)', [params.categoryId, params.from, params.to]);
+  const { rows: bands } = await db.query<{
+    category_id: string;
+    band: number;
+    product_count: number;
+    review_count: number;
+    average_rating: number | null;
+  }>('SELECT * FROM locus_category_price_bands($1, $2, $3, $4)', [
+    params.categoryId,
+    params.from,
+    params.to,
+    params.priceEdges,
+  ]);
+  const reports = rows.map((row): CategoryReport => ({
+    categoryId: row.category_id,
+    categoryName: row.category_name,
+    productCount: row.product_count,
+    reviewCount: row.review_count,
+    averageRating: roundOrNull(row.average_rating),
+    ratingDistribution: row.rating_distribution,
+    priceBands: [],
+  }));
+  const byCategory = new Map(reports.map((report) => [report.categoryId, report]));
+  for (const band of bands) {
+    byCategory.get(band.category_id)?.priceBands.push({
+      band: band.band,
+      ...bandEdges(band.band, params.priceEdges),
+      productCount: band.product_count,
+      reviewCount: band.review_count,
+      averageRating: roundOrNull(band.average_rating),
+    });
+  }
+  return reports;
+}
+
+interface ExportRecord {
+  review_id: string;
+  product_id: string;
+  author: string;
+  rating: number;
+  title: string;
+  body: string;
+  created_at: Date;
+  product_name: string;
+  sku: string;
+  category_id: string | null;
+  price_amount: number;
+  price_currency: string;
+}
+
+/**
+ * Streams `locus_review_export` through a server-side cursor (bounded memory), in review id order.
+ * The client must stay checked out until the iteration ends.
+ */
+export async function* streamReviewExport(
+  client: pg.PoolClient,
+  params: ExportParams,
+): AsyncGenerator<ExportLine> {
+  const stream = client.query(
+    new QueryStream('SELECT * FROM locus_review_export($1, $2)', [params.from, params.to], {
+      batchSize: 1000,
+    }),
+  );
+  try {
+    for await (const row of stream as AsyncIterable<ExportRecord>) {
+      yield {
+        reviewId: row.review_id,
+        productId: row.product_id,
+        author: row.author,
+        rating: row.rating,
+        title: row.title,
+        body: row.body,
+        createdAt: row.created_at.toISOString(),
+        productName: row.product_name,
+        sku: row.sku,
+        categoryId: row.category_id,
+        priceAmount: row.price_amount,
+        priceCurrency: row.price_currency,
+      };
+    }
+  } finally {
+    stream.destroy();
+  }
+}

@@ -1,0 +1,50 @@
+import type { Registry } from 'prom-client';
+import type { Clock } from '../shared/clock.js';
+import { createHttpServer, type HttpServer } from '../shared/http-server.js';
+import type { Logger } from '../shared/logger.js';
+import { registerAnalyticsRoutes } from './analytics.routes.js';
+import { AnalyticsService } from './analytics.service.js';
+import { registerCatalogRoutes } from './catalog.routes.js';
+import type { ReadStore } from './read-store.js';
+import type { RequestSettings } from './request-context.js';
+import type { ExportApi } from './upstream.client.js';
+
+export interface QueryAppDeps {
+  store: ReadStore;
+  catalogApi: ExportApi;
+  reviewsApi: ExportApi;
+  clock: Clock;
+  logger: Logger;
+  metrics: Registry;
+  settings: RequestSettings;
+}
+
+/** Builds the query service's HTTP server (routes registered, not listening). */
+export async function buildQueryApp(deps: QueryAppDeps): Promise<HttpServer> {
+  const app = await createHttpServer({
+    name: 'query',
+    description:
+      'Reads the materialized views (replica first, read primary as fallback for light reads) and runs heavy aggregations only on the replica.',
+    logger: deps.logger,
+    metrics: deps.metrics,
+    healthChecks: [
+      {
+        name: 'replica',
+        check: async () => {
+          await deps.store.replica.query('SELECT 1');
+          const lag = deps.store.lastLag()?.replicaLagMs;
+          return lag === undefined || lag === null ? 'ok' : `lag ${Math.round(lag)} ms`;
+        },
+      },
+      { name: 'primary', check: async () => void (await deps.store.primary.query('SELECT 1')) },
+    ],
+  });
+  registerCatalogRoutes(app, deps.store, deps.settings);
+  const analytics = new AnalyticsService({
+    store: deps.store,
+    catalogApi: deps.catalogApi,
+    reviewsApi: deps.reviewsApi,
+  });
+  registerAnalyticsRoutes(app, { store: deps.store, analytics, clock: deps.clock, settings: deps.settings });
+  return app;
+}
