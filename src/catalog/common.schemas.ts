@@ -11,7 +11,7 @@ export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 /** Headers of a conditional write (PUT, PATCH, DELETE). */
 export const ConditionalHeaders = Type.Object({
-  'if-match': Type.Optional(Type.String({ pattern: '^(\\*|(W/)?"?[0-9]{1,15}"?)$' })),
+  'if-match': Type.Optional(Type.String({ pattern: '^(\\*|(W/)?("[0-9]{1,15}"|[0-9]{1,15}))$' })),
 });
 
 /** Headers of a create (POST). */
