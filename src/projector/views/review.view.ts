@@ -41,6 +41,14 @@ export const reviewView: ViewModule = {
         changes.reviewDeletes.map((r) => r.id),
       ]);
     }
+    if (changes.productDeletes.length > 0) {
+      // Reviews outlive a deleted product here; they stop naming it, whatever order events came in.
+      await tx.query(
+        `UPDATE ${tables.reviewView} SET product_name = NULL, category_id = NULL
+         WHERE product_id = ANY($1::uuid[]) AND (product_name IS NOT NULL OR category_id IS NOT NULL)`,
+        [changes.productDeletes.map((r) => r.id)],
+      );
+    }
     if (changes.productUpserts.length > 0) {
       // The product's name or category changed, or the product arrived after its reviews.
       await tx.query(

@@ -1,0 +1,183 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProjectorProcess, type ProjectorConfig } from '../../src/apps/projector.js';
+import { topicNames, type Topics } from '../../src/contracts/topics.js';
+import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { createLogger } from '../../src/shared/logger.js';
+import {
+  createTestDatabase,
+  uniqueName,
+  uniqueTopicPrefix,
+  type TestDatabase,
+} from '../support/isolation.js';
+import {
+  EventWriter,
+  expectedViews,
+  mixedStream,
+  produce,
+  readViews,
+  seededRandom,
+  waitFor,
+  type StreamEvent,
+} from './projector.fixtures.js';
+
+const logger = createLogger('projector-test', 'error');
+
+export function projectorConfig(db: TestDatabase, prefix: string, group: string): ProjectorConfig {
+  return loadConfig(
+    [
+      'LOCUS_READ_DB_URL',
+      'LOCUS_KAFKA_BROKERS',
+      'LOCUS_TOPIC_PREFIX',
+      'LOCUS_PROJECTOR_PORT',
+      'LOCUS_PROJECTOR_GROUP',
+      'LOCUS_PROJECTOR_STUCK_SECONDS',
+      'LOCUS_HOST',
+      'LOCUS_LOG_LEVEL',
+    ],
+    {
+      ...process.env,
+      LOCUS_READ_DB_URL: db.url,
+      LOCUS_TOPIC_PREFIX: prefix,
+      LOCUS_PROJECTOR_GROUP: group,
+      LOCUS_PROJECTOR_PORT: '0',
+      LOCUS_LOG_LEVEL: 'error',
+    },
+  );
+}
+
+/** True once the consumer's stored positions reach every partition's end offset. */
+export async function caughtUp(
+  db: pg.Pool,
+  broker: Broker,
+  topics: Topics,
+  consumer: string,
+): Promise<boolean> {
+  const ends = (
+    await Promise.all([topics.products, topics.categories, topics.reviews].map((t) => broker.endOffsets(t)))
+  ).flat();
+  const stored = await db.query<{ topic: string; partition: number; next_offset: string }>(
+    'SELECT topic, partition, next_offset FROM projector_positions WHERE consumer = $1',
+    [consumer],
+  );
+  const at = new Map(stored.rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
+  return ends.every((end) => (at.get(`${end.topic}/${end.partition}`) ?? 0) >= Number(end.offset));
+}
+
+describe('projector views', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let broker: Broker;
+  let producer: MessageProducer;
+  const prefix = uniqueTopicPrefix();
+  const topics = topicNames(prefix);
+  const group = uniqueName('projector');
+  const produced: StreamEvent[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('readmodel');
+    pool = new pg.Pool({ connectionString: db.url, max: 3 });
+    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'projector-test', logger });
+    const { topicSpecs } = await import('../../src/contracts/topics.js');
+    await broker.ensureTopics(topicSpecs(topics));
+    producer = await broker.producer();
+  });
+
+  afterAll(async () => {
+    await producer?.close();
+    await broker?.deleteTopics([topics.products, topics.categories, topics.reviews, `${prefix}dead-letter`]);
+    await broker?.close();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('given a mixed stream with duplicates and out-of-order events, when projected, then the views match the newest state of every aggregate', async () => {
+    // given: a random stream of creates, edits, moves and deletes (reviews before products, products before categories)
+    const writer = new EventWriter();
+    mixedStream(writer, seededRandom(42), { categories: 6, products: 60, reviews: 300, edits: 400 });
+    const random = seededRandom(7);
+    const duplicates = writer.events.filter(() => random() < 0.2);
+    // ... and stale versions delivered after newer ones (a late "updated" after a delete included)
+    const stale = writer.events.filter((e) => e.envelope.aggregateversion < 3 && random() < 0.3);
+    produced.push(...writer.events, ...duplicates, ...stale);
+    await produce(producer, topics, produced);
+
+    // when
+    const running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
+      listen: false,
+    });
+    try {
+      await waitFor('catch-up', () => caughtUp(pool, broker, topics, group));
+    } finally {
+      await running.process.close();
+    }
+
+    // then
+    const expected = expectedViews(produced);
+    expect(expected.products.size).toBeGreaterThan(10);
+    expect([...expected.reviews.values()].some((r) => r.productName === null)).toBe(true);
+    expect(await readViews(pool)).toEqual(expected);
+    const versions = await pool.query('SELECT aggregate_id, version, deleted FROM applied_versions');
+    const newest = new Map<string, { version: number; deleted: boolean }>();
+    for (const { envelope } of produced) {
+      const seen = newest.get(envelope.subject);
+      if (!seen || envelope.aggregateversion > seen.version)
+        newest.set(envelope.subject, {
+          version: envelope.aggregateversion,
+          deleted: envelope.type.includes('.deleted.'),
+        });
+    }
+    expect(
+      new Map(versions.rows.map((r) => [r.aggregate_id, { version: Number(r.version), deleted: r.deleted }])),
+    ).toEqual(newest);
+  });
+
+  it('given projected views, when every topic is replayed from offset 0 by a new consumer on the same store, then nothing changes', async () => {
+    // given
+    const snapshot = async () => ({
+      views: await readViews(pool),
+      applied: (await pool.query('SELECT * FROM applied_versions ORDER BY aggregate_id')).rows,
+    });
+    const before = await snapshot();
+    // when: positions reset, new consumer group (so no Kafka state either)
+    await pool.query('DELETE FROM projector_positions WHERE consumer = $1', [group]);
+    const running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
+      listen: false,
+    });
+    try {
+      await waitFor('replay', () => caughtUp(pool, broker, topics, group));
+    } finally {
+      await running.process.close();
+    }
+    // then
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('given a product, when its delete arrives and then a late older update, then the product stays deleted (tombstone)', async () => {
+    // given
+    const writer = new EventWriter();
+    const id = writer.product({ name: 'doomed' });
+    writer.product({ id, name: 'renamed' });
+    writer.deleteProduct(id);
+    const [created, updated, deleted] = writer.events;
+    // when: v1, v3 (delete), then v2 late, then v1 again
+    await produce(producer, topics, [created!, deleted!, updated!, created!]);
+    produced.push(created!, deleted!, updated!, created!);
+    const running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
+      listen: false,
+    });
+    try {
+      await waitFor('catch-up', () => caughtUp(pool, broker, topics, group));
+    } finally {
+      await running.process.close();
+    }
+    // then
+    expect((await pool.query('SELECT 1 FROM product_summary WHERE id = $1', [id])).rowCount).toBe(0);
+    expect(
+      (await pool.query('SELECT version, deleted FROM applied_versions WHERE aggregate_id = $1', [id])).rows,
+    ).toEqual([{ version: 3, deleted: true }]);
+    expect(await readViews(pool)).toEqual(expectedViews(produced));
+  });
+});

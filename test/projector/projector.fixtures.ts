@@ -1,0 +1,393 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import {
+  CategoryCreatedV1,
+  CategoryUpdatedV1,
+  ProductCreatedV1,
+  ProductDeletedV1,
+  ProductUpdatedV1,
+  type CategoryState,
+  type ProductState,
+} from '../../src/contracts/catalog.events.js';
+import type { EventEnvelope, EventTypeDefinition } from '../../src/contracts/envelope.js';
+import { createEnvelope } from '../../src/contracts/registry.js';
+import {
+  ReviewCreatedV1,
+  ReviewDeletedV1,
+  ReviewUpdatedV1,
+  type ReviewState,
+} from '../../src/contracts/review.events.js';
+import type { Topics } from '../../src/contracts/topics.js';
+import type { MessageProducer, OutgoingMessage } from '../../src/messaging/kafka.js';
+
+/** A seeded pseudo-random generator (mulberry32), so a failing stream can be reproduced. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface StreamEvent {
+  envelope: EventEnvelope;
+  /** Partition key as the write services use it: product id for product and review events. */
+  key: string;
+}
+
+/**
+ * Writes events the way the catalog and reviews services would: every aggregate's versions grow by 1,
+ * each event carries the full state. Tracks nothing about views: the model below does that.
+ */
+export class EventWriter {
+  readonly events: StreamEvent[] = [];
+  private readonly versions = new Map<string, number>();
+  private readonly products = new Map<string, ProductState>();
+  private readonly categories = new Map<string, CategoryState>();
+  private readonly reviews = new Map<string, ReviewState>();
+  private tick = Date.parse('2026-01-01T00:00:00Z');
+
+  private emit(def: EventTypeDefinition, id: string, key: string, data: unknown): StreamEvent {
+    const version = (this.versions.get(id) ?? 0) + 1;
+    this.versions.set(id, version);
+    this.tick += 1000;
+    const envelope = createEnvelope(def, {
+      id: randomUUID(),
+      subject: id,
+      time: new Date(this.tick),
+      aggregateVersion: version,
+      data,
+    });
+    const event = { envelope, key };
+    this.events.push(event);
+    return event;
+  }
+
+  private now(): string {
+    return new Date(this.tick).toISOString();
+  }
+
+  category(name: string, id: string = randomUUID()): string {
+    const existing = this.categories.get(id);
+    const state: CategoryState = {
+      id,
+      name,
+      description: `about ${name}`,
+      createdAt: existing?.createdAt ?? this.now(),
+      updatedAt: this.now(),
+    };
+    this.categories.set(id, state);
+    this.emit(existing ? CategoryUpdatedV1 : CategoryCreatedV1, id, id, state);
+    return id;
+  }
+
+  product(fields: { id?: string; name?: string; categoryId?: string | null; price?: number }): string {
+    const id = fields.id ?? randomUUID();
+    const existing = this.products.get(id);
+    const state: ProductState = {
+      id,
+      sku: existing?.sku ?? `SKU-${id.slice(0, 8)}`,
+      name: fields.name ?? existing?.name ?? `product ${id.slice(0, 4)}`,
+      description: 'a product',
+      categoryId: fields.categoryId !== undefined ? fields.categoryId : (existing?.categoryId ?? null),
+      price: { amount: fields.price ?? existing?.price.amount ?? 1000, currency: 'EUR' },
+      attributes: { color: 'red' },
+      createdAt: existing?.createdAt ?? this.now(),
+      updatedAt: this.now(),
+    };
+    this.products.set(id, state);
+    this.emit(existing ? ProductUpdatedV1 : ProductCreatedV1, id, id, state);
+    return id;
+  }
+
+  deleteProduct(id: string): void {
+    const existing = this.products.get(id);
+    if (!existing) throw new Error(`no product ${id}`);
+    this.products.delete(id);
+    this.emit(ProductDeletedV1, id, id, { id, categoryId: existing.categoryId, deletedAt: this.now() });
+  }
+
+  review(fields: { id?: string; productId?: string; rating: number }): string {
+    const id = fields.id ?? randomUUID();
+    const existing = this.reviews.get(id);
+    const productId = fields.productId ?? existing?.productId;
+    if (!productId) throw new Error('a new review needs a productId');
+    const state: ReviewState = {
+      id,
+      productId,
+      author: 'ann',
+      rating: fields.rating,
+      title: 't',
+      body: 'b',
+      createdAt: existing?.createdAt ?? this.now(),
+      updatedAt: this.now(),
+    };
+    this.reviews.set(id, state);
+    this.emit(existing ? ReviewUpdatedV1 : ReviewCreatedV1, id, productId, state);
+    return id;
+  }
+
+  deleteReview(id: string): void {
+    const existing = this.reviews.get(id);
+    if (!existing) throw new Error(`no review ${id}`);
+    this.reviews.delete(id);
+    this.emit(ReviewDeletedV1, id, existing.productId, {
+      id,
+      productId: existing.productId,
+      deletedAt: this.now(),
+    });
+  }
+
+  liveProductIds(): string[] {
+    return [...this.products.keys()];
+  }
+  liveReviewIds(): string[] {
+    return [...this.reviews.keys()];
+  }
+}
+
+/** A random mixed stream: categories, products (some before their category), reviews (some before their product), edits, moves, deletes. */
+export function mixedStream(
+  writer: EventWriter,
+  random: () => number,
+  size: { categories: number; products: number; reviews: number; edits: number },
+): void {
+  const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
+  const categoryIds = Array.from({ length: size.categories }, () => randomUUID());
+  // Half of the categories are created up front; the rest arrive after products that use them.
+  categoryIds.slice(0, Math.ceil(size.categories / 2)).forEach((id, i) => writer.category(`cat ${i}`, id));
+  const productIds = Array.from({ length: size.products }, () => randomUUID());
+  // A few reviews come before their product is created.
+  for (const id of productIds.slice(0, 3))
+    writer.review({ productId: id, rating: 1 + Math.floor(random() * 5) });
+  for (const id of productIds)
+    writer.product({
+      id,
+      categoryId: random() < 0.9 ? pick(categoryIds) : null,
+      price: 100 + Math.floor(random() * 10_000),
+    });
+  categoryIds.slice(Math.ceil(size.categories / 2)).forEach((id, i) => writer.category(`late cat ${i}`, id));
+  for (let i = 0; i < size.reviews; i++)
+    writer.review({ productId: pick(productIds), rating: 1 + Math.floor(random() * 5) });
+  for (let i = 0; i < size.edits; i++) {
+    const roll = random();
+    const products = writer.liveProductIds();
+    const reviews = writer.liveReviewIds();
+    if (roll < 0.3 && products.length > 0)
+      writer.product({
+        id: pick(products),
+        price: 100 + Math.floor(random() * 10_000),
+        name: `renamed ${i}`,
+      });
+    else if (roll < 0.4 && products.length > 0)
+      writer.product({ id: pick(products), categoryId: pick(categoryIds) });
+    else if (roll < 0.5) writer.category(`renamed cat ${i}`, pick(categoryIds));
+    else if (roll < 0.7 && reviews.length > 0)
+      writer.review({ id: pick(reviews), rating: 1 + Math.floor(random() * 5) });
+    else if (roll < 0.8 && reviews.length > 0) writer.deleteReview(pick(reviews));
+    else if (roll < 0.85 && products.length > 1) writer.deleteProduct(pick(products));
+    else writer.review({ productId: pick(productIds), rating: 1 + Math.floor(random() * 5) });
+  }
+}
+
+export function toMessage(topics: Topics, event: StreamEvent): OutgoingMessage {
+  const topic = { product: topics.products, category: topics.categories, review: topics.reviews }[
+    event.envelope.aggregatetype as 'product'
+  ];
+  return { topic, key: event.key, value: JSON.stringify(event.envelope) };
+}
+
+export async function produce(
+  producer: MessageProducer,
+  topics: Topics,
+  events: StreamEvent[],
+  chunk = 2000,
+): Promise<void> {
+  for (let i = 0; i < events.length; i += chunk)
+    await producer.send(events.slice(i, i + chunk).map((e) => toMessage(topics, e)));
+}
+
+// ---------------------------------------------------------------- the independent model of the views
+
+export interface ExpectedViews {
+  categories: Map<string, { name: string; version: number }>;
+  products: Map<
+    string,
+    {
+      name: string;
+      categoryId: string | null;
+      categoryName: string | null;
+      price: number;
+      version: number;
+      reviewCount: number;
+      ratingSum: number;
+      histogram: number[];
+    }
+  >;
+  reviews: Map<
+    string,
+    {
+      productId: string;
+      rating: number;
+      productName: string | null;
+      categoryId: string | null;
+      version: number;
+    }
+  >;
+  categorySummaries: Map<
+    string,
+    {
+      name: string | null;
+      productCount: number;
+      priceMin: number | null;
+      priceMax: number | null;
+      priceAvg: number | null;
+      reviewCount: number;
+      averageRating: number | null;
+    }
+  >;
+}
+
+/** What the views must hold after `events`, in any order and with any duplicates: newest version wins. */
+export function expectedViews(events: readonly StreamEvent[]): ExpectedViews {
+  const newest = new Map<string, EventEnvelope>();
+  for (const { envelope } of events) {
+    const seen = newest.get(envelope.subject);
+    if (!seen || envelope.aggregateversion > seen.aggregateversion) newest.set(envelope.subject, envelope);
+  }
+  const live = [...newest.values()].filter((e) => !e.type.includes('.deleted.'));
+  const of = (type: string) => live.filter((e) => e.aggregatetype === type);
+  const views: ExpectedViews = {
+    categories: new Map(),
+    products: new Map(),
+    reviews: new Map(),
+    categorySummaries: new Map(),
+  };
+  for (const e of of('category'))
+    views.categories.set(e.subject, { name: (e.data as CategoryState).name, version: e.aggregateversion });
+  for (const e of of('product')) {
+    const p = e.data as ProductState;
+    views.products.set(p.id, {
+      name: p.name,
+      categoryId: p.categoryId,
+      categoryName: p.categoryId ? (views.categories.get(p.categoryId)?.name ?? null) : null,
+      price: p.price.amount,
+      version: e.aggregateversion,
+      reviewCount: 0,
+      ratingSum: 0,
+      histogram: [0, 0, 0, 0, 0],
+    });
+  }
+  for (const e of of('review')) {
+    const r = e.data as ReviewState;
+    const product = views.products.get(r.productId);
+    views.reviews.set(r.id, {
+      productId: r.productId,
+      rating: r.rating,
+      productName: product?.name ?? null,
+      categoryId: product?.categoryId ?? null,
+      version: e.aggregateversion,
+    });
+    if (product) {
+      product.reviewCount += 1;
+      product.ratingSum += r.rating;
+      product.histogram[r.rating - 1]! += 1;
+    }
+  }
+  const categoryIds = new Set([
+    ...views.categories.keys(),
+    ...[...views.products.values()].flatMap((p) => (p.categoryId ? [p.categoryId] : [])),
+  ]);
+  for (const id of categoryIds) {
+    const products = [...views.products.values()].filter((p) => p.categoryId === id);
+    const prices = products.map((p) => p.price);
+    const reviewCount = products.reduce((n, p) => n + p.reviewCount, 0);
+    const ratingSum = products.reduce((n, p) => n + p.ratingSum, 0);
+    views.categorySummaries.set(id, {
+      name: views.categories.get(id)?.name ?? null,
+      productCount: products.length,
+      priceMin: prices.length ? Math.min(...prices) : null,
+      priceMax: prices.length ? Math.max(...prices) : null,
+      // Rounded half up at the columns' scales, in integers (numeric(14,2) and numeric(6,4)).
+      priceAvg: prices.length
+        ? roundHalfUp(
+            prices.reduce((a, b) => a + b, 0),
+            prices.length,
+            100,
+          )
+        : null,
+      reviewCount,
+      averageRating: reviewCount ? roundHalfUp(ratingSum, reviewCount, 10_000) : null,
+    });
+  }
+  return views;
+}
+
+/** Reads the views back in the model's shape. */
+export async function readViews(db: pg.Pool): Promise<ExpectedViews> {
+  const views: ExpectedViews = {
+    categories: new Map(),
+    products: new Map(),
+    reviews: new Map(),
+    categorySummaries: new Map(),
+  };
+  for (const row of (await db.query('SELECT id, name, version FROM category_view')).rows)
+    views.categories.set(row.id, { name: row.name, version: Number(row.version) });
+  for (const row of (await db.query('SELECT * FROM product_summary')).rows) {
+    views.products.set(row.id, {
+      name: row.name,
+      categoryId: row.category_id,
+      categoryName: row.category_name,
+      price: Number(row.price_amount),
+      version: Number(row.version),
+      reviewCount: row.review_count,
+      ratingSum: row.rating_sum,
+      histogram: row.rating_histogram,
+    });
+    if (row.review_count > 0) {
+      const expected = row.rating_sum / row.review_count;
+      if (Math.abs(Number(row.average_rating) - expected) > 1e-4)
+        throw new Error(`average_rating of ${row.id} is ${row.average_rating}, expected ${expected}`);
+    } else if (row.average_rating !== null) throw new Error(`average_rating of ${row.id} should be null`);
+  }
+  for (const row of (await db.query('SELECT * FROM review_view')).rows)
+    views.reviews.set(row.id, {
+      productId: row.product_id,
+      rating: row.rating,
+      productName: row.product_name,
+      categoryId: row.category_id,
+      version: Number(row.version),
+    });
+  for (const row of (await db.query('SELECT * FROM category_summary')).rows) {
+    views.categorySummaries.set(row.category_id, {
+      name: row.name,
+      productCount: row.product_count,
+      priceMin: row.price_min === null ? null : Number(row.price_min),
+      priceMax: row.price_max === null ? null : Number(row.price_max),
+      priceAvg: row.price_avg === null ? null : Number(row.price_avg),
+      reviewCount: row.review_count,
+      averageRating: row.average_rating === null ? null : Number(row.average_rating),
+    });
+  }
+  return views;
+}
+
+/** sum / count rounded half up to 1/scale, computed in integers so binary floats do not decide ties. */
+export function roundHalfUp(sum: number, count: number, scale: number): number {
+  return Math.floor((2 * sum * scale + count) / (2 * count)) / scale;
+}
+
+export async function waitFor(
+  what: string,
+  condition: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
