@@ -57,7 +57,8 @@ export function chooseStrategy(input: RoutingInput): RoutingDecision {
   const fraction = Math.min(1, Math.max(0, input.windowFraction));
   const reviewsInWindow = Math.max(0, stats.reviews) * fraction;
   const products = Math.max(0, stats.products);
-  const categories = input.narrowed ? 1 : Math.max(1, stats.categories);
+  // A category without products yields no rows, so there are never more result categories than products.
+  const categories = input.narrowed ? 1 : Math.max(1, Math.min(stats.categories, products));
   const rowsRead = Math.ceil(reviewsInWindow + products);
   let expected: number;
   switch (input.query) {
@@ -82,8 +83,8 @@ export function chooseStrategy(input: RoutingInput): RoutingDecision {
     expectedResultRows,
     reason: `${rowsRead} rows read vs ~${expectedResultRows} returned: ${
       locality
-        ? `≥ ${LOCALITY_RATIO}× smaller result, aggregate next to the data`
-        : 'result ≈ input, stream rows'
+        ? `result ${LOCALITY_RATIO}x+ smaller, aggregate next to the data`
+        : 'result about as large as input, stream rows'
     }`,
   };
 }
