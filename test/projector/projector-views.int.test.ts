@@ -1,9 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProjectorProcess, type ProjectorConfig } from '../../src/apps/projector.js';
-import { topicNames, type Topics } from '../../src/contracts/topics.js';
+import { startProjectorProcess } from '../../src/apps/projector.js';
+import { topicNames } from '../../src/contracts/topics.js';
 import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
-import { loadConfig } from '../../src/shared/config.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import {
@@ -13,7 +12,9 @@ import {
   type TestDatabase,
 } from '../support/isolation.js';
 import {
+  caughtUp,
   EventWriter,
+  projectorConfig,
   expectedViews,
   mixedStream,
   produce,
@@ -24,47 +25,6 @@ import {
 } from './projector.fixtures.js';
 
 const logger = createLogger('projector-test', 'error');
-
-export function projectorConfig(db: TestDatabase, prefix: string, group: string): ProjectorConfig {
-  return loadConfig(
-    [
-      'LOCUS_READ_DB_URL',
-      'LOCUS_KAFKA_BROKERS',
-      'LOCUS_TOPIC_PREFIX',
-      'LOCUS_PROJECTOR_PORT',
-      'LOCUS_PROJECTOR_GROUP',
-      'LOCUS_PROJECTOR_STUCK_SECONDS',
-      'LOCUS_HOST',
-      'LOCUS_LOG_LEVEL',
-    ],
-    {
-      ...process.env,
-      LOCUS_READ_DB_URL: db.url,
-      LOCUS_TOPIC_PREFIX: prefix,
-      LOCUS_PROJECTOR_GROUP: group,
-      LOCUS_PROJECTOR_PORT: '0',
-      LOCUS_LOG_LEVEL: 'error',
-    },
-  );
-}
-
-/** True once the consumer's stored positions reach every partition's end offset. */
-export async function caughtUp(
-  db: pg.Pool,
-  broker: Broker,
-  topics: Topics,
-  consumer: string,
-): Promise<boolean> {
-  const ends = (
-    await Promise.all([topics.products, topics.categories, topics.reviews].map((t) => broker.endOffsets(t)))
-  ).flat();
-  const stored = await db.query<{ topic: string; partition: number; next_offset: string }>(
-    'SELECT topic, partition, next_offset FROM projector_positions WHERE consumer = $1',
-    [consumer],
-  );
-  const at = new Map(stored.rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
-  return ends.every((end) => (at.get(`${end.topic}/${end.partition}`) ?? 0) >= Number(end.offset));
-}
 
 describe('projector views', () => {
   let db: TestDatabase;

@@ -1,5 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import type { ProjectorConfig } from '../../src/apps/projector.js';
+import type { Broker } from '../../src/messaging/kafka.js';
+import { loadConfig } from '../../src/shared/config.js';
+import type { TestDatabase } from '../support/isolation.js';
 import {
   CategoryCreatedV1,
   CategoryUpdatedV1,
@@ -390,4 +394,45 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+export function projectorConfig(db: TestDatabase, prefix: string, group: string): ProjectorConfig {
+  return loadConfig(
+    [
+      'LOCUS_READ_DB_URL',
+      'LOCUS_KAFKA_BROKERS',
+      'LOCUS_TOPIC_PREFIX',
+      'LOCUS_PROJECTOR_PORT',
+      'LOCUS_PROJECTOR_GROUP',
+      'LOCUS_PROJECTOR_STUCK_SECONDS',
+      'LOCUS_HOST',
+      'LOCUS_LOG_LEVEL',
+    ],
+    {
+      ...process.env,
+      LOCUS_READ_DB_URL: db.url,
+      LOCUS_TOPIC_PREFIX: prefix,
+      LOCUS_PROJECTOR_GROUP: group,
+      LOCUS_PROJECTOR_PORT: '0',
+      LOCUS_LOG_LEVEL: 'error',
+    },
+  );
+}
+
+/** True once the consumer's stored positions reach every partition's end offset. */
+export async function caughtUp(
+  db: pg.Pool,
+  broker: Broker,
+  topics: Topics,
+  consumer: string,
+): Promise<boolean> {
+  const ends = (
+    await Promise.all([topics.products, topics.categories, topics.reviews].map((t) => broker.endOffsets(t)))
+  ).flat();
+  const stored = await db.query<{ topic: string; partition: number; next_offset: string }>(
+    'SELECT topic, partition, next_offset FROM projector_positions WHERE consumer = $1',
+    [consumer],
+  );
+  const at = new Map(stored.rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
+  return ends.every((end) => (at.get(`${end.topic}/${end.partition}`) ?? 0) >= Number(end.offset));
 }
