@@ -264,9 +264,9 @@ cmd_stop() {
 
 cmd_status() {
   if kafka_up; then
-    printf 'kafka  %s:%s  up\n' "$KAFKA_HOST" "$KAFKA_PORT"
+    printf '%-14s %s:%-6s up\n' kafka "$KAFKA_HOST" "$KAFKA_PORT"
   else
-    printf 'kafka  %s:%s  down\n' "$KAFKA_HOST" "$KAFKA_PORT"
+    printf '%-14s %s:%-6s down\n' kafka "$KAFKA_HOST" "$KAFKA_PORT"
     return 1
   fi
 }

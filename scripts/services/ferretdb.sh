@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# FerretDB v1 (MongoDB wire protocol on PostgreSQL), run natively: the reviews store.
+#
+#   bash scripts/services/ferretdb.sh install   build the wrapper in scripts/services/ferretdb/ (once)
+#   bash scripts/services/ferretdb.sh start     its own PostgreSQL cluster, then FerretDB; idempotent
+#   bash scripts/services/ferretdb.sh stop      FerretDB, then its PostgreSQL cluster
+#   bash scripts/services/ferretdb.sh status    one line; exit 0 when FerretDB answers a MongoDB ping
+#   bash scripts/services/ferretdb.sh reset     stop, then delete its data
+#
+# Ports: LOCUS_MONGO_PORT (27017) for MongoDB clients, LOCUS_FERRETDB_PG_PORT (54323) for the
+# dedicated PostgreSQL, which listens on 127.0.0.1 only, with trust auth there.
+# The binary is built from the committed go.mod/go.sum with the Go module proxy only: the upstream
+# cmd/ferretdb panics without build/version/version.txt (absent from the module zip), while the
+# embeddable package used by the wrapper does not need it.
+source "$(dirname "$0")/lib.sh"
+
+FERRETDB_VERSION=v1.24.2
+WRAPPER_DIR="$(cd "$(dirname "$0")/ferretdb" && pwd)"
+FERRETDB_HOME="$LOCUS_CACHE/ferretdb-$FERRETDB_VERSION"
+FERRETDB_BIN="$FERRETDB_HOME/ferretdb"
+FERRETDB_STAMP="$FERRETDB_HOME/.built"
+
+MONGO_PORT="${LOCUS_MONGO_PORT:-27017}"
+MONGO_ADDR="127.0.0.1:$MONGO_PORT"
+PG_PORT="${LOCUS_FERRETDB_PG_PORT:-54323}"
+PG_DATA="$LOCUS_STATE/pg-ferretdb"
+PG_LOG="$LOCUS_LOGS/pg-ferretdb.log"
+FERRETDB_LOG="$LOCUS_LOGS/ferretdb.log"
+PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb"
+
+# PostgreSQL server binaries: Debian's layout, newest major first, unless LOCUS_PG_BIN says where.
+pg_bin() {
+  if [[ -n ${LOCUS_PG_BIN:-} ]]; then echo "$LOCUS_PG_BIN"; return; fi
+  if [[ -x /usr/lib/postgresql/15/bin/pg_ctl ]]; then echo /usr/lib/postgresql/15/bin; return; fi
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  [[ -n $d && -x $d/pg_ctl ]] || die "no PostgreSQL server binaries (apt-get install postgresql)"
+  echo "$d"
+}
+
+# as_pg CMD...: runs CMD as the postgres user (the server refuses to run as root), from / so that
+# no "could not change directory" warnings come from an unreadable working directory.
+as_pg() {
+  if [[ $(id -un) == postgres ]]; then
+    (cd / && "$@") 9>&-
+  elif [[ $(id -u) == 0 ]]; then
+    id postgres >/dev/null 2>&1 || die "no postgres user (apt-get install postgresql)"
+    (cd / && runuser -u postgres -- "$@") 9>&-
+  else
+    die "run as root (or as postgres): the PostgreSQL server must run as the postgres user"
+  fi
+}
+
+# grant_traverse DIR: lets the postgres user reach DIR ($LOCUS_HOME is usually under /root, which
+# is 0700). Adds only o+x (search, not listing) on each ancestor that postgres cannot yet enter.
+grant_traverse() {
+  [[ $(id -u) == 0 ]] || return 0
+  local path="" part
+  IFS=/ read -ra parts <<<"${1#/}"
+  for part in "${parts[@]}"; do
+    [[ -n $part ]] || continue
+    path="$path/$part"
+    [[ -d $path ]] || break
+    if ! runuser -u postgres -- test -x "$path" 2>/dev/null; then
+      log "chmod o+x $path (so the postgres user can reach its data dir)"
+      chmod o+x "$path"
+    fi
+  done
+}
+
+go_env() {
+  export GOPATH="$LOCUS_CACHE/go"
+  export GOMODCACHE="$LOCUS_CACHE/go/pkg/mod"
+  export GOCACHE="$LOCUS_CACHE/go/cache"
+  export GOTOOLCHAIN=local   # build with the installed Go; never fetch another toolchain
+  export GOFLAGS="-mod=readonly -modcacherw -buildvcs=false"
+  export CGO_ENABLED=0
+  export GOTELEMETRY=off
+}
+
+# The stamp names what was built: the wrapper sources and the Go version. A change rebuilds.
+wrapper_stamp() {
+  { cat "$WRAPPER_DIR/go.mod" "$WRAPPER_DIR/go.sum" "$WRAPPER_DIR/main.go"; go version; } | sha256sum | cut -d' ' -f1
+}
+
+cmd_install() {
+  command -v go >/dev/null 2>&1 || { [[ -x /usr/local/go/bin/go ]] && PATH="/usr/local/go/bin:$PATH"; }
+  command -v go >/dev/null 2>&1 || die "Go is not installed (FerretDB is built from source)"
+  go_env
+  local stamp
+  stamp=$(wrapper_stamp)
+  if [[ -x $FERRETDB_BIN && -f $FERRETDB_STAMP && $(cat "$FERRETDB_STAMP") == "$stamp" ]]; then
+    log "ferretdb $FERRETDB_VERSION already built: $FERRETDB_BIN"
+    return 0
+  fi
+  mkdir -p "$FERRETDB_HOME"
+  log "building ferretdb $FERRETDB_VERSION with $(go version | cut -d' ' -f3) into $FERRETDB_BIN (first build takes about a minute)"
+  log "downloading the needed modules into $GOMODCACHE and compiling"
+  # ferretdb_no_sqlite: only the PostgreSQL backend is used, so the SQLite backend is left out.
+  (cd "$WRAPPER_DIR" && go build -trimpath -tags ferretdb_no_sqlite -o "$FERRETDB_BIN.tmp" .) || die "go build failed"
+  mv -f "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+  echo "$stamp" >"$FERRETDB_STAMP"
+  log "built $("$FERRETDB_BIN" version)"
+}
+
+pg_running() { [[ -f $PG_DATA/PG_VERSION ]] && as_pg "$(pg_bin)/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1; }
+
+pg_init() {
+  [[ -f $PG_DATA/PG_VERSION ]] && return 0
+  local bin; bin=$(pg_bin)
+  if [[ -d $PG_DATA ]]; then
+    log "removing incomplete PostgreSQL data dir $PG_DATA"
+    rm -rf "$PG_DATA"
+  fi
+  mkdir -p "$PG_DATA"
+  chown postgres:postgres "$PG_DATA"
+  chmod 0700 "$PG_DATA"
+  grant_traverse "$PG_DATA"
+  log "initdb $PG_DATA"
+  as_pg "$bin/initdb" -D "$PG_DATA" -U postgres --encoding=UTF8 --locale=C --auth=trust --no-instructions \
+    >>"$PG_LOG" 2>&1 || die "initdb failed; see $PG_LOG"
+  # Trust only on 127.0.0.1 (no IPv6, no other host); the socket sits in the 0700 data dir.
+  as_pg tee "$PG_DATA/pg_hba.conf" >/dev/null <<'EOF'
+# written by scripts/services/ferretdb.sh
+local   all   all                  peer
+host    all   all   127.0.0.1/32   trust
+EOF
+  as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<EOF
+
+# written by scripts/services/ferretdb.sh (the port is given on the pg_ctl command line)
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_DATA'
+EOF
+}
+
+pg_start() {
+  local bin; bin=$(pg_bin)
+  pg_init
+  grant_traverse "$PG_DATA"
+  if pg_running; then
+    log "PostgreSQL for ferretdb already running (127.0.0.1:$PG_PORT)"
+  else
+    port_open "$PG_PORT" && die "port $PG_PORT is taken by another process; set LOCUS_FERRETDB_PG_PORT"
+    # pg_ctl (as postgres) opens the log itself: the file must be postgres's and reachable.
+    touch "$PG_LOG"; chown postgres:postgres "$PG_LOG"
+    grant_traverse "$LOCUS_LOGS"
+    log "starting PostgreSQL for ferretdb on 127.0.0.1:$PG_PORT (log $PG_LOG)"
+    as_pg "$bin/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "-p $PG_PORT" >/dev/null \
+      || die "PostgreSQL did not start; see $PG_LOG"
+  fi
+  if ! as_pg "$bin/psql" -X -q -h "$PG_DATA" -p "$PG_PORT" -U postgres -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" | grep -q 1; then
+    log "creating database ferretdb"
+    as_pg "$bin/createdb" -h "$PG_DATA" -p "$PG_PORT" -U postgres ferretdb || die "createdb ferretdb failed"
+  fi
+}
+
+pg_stop() {
+  [[ -f $PG_DATA/PG_VERSION ]] || return 0
+  if pg_running; then
+    log "stopping PostgreSQL for ferretdb"
+    as_pg "$(pg_bin)/pg_ctl" stop -D "$PG_DATA" -m fast -w -t 60 >/dev/null || die "pg_ctl stop failed"
+  fi
+}
+
+# ferretdb_ready: FerretDB answers a MongoDB `ping` (which it answers only when PostgreSQL is up).
+ferretdb_ready() { "$FERRETDB_BIN" ping -timeout 2s "$MONGO_ADDR"; }
+
+# Used by wait_for: fails fast, through fd 3, when the process we started has died.
+ferretdb_ready_or_dead() {
+  if ! pid_alive ferretdb; then
+    echo "[services] error: ferretdb exited during startup; last lines of $FERRETDB_LOG:" >&3
+    tail -n 20 "$FERRETDB_LOG" >&3
+    exit 1
+  fi
+  ferretdb_ready
+}
+
+cmd_start() {
+  [[ -x $FERRETDB_BIN ]] || cmd_install
+  pg_start
+  if pid_alive ferretdb; then
+    log "ferretdb already running (pid $(cat "$LOCUS_RUN/ferretdb.pid"))"
+  else
+    rm -f "$LOCUS_RUN/ferretdb.pid"
+    port_open "$MONGO_PORT" && die "port $MONGO_PORT is taken by another process; set LOCUS_MONGO_PORT"
+    log "starting ferretdb on $MONGO_ADDR (log $FERRETDB_LOG)"
+    echo "--- $(date -Is) start" >>"$FERRETDB_LOG"
+    # Not a process-group leader here (no job control), so setsid execs in place: $! is ferretdb.
+    setsid nohup "$FERRETDB_BIN" -listen-addr "$MONGO_ADDR" -postgresql-url "$PG_URL" \
+      >>"$FERRETDB_LOG" 2>&1 </dev/null 9>&- &
+    echo $! >"$LOCUS_RUN/ferretdb.pid"
+  fi
+  exec 3>&2
+  wait_for ferretdb 60 ferretdb_ready_or_dead
+  exec 3>&-
+  log "ferretdb ready: mongodb://$MONGO_ADDR/"
+}
+
+cmd_stop() {
+  if pid_alive ferretdb; then log "stopping ferretdb"; fi
+  stop_pid ferretdb
+  pg_stop
+}
+
+cmd_status() {
+  if pid_alive ferretdb && [[ -x $FERRETDB_BIN ]] && ferretdb_ready >/dev/null 2>&1; then
+    echo "reviews-store  $MONGO_ADDR  up"
+  else
+    echo "reviews-store  $MONGO_ADDR  down"
+    return 1
+  fi
+}
+
+cmd_reset() {
+  cmd_stop
+  log "deleting $PG_DATA"
+  rm -rf "$PG_DATA"
+}
+
+# One command at a time per machine (two `start`s racing would both initdb). Long-lived children
+# (postgres, ferretdb) are started with fd 9 closed, or they would hold the lock forever.
+exec 9>"$LOCUS_RUN/ferretdb.lock"
+flock 9
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  reset) cmd_reset ;;
+  *) die "usage: $0 install|start|stop|status|reset" ;;
+esac
