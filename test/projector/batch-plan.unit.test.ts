@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ProductUpdatedV1, type ProductState } from '../../src/contracts/catalog.events.js';
+import { createEnvelope } from '../../src/contracts/registry.js';
+import type { IncomingMessage } from '../../src/messaging/kafka.js';
+import { splitAccepted } from '../../src/projector/apply-changes.js';
+import { dedupeChanges, planBatch } from '../../src/projector/batch-plan.js';
+import type { Change } from '../../src/projector/projection.types.js';
+import { isInfrastructureError } from '../../src/projector/project-batch.js';
+import { reached } from '../../src/projector/rebuild.js';
+import { roundHalfUp } from './projector.fixtures.js';
+
+function productState(id: string, name: string): ProductState {
+  const at = '2026-01-01T00:00:00.000Z';
+  return {
+    id,
+    sku: 'S',
+    name,
+    description: '',
+    categoryId: null,
+    price: { amount: 1, currency: 'EUR' },
+    attributes: {},
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+function productMessage(offset: number, id: string, version: number, name = `v${version}`): IncomingMessage {
+  const envelope = createEnvelope(ProductUpdatedV1, {
+    id: randomUUID(),
+    subject: id,
+    time: new Date(0),
+    aggregateVersion: version,
+    data: productState(id, name),
+  });
+  return {
+    topic: 'p',
+    partition: 0,
+    offset: String(offset),
+    key: id,
+    value: Buffer.from(JSON.stringify(envelope)),
+    headers: {},
+    timestamp: 0,
+  };
+}
+
+function raw(offset: number, key: string, value: string): IncomingMessage {
+  return {
+    topic: 'p',
+    partition: 0,
+    offset: String(offset),
+    key,
+    value: Buffer.from(value),
+    headers: {},
+    timestamp: 0,
+  };
+}
+
+describe('dedupeChanges', () => {
+  it('keeps the highest version of each aggregate, whatever order the versions came in', () => {
+    const a = randomUUID();
+    const b = randomUUID();
+    const change = (id: string, version: number): Change => ({
+      aggregateType: 'product',
+      id,
+      version,
+      eventTime: '',
+      deleted: false,
+      state: productState(id, `v${version}`),
+    });
+    const result = dedupeChanges([change(a, 2), change(b, 1), change(a, 5), change(a, 3), change(b, 1)]);
+    expect(result.map((c) => [c.id, c.version])).toEqual([
+      [a, 5],
+      [b, 1],
+    ]);
+  });
+
+  it('treats the same id under two aggregate types as two aggregates', () => {
+    const id = randomUUID();
+    const result = dedupeChanges([
+      { aggregateType: 'product', id, version: 1, eventTime: '', deleted: true, categoryId: null },
+      { aggregateType: 'review', id, version: 1, eventTime: '', deleted: true, productId: id },
+    ]);
+    expect(result).toHaveLength(2);
+  });
+});
+
+describe('planBatch', () => {
+  it('ignores messages below the stored position and resumes after the last one', () => {
+    const id = randomUUID();
+    const plan = planBatch(
+      [productMessage(7, id, 1), productMessage(8, id, 2), productMessage(9, id, 3)],
+      8n,
+      new Set(),
+    );
+    expect(plan.skipped).toBe(1);
+    expect(plan.events.map((e) => e.change.version)).toEqual([2, 3]);
+    expect(plan.nextOffset).toBe('10');
+  });
+
+  it('has no next offset when the whole batch is below the stored position', () => {
+    const plan = planBatch([productMessage(1, randomUUID(), 1)], 5n, new Set());
+    expect(plan).toMatchObject({ skipped: 1, nextOffset: null, events: [] });
+  });
+
+  it('parks a poison event and makes later events of the same key wait, while other keys apply', () => {
+    const bad = randomUUID();
+    const good = randomUUID();
+    const plan = planBatch(
+      [
+        raw(0, bad, '{oops'),
+        productMessage(1, good, 1),
+        productMessage(2, bad, 2),
+        productMessage(3, good, 2),
+      ],
+      null,
+      new Set(),
+    );
+    expect(plan.poison.map((p) => [p.message.offset, p.code])).toEqual([['0', 'LOCUS_EVENT_INVALID']]);
+    expect(plan.waiting.map((m) => m.offset)).toEqual(['2']);
+    expect(plan.events.map((e) => e.message.offset)).toEqual(['1', '3']);
+  });
+
+  it('makes events wait when their key already has a parked event in the store', () => {
+    const key = randomUUID();
+    const plan = planBatch([productMessage(0, key, 4)], null, new Set([key]));
+    expect(plan.waiting).toHaveLength(1);
+    expect(plan.events).toHaveLength(0);
+  });
+
+  it('rejects unknown types, schema violations and a subject that is not the data id', () => {
+    const id = randomUUID();
+    const valid = JSON.parse(productMessage(0, id, 1).value!.toString()) as Record<string, unknown>;
+    const plan = planBatch(
+      [
+        raw(0, 'a', JSON.stringify({ ...valid, type: 'locus.catalog.product.renamed.v7' })),
+        raw(
+          1,
+          'b',
+          JSON.stringify({
+            ...valid,
+            data: { ...(valid.data as object), price: { amount: -1, currency: 'EUR' } },
+          }),
+        ),
+        raw(2, 'c', JSON.stringify({ ...valid, subject: randomUUID() })),
+      ],
+      null,
+      new Set(),
+    );
+    expect(plan.poison.map((p) => p.code)).toEqual([
+      'LOCUS_EVENT_UNKNOWN_TYPE',
+      'LOCUS_EVENT_INVALID',
+      'LOCUS_EVENT_INVALID',
+    ]);
+    expect(plan.poison[0]!.eventType).toBe('locus.catalog.product.renamed.v7');
+  });
+});
+
+describe('splitAccepted', () => {
+  it('recomputes the rating summary of changed products and of the products of changed reviews', () => {
+    const p = randomUUID();
+    const q = randomUUID();
+    const split = splitAccepted([
+      {
+        aggregateType: 'product',
+        id: p,
+        version: 1,
+        eventTime: '',
+        deleted: false,
+        state: productState(p, 'p'),
+      },
+      { aggregateType: 'review', id: randomUUID(), version: 2, eventTime: '', deleted: true, productId: q },
+      {
+        aggregateType: 'product',
+        id: randomUUID(),
+        version: 3,
+        eventTime: '',
+        deleted: true,
+        categoryId: null,
+      },
+    ]);
+    expect(split.touchedProductIds.sort()).toEqual([p, q].sort());
+    expect(split.productDeletes).toHaveLength(1);
+  });
+});
+
+describe('summary math and helpers', () => {
+  it('rounds averages half up at the column scale without binary float ties', () => {
+    expect(roundHalfUp(1, 8, 100)).toBe(0.13);
+    expect(roundHalfUp(201, 200, 100)).toBe(1.01); // 1.005: a float tie that toFixed gets wrong
+    expect(roundHalfUp(13, 3, 10_000)).toBe(4.3333);
+  });
+
+  it('tells store outages from event failures', () => {
+    expect(isInfrastructureError({ code: '08006' })).toBe(true);
+    expect(isInfrastructureError({ code: 'ECONNREFUSED' })).toBe(true);
+    expect(isInfrastructureError({ code: '22003' })).toBe(false);
+    expect(isInfrastructureError(new TypeError('x'))).toBe(false);
+  });
+
+  it('knows when a rebuild has reached every partition of its goals', () => {
+    const at = (offset: string, partition = 0) => ({ topic: 't', partition, offset });
+    expect(reached([at('5'), at('3', 1)], [at('5'), at('2', 1)])).toBe(true);
+    expect(reached([at('5')], [at('5'), at('1', 1)])).toBe(false);
+    expect(reached([], [at('0')])).toBe(true);
+  });
+});
