@@ -76,6 +76,7 @@ export class ReviewOutboxSource implements OutboxSource {
   private readonly clock: Clock;
   private readonly held = new Map<number, HeldLease>();
   private lastLeaseCheck = 0;
+  private refreshing: Promise<number[]> | undefined;
 
   constructor(
     private readonly db: Db,
@@ -155,11 +156,29 @@ export class ReviewOutboxSource implements OutboxSource {
     return this.collections.events.countDocuments({ published: false });
   }
 
-  /** Gives the held lanes back at once (deletes this relay's newest lease documents). */
+  /**
+   * Gives the held lanes back at once: for each, inserts the next generation already expired (a
+   * unique insert like any other, so generations stay monotonic and the next relay takes the lane at
+   * its next check instead of waiting for the lease to run out).
+   */
   async close(): Promise<void> {
-    const ids = [...this.held].map(([lane, lease]) => `${lane}:${lease.generation}`);
+    await this.refreshing?.catch(() => undefined);
+    const held = [...this.held];
     this.held.clear();
-    if (ids.length > 0) await this.collections.leases.deleteMany({ _id: { $in: ids }, owner: this.owner });
+    const now = this.clock.now();
+    for (const [lane, lease] of held) {
+      await this.collections.leases
+        .insertOne({
+          _id: `${lane}:${lease.generation + 1}`,
+          lane,
+          generation: lease.generation + 1,
+          owner: this.owner,
+          expiresAt: now,
+        })
+        .catch((error: unknown) => {
+          if (!isDuplicateKey(error)) throw error; // someone already took the next generation
+        });
+    }
   }
 
   /**
@@ -167,7 +186,13 @@ export class ReviewOutboxSource implements OutboxSource {
    * generation exists. One read of the (small) lease collection per check; checks happen at most every
    * sixth of a lease. @returns the lanes usable for the next batch.
    */
-  private async refreshLeases(): Promise<number[]> {
+  private refreshLeases(): Promise<number[]> {
+    // One lease check at a time per relay, or two of its own inserts could race each other.
+    this.refreshing ??= this.checkLeases().finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async checkLeases(): Promise<number[]> {
     const now = this.clock.now().getTime();
     if (now - this.lastLeaseCheck < this.leaseMs / 6 && this.held.size > 0) return this.heldLanes();
     this.lastLeaseCheck = now;
@@ -181,6 +206,9 @@ export class ReviewOutboxSource implements OutboxSource {
       const mine = this.held.get(lane);
       if (mine && (!top || top.generation !== mine.generation || top.owner !== this.owner)) {
         this.held.delete(lane); // someone took a newer generation: give the lane up
+      }
+      if (!this.held.has(lane) && top && top.owner === this.owner && top.expiresAt.getTime() > now) {
+        this.held.set(lane, { generation: top.generation, expiresAt: top.expiresAt.getTime() });
       }
       const holding = this.held.get(lane);
       if (holding) {

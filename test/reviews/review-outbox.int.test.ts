@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewCreatedV1, type ReviewState } from '../../src/contracts/review.events.js';
 import { decodeEvent } from '../../src/contracts/registry.js';
 import { topicNames } from '../../src/contracts/topics.js';
@@ -65,8 +65,12 @@ describe('review outbox source (Mongo wire store → Kafka)', () => {
     producer = await broker.producer();
   });
 
+  // A relay still holding lanes would starve the next test's relays until its leases expire.
+  afterEach(async () => {
+    await Promise.all(sources.splice(0).map((s) => s.close()));
+  });
+
   afterAll(async () => {
-    await Promise.allSettled(sources.map((s) => s.close()));
     await producer?.close();
     await broker?.deleteTopics([topic]);
     await broker?.close();
@@ -167,7 +171,8 @@ describe('review outbox source (Mongo wire store → Kafka)', () => {
   });
 
   it('keeps per-key order with two relays publishing concurrently while reviews are written', async () => {
-    // given two relays sharing the lanes, running the relay loop
+    // given an empty outbox and two relays sharing the lanes, running the relay loop
+    expect(await unpublished()).toBe(0);
     const mine = await fromHere();
     const collector = await collectMessages(broker, [topic]);
     const published = [0, 0];
