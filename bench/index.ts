@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { readEnvFile } from '../src/cli/services.command.js';
 import { REPO_ROOT } from '../src/migrate/migrator.js';
 
 /**
