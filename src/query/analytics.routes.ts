@@ -196,16 +196,24 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
         defaultDeadlineMs: settings.exportDeadlineMs,
       });
       const routed = await analytics.exportReviews(request.query.strategy, deadline, { from, to });
+      // The first line is read before answering, so a source that fails at once (replica gone,
+      // upstream down) still gets a proper error status instead of a truncated 200.
+      const first = await routed.value.next();
       setStrategyHeaders(reply, store, routed);
       reply.type('application/x-ndjson');
-      return reply.send(Readable.from(ndjson(routed.value, deadline)));
+      return reply.send(Readable.from(ndjson(first, routed.value, deadline)));
     },
   );
 }
 
 /** Lines as NDJSON text, in chunks; stops (failing the stream) when the deadline passes. */
-async function* ndjson(lines: AsyncGenerator<ExportLine>, deadline: Deadline): AsyncGenerator<string> {
-  let chunk = '';
+async function* ndjson(
+  first: IteratorResult<ExportLine>,
+  lines: AsyncGenerator<ExportLine>,
+  deadline: Deadline,
+): AsyncGenerator<string> {
+  if (first.done) return;
+  let chunk = `${JSON.stringify(first.value)}\n`;
   for await (const line of lines) {
     chunk += `${JSON.stringify(line)}\n`;
     if (chunk.length >= 64 * 1024) {

@@ -39,7 +39,10 @@ export async function awaitConsistency(
   token: ConsistencyToken,
   options: { waitMs: number; allowPrimary: boolean },
 ): Promise<ReadBackend> {
-  const waitUntil = performance.now() + Math.min(options.waitMs, deadline.remaining());
+  // Leave part of the deadline for the read itself (and for the primary check when allowed), so a
+  // wait that runs out answers NOT_YET_CONSISTENT rather than a deadline error.
+  const share = options.allowPrimary ? 0.5 : 0.8;
+  const waitUntil = performance.now() + Math.min(options.waitMs, deadline.remaining() * share);
   let delay = 5;
   for (;;) {
     const version = await store.onReplica(deadline, 'consistency check', (db) => appliedVersion(db, token));
