@@ -3,6 +3,7 @@ import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { readEnvFile, services, LOCUS_HOME } from '../../src/cli/services.command.js';
 import { migrateAll } from '../../src/cli/migrate.command.js';
+import { loadConfig, portOf } from '../../src/shared/config.js';
 import { ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
 import { SIZES, type SizeName } from './dataset.js';
 import { requestJson } from './http.js';
@@ -44,7 +45,24 @@ export async function main(args: string[]): Promise<void> {
   step('migrating the catalog and read stores');
   await migrateAll();
 
-  const ports = { query: 8080, catalog: 8081, reviews: 8082, projector: 8083, relay: 8084 };
+  // Ports come from the same settings the processes read, so a test can run the example beside others.
+  const config = loadConfig([
+    'LOCUS_QUERY_PORT',
+    'LOCUS_CATALOG_PORT',
+    'LOCUS_REVIEWS_PORT',
+    'LOCUS_PROJECTOR_PORT',
+    'LOCUS_RELAY_PORT',
+  ]);
+  const ports = {
+    query: portOf(config, 'LOCUS_QUERY_PORT'),
+    catalog: portOf(config, 'LOCUS_CATALOG_PORT'),
+    reviews: portOf(config, 'LOCUS_REVIEWS_PORT'),
+    projector: portOf(config, 'LOCUS_PROJECTOR_PORT'),
+    relay: portOf(config, 'LOCUS_RELAY_PORT'),
+  };
+  // The reviews service asks the catalog whether a product exists, at the catalog's port.
+  process.env.LOCUS_CATALOG_URL = `http://127.0.0.1:${ports.catalog}`;
+  process.env.LOCUS_REVIEWS_URL = `http://127.0.0.1:${ports.reviews}`;
   const endpoints: Endpoints = {
     catalog: `http://127.0.0.1:${ports.catalog}`,
     reviews: `http://127.0.0.1:${ports.reviews}`,
