@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadLetterTopic } from '../../src/apps/projector.js';
+import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
+import { createBroker, type Broker } from '../../src/messaging/kafka.js';
+import { REPO_ROOT } from '../../src/migrate/migrator.js';
+import { createLogger } from '../../src/shared/logger.js';
+import {
+  createTestDatabase,
+  uniqueName,
+  uniqueTopicPrefix,
+  type TestDatabase,
+} from '../support/isolation.js';
+import {
+  caughtUp,
+  EventWriter,
+  expectedViews,
+  mixedStream,
+  produce,
+  readViews,
+  seededRandom,
+  waitFor,
+} from './projector.fixtures.js';
+
+const logger = createLogger('projector-test', 'error');
+
+describe('projector killed mid-stream', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let broker: Broker;
+  const prefix = uniqueTopicPrefix();
+  const topics = topicNames(prefix);
+  const group = uniqueName('projector');
+  const children: ChildProcess[] = [];
+
+  /** The real composition root in its own process, as `locus projector run` starts it. */
+  const startChild = () => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'projector', 'run'], {
+      env: {
+        ...process.env,
+        LOCUS_READ_DB_URL: db.url,
+        LOCUS_TOPIC_PREFIX: prefix,
+        LOCUS_PROJECTOR_GROUP: group,
+        LOCUS_PROJECTOR_PORT: '0',
+        LOCUS_LOG_LEVEL: 'error',
+      },
+      stdio: 'ignore',
+    });
+    children.push(child);
+    return child;
+  };
+  const storedTotal = async () =>
+    Number(
+      (
+        await pool.query(
+          'SELECT coalesce(sum(next_offset), 0) AS n FROM projector_positions WHERE consumer = $1',
+          [group],
+        )
+      ).rows[0].n,
+    );
+
+  beforeAll(async () => {
+    db = await createTestDatabase('readmodel');
+    pool = new pg.Pool({ connectionString: db.url, max: 3 });
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      clientId: 'projector-crash-test',
+      logger,
+    });
+    await broker.ensureTopics(topicSpecs(topics));
+  });
+
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    await broker?.deleteTopics([topics.products, topics.categories, topics.reviews, deadLetterTopic(prefix)]);
+    await broker?.close();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('given a projector SIGKILLed several times while applying a backlog, when restarted, then every change is applied exactly once', async () => {
+    // given: a backlog of events (rating summaries would double-count if a batch were applied twice)
+    const writer = new EventWriter();
+    mixedStream(writer, seededRandom(11), {
+      categories: 10,
+      products: 2_000,
+      reviews: 30_000,
+      edits: 20_000,
+    });
+    const producer = await broker.producer();
+    await produce(producer, topics, writer.events);
+    await producer.close();
+    const total = writer.events.length;
+
+    // when: killed without warning three times, each time after it has committed some batches
+    for (let kill = 1; kill <= 3; kill++) {
+      const before = await storedTotal();
+      const child = startChild();
+      await waitFor('progress before the kill', async () => (await storedTotal()) > before + 2_000, 90_000);
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    expect(await storedTotal()).toBeLessThan(total);
+    const last = startChild();
+    await waitFor('catch-up after the restarts', () => caughtUp(pool, broker, topics, group), 120_000);
+    last.kill('SIGTERM');
+    await new Promise((resolve) => last.once('exit', resolve));
+
+    // then
+    expect(await readViews(pool)).toEqual(expectedViews(writer.events));
+    const reviews = await pool.query('SELECT sum(review_count)::int AS n FROM product_summary');
+    expect(reviews.rows[0].n).toBe(
+      [...expectedViews(writer.events).products.values()].reduce((n, p) => n + p.reviewCount, 0),
+    );
+  }, 300_000);
+});
