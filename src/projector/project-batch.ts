@@ -21,6 +21,11 @@ export interface ProjectionTarget {
   publishDeadLetters?: (letters: NewDeadLetter[]) => Promise<void>;
   /** Dead letters another consumer skipped are ignored here (a rebuild honours the live skips). */
   honourSkipsOf?: string;
+  /**
+   * Checked under the consumer's lock: once true, batches change nothing (a rebuild's consumer after its
+   * tables were swapped in, while it is being stopped).
+   */
+  retired?: () => boolean;
   /** Attempts of a whole batch before its events are applied one by one to isolate a failing one. */
   batchAttempts?: number;
   retryDelayMs?: number;
@@ -119,6 +124,17 @@ async function inTransaction(
 ): Promise<BatchOutcome> {
   const { consumer } = target;
   await lockConsumer(tx, consumer);
+  if (target.retired?.()) {
+    return {
+      handled: 0,
+      applied: 0,
+      parked: 0,
+      skippedBelowPosition: 0,
+      nextOffset: null,
+      commitLsn: null,
+      eventTimesMs: [],
+    };
+  }
   const stored = await storedOffsetForUpdate(tx, consumer, batch.topic, batch.partition);
   const fresh = batch.messages.filter((m) => stored === null || BigInt(m.offset) >= stored);
   const keys = [...new Set(fresh.map((m) => m.key ?? ''))];

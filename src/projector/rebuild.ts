@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Topics } from '../contracts/topics.js';
 import type { Broker, PartitionPosition } from '../messaging/kafka.js';
 import type { Clock } from '../shared/clock.js';
+import { LocusError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { loadPositions, lockConsumer } from './positions.repository.js';
 import { createProjector, topicList } from './projector.js';
@@ -62,6 +63,7 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
   const target = (await Promise.all(topics.map((t) => options.broker.endOffsets(t)))).flat();
   let total = sum(target);
   let applied = 0;
+  const swap = { retired: false };
   const report = (phase: RebuildProgress['phase']) => options.onProgress?.({ phase, applied, total });
 
   const replay = createProjector({
@@ -78,6 +80,7 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
     stuckAfterMs: Number.MAX_SAFE_INTEGER,
     lagPollMs: 60_000,
     onBatch: (outcome) => (applied += outcome.handled),
+    retired: () => swap.retired,
   });
   await replay.start();
   let swapAttempts = 0;
@@ -94,7 +97,7 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
       if (!reached(rebuilt, [...target, ...live])) continue;
       report('swapping');
       swapAttempts += 1;
-      if (await trySwap(options, rebuildConsumer, target)) break;
+      if (await trySwap(options, rebuildConsumer, target, swap)) break;
     }
   } finally {
     await replay.stop();
@@ -126,6 +129,7 @@ async function trySwap(
   options: RebuildOptions,
   rebuildConsumer: string,
   target: PartitionPosition[],
+  swap: { retired: boolean },
 ): Promise<boolean> {
   const live = options.liveConsumer;
   return withTransaction(options.pool, async (tx) => {
@@ -157,8 +161,16 @@ async function trySwap(
       [rebuildConsumer, live],
     );
     await tx.query('DELETE FROM dead_letters WHERE consumer = $1', [rebuildConsumer]);
+    // Rebuild batches waiting for the rebuild lock must find nothing to do once this commits.
+    swap.retired = true;
     options.logger.info({ live }, 'rebuilt views swapped in');
     return true;
+  }).catch((error: unknown) => {
+    if (swap.retired)
+      throw new LocusError('LOCUS_INTERNAL', 'rebuild swap failed to commit; run the rebuild again', {
+        cause: error,
+      });
+    throw error;
   });
 }
 

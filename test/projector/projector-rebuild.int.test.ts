@@ -1,0 +1,156 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadLetterTopic, startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
+import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
+import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { createLogger } from '../../src/shared/logger.js';
+import {
+  createTestDatabase,
+  uniqueName,
+  uniqueTopicPrefix,
+  type TestDatabase,
+} from '../support/isolation.js';
+import {
+  caughtUp,
+  EventWriter,
+  expectedViews,
+  mixedStream,
+  produce,
+  projectorConfig,
+  readViews,
+  seededRandom,
+  waitFor,
+} from './projector.fixtures.js';
+
+const logger = createLogger('projector-test', 'error');
+
+/** Reads that must hold at every instant: the tables exist, are not empty, and agree with each other. */
+const READS = [
+  `SELECT count(*)::int AS n FROM product_summary`,
+  `SELECT count(*)::int AS n FROM category_view`,
+  `SELECT count(*)::int AS n FROM product_summary p JOIN category_view c ON c.id = p.category_id`,
+  `SELECT count(*)::int AS n FROM category_summary`,
+  // a batch commits atomically, so within one statement the rating summaries match the reviews
+  `SELECT CASE WHEN (SELECT coalesce(sum(review_count), 0) FROM product_summary)
+     = (SELECT count(*) FROM review_view r JOIN product_summary p ON p.id = r.product_id)
+     THEN (SELECT count(*)::int FROM review_view) ELSE -1 END AS n`,
+];
+
+describe('projector rebuild', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let broker: Broker;
+  let producer: MessageProducer;
+  let running: ProjectorProcess;
+  const prefix = uniqueTopicPrefix();
+  const topics = topicNames(prefix);
+  const group = uniqueName('projector');
+
+  const indexNames = async () =>
+    (
+      await pool.query(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename IN
+      ('applied_versions', 'category_view', 'product_summary', 'review_view', 'category_summary') ORDER BY 1, 2`)
+    ).rows;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('readmodel');
+    pool = new pg.Pool({ connectionString: db.url, max: 6 });
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      clientId: 'projector-rebuild-test',
+      logger,
+    });
+    await broker.ensureTopics(topicSpecs(topics));
+    producer = await broker.producer();
+    running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
+      listen: false,
+    });
+  });
+
+  afterAll(async () => {
+    await running?.process.close();
+    await producer?.close();
+    await broker?.deleteTopics([topics.products, topics.categories, topics.reviews, deadLetterTopic(prefix)]);
+    await broker?.close();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('given live views, when rebuilt under concurrent reads and writes, then every read succeeds with data and the swapped-in views are correct', async () => {
+    // given
+    const writer = new EventWriter();
+    const random = seededRandom(5);
+    mixedStream(writer, random, { categories: 8, products: 300, reviews: 4_000, edits: 3_000 });
+    await produce(producer, topics, writer.events);
+    await waitFor('initial catch-up', () => caughtUp(pool, broker, topics, group));
+    const indexesBefore = await indexNames();
+
+    // when: readers and a writer run all through the rebuild
+    let stop = false;
+    const reads = { ok: 0, failed: [] as string[], empty: 0 };
+    const reader = async () => {
+      while (!stop) {
+        for (const sql of READS) {
+          try {
+            const n = (await pool.query<{ n: number }>(sql)).rows[0]!.n;
+            if (n > 0) reads.ok += 1;
+            else reads.empty += 1;
+          } catch (error) {
+            reads.failed.push((error as Error).message);
+          }
+        }
+      }
+    };
+    const writes = async () => {
+      let sent = writer.events.length;
+      while (!stop) {
+        const products = writer.liveProductIds();
+        for (let i = 0; i < 50; i++) {
+          const id = products[Math.floor(random() * products.length)]!;
+          if (random() < 0.5) writer.product({ id, price: 100 + Math.floor(random() * 5000) });
+          else writer.review({ productId: id, rating: 1 + Math.floor(random() * 5) });
+        }
+        await produce(producer, topics, writer.events.slice(sent));
+        sent = writer.events.length;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    const loops = [reader(), reader(), writes()];
+    const started = await running.app.inject({ method: 'POST', url: '/admin/rebuild' });
+    expect(started.statusCode).toBe(202);
+    const again = await running.app.inject({ method: 'POST', url: '/admin/rebuild' });
+    expect(again.statusCode).toBe(409);
+    let status: { state: string; applied: number; total: number; error?: string } = {
+      state: 'running',
+      applied: 0,
+      total: 0,
+    };
+    await waitFor(
+      'rebuild',
+      async () => {
+        status = (await running.app.inject({ method: 'GET', url: '/admin/rebuild' })).json();
+        return status.state !== 'running';
+      },
+      120_000,
+    );
+    stop = true;
+    await Promise.all(loops);
+    await waitFor('final catch-up', () => caughtUp(pool, broker, topics, group));
+
+    // then
+    expect(status).toMatchObject({ state: 'done' });
+    expect(status.applied).toBeGreaterThanOrEqual(7_000);
+    expect(reads.failed).toEqual([]);
+    expect(reads.empty).toBe(0);
+    expect(reads.ok).toBeGreaterThan(READS.length * 2);
+    expect(await readViews(pool)).toEqual(expectedViews(writer.events));
+    expect(await indexNames()).toEqual(indexesBefore);
+    const leftovers = await pool.query(
+      `SELECT tablename FROM pg_tables WHERE tablename LIKE '%\\_\\_next' OR tablename LIKE '%\\_\\_old'`,
+    );
+    expect(leftovers.rows).toEqual([]);
+    const positions = await pool.query('SELECT DISTINCT consumer FROM projector_positions');
+    expect(positions.rows).toEqual([{ consumer: group }]);
+  }, 240_000);
+});
