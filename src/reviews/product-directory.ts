@@ -92,7 +92,8 @@ export function createCatalogDirectory(options: CatalogDirectoryOptions): Produc
       if (seenAt !== undefined && now - seenAt < cacheTtlMs) return;
       let exists: boolean;
       try {
-        exists = await policy.execute(({ signal }) => ask(productId, signal));
+        // A signal per call: cockatiel would otherwise hang every call's listener on one shared signal.
+        exists = await policy.execute(({ signal }) => ask(productId, signal), new AbortController().signal);
       } catch (error) {
         if (error instanceof BrokenCircuitError) {
           throw new LocusError('LOCUS_CIRCUIT_OPEN', 'the catalog is unavailable (circuit open)', {
