@@ -74,15 +74,12 @@ export class BackendPolicy {
       },
     );
     try {
-      return await retryPolicy.execute(
-        () =>
-          this.breaker.execute(() =>
-            timeout(Math.max(1, deadline.remaining()), TimeoutStrategy.Aggressive).execute(
-              (_context, signal) => fn(signal),
-              deadline.signal,
-            ),
+      return await retryPolicy.execute(() =>
+        this.breaker.execute(() =>
+          timeout(Math.max(1, deadline.remaining()), TimeoutStrategy.Aggressive).execute((_context, signal) =>
+            fn(signal),
           ),
-        deadline.signal,
+        ),
       );
     } catch (error) {
       throw this.translate(error, deadline, what);

@@ -2,17 +2,17 @@ import { LocusError } from '../shared/errors.js';
 
 /**
  * The time budget of one request: every database call, upstream call, retry and wait of the request
- * draws on it, and its signal aborts whatever is still running when it runs out.
+ * draws on it. It holds no timer itself (a per-request timer would live on, at thousands of requests
+ * per second, until it fired); each backend call arms its own timeout for the time remaining
+ * (BackendPolicy), which aborts that call's fetch or abandons its query when the budget runs out.
  */
 export class Deadline {
   readonly totalMs: number;
-  readonly signal: AbortSignal;
   private readonly endsAt: number;
 
   constructor(ms: number) {
     this.totalMs = ms;
     this.endsAt = performance.now() + ms;
-    this.signal = AbortSignal.timeout(ms);
   }
 
   /** Milliseconds left, never negative. */
