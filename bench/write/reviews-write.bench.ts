@@ -1,30 +1,67 @@
 /**
- * Write throughput of the reviews service over HTTP: `npx tsx bench/write/reviews-write.bench.ts
- * [--seconds 20] [--concurrency 32] [--patch-share 0.5]`. Needs LOCUS_MONGO_URL (load ~/.locus/env).
+ * Write-side benchmark of the reviews service (not a test): `npx tsx bench/write/reviews-write.bench.ts
+ * [--seconds 20] [--concurrency 32] [--patch-share 0.5]` (services up; LOCUS_* set or ~/.locus/env).
  *
- * It starts the reviews server in this process on a free port, over a database of its own (dropped at
- * the end), with a small HTTP stand-in for the catalog's `GET /products/{id}` (the product check goes
- * through the real cockatiel policies and the 30 s positive cache, as in production). Workers send
- * writes over keep-alive HTTP: creates (POST, with an Idempotency-Key) and edits (PATCH with If-Match
- * of the worker's own last review, so they never conflict). Every write is the full path: catalog
- * check (cached) or version load, the event insert (commit point), the document update and its check.
- * Results (writes/s, latency percentiles, errors) go to bench/results/reviews-write-<time>.json.
+ * 1. writes/s through the reviews service over HTTP: runs `locus reviews` as a child process (the real
+ *    composition root) over a database of its own (dropped at the end), with a small HTTP stand-in for
+ *    the catalog's `GET /products/{id}` (the product check goes through the real cockatiel policies and
+ *    the 30 s positive cache, as in production). Workers send writes over keep-alive HTTP, closed loop:
+ *    creates (POST with an Idempotency-Key) and edits (PATCH with If-Match of the worker's own last
+ *    review, so they never conflict). Each write is the full path: catalog check (cached) or version
+ *    load, the event insert (commit point), the document update and its post-write check.
+ * 2. the reviews relay's drain rate: `ReviewOutboxSource` publishing the backlog those writes left to a
+ *    topic of its own (batches of 500), events/s.
+ * Results go to bench/results/reviews-write-<time>.json.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import Fastify from 'fastify';
 import { build } from 'hdr-histogram-js';
-import { MongoClient } from 'mongodb';
-import { createCatalogDirectory } from '../../src/reviews/product-directory.js';
-import { ensureReviewIndexes, reviewCollections } from '../../src/reviews/review.model.js';
-import { createReviewService } from '../../src/reviews/review.service.js';
-import { buildReviewsServer } from '../../src/reviews/reviews.server.js';
-import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
+import { MongoClient, type Db } from 'mongodb';
+import { readEnvFile } from '../../src/cli/services.command.js';
+import { topicNames } from '../../src/contracts/topics.js';
+import { createBroker } from '../../src/messaging/kafka.js';
+import { REPO_ROOT } from '../../src/migrate/migrator.js';
+import { toMessage } from '../../src/relay/relay.js';
+import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
+import { reviewCollections } from '../../src/reviews/review.model.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { createMetricsRegistry } from '../../src/shared/metrics.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Starts `locus reviews` and waits until its /health answers 200. */
+async function startReviewsProcess(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'reviews'], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`locus reviews exited with ${child.exitCode}`);
+    const healthy = await fetch(`http://127.0.0.1:${port}/health`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (healthy) return child;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  child.kill('SIGKILL');
+  throw new Error('locus reviews did not become healthy within 30 s');
+}
 
 function argument(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -38,12 +75,14 @@ async function main(): Promise<void> {
   const concurrency = argument('concurrency', 32);
   const patchShare = Math.min(argument('patch-share', 0.5), 1);
   const products = 200;
-  const { LOCUS_MONGO_URL } = loadConfig(['LOCUS_MONGO_URL']);
+  const env = { ...readEnvFile(), ...process.env };
+  const config = loadConfig(['LOCUS_MONGO_URL', 'LOCUS_KAFKA_BROKERS'], env);
 
   const databaseName = `bench_reviews_${Date.now().toString(36)}`;
-  const client = await new MongoClient(LOCUS_MONGO_URL, { maxPoolSize: 64 }).connect();
+  const mongoUrl = new URL(config.LOCUS_MONGO_URL);
+  mongoUrl.pathname = `/${databaseName}`;
+  const client = await new MongoClient(mongoUrl.toString(), { maxPoolSize: 16 }).connect();
   const db = client.db(databaseName);
-  await ensureReviewIndexes(db);
 
   const catalog = Fastify();
   const productIds = Array.from({ length: products }, () => randomUUID());
@@ -53,19 +92,18 @@ async function main(): Promise<void> {
   );
   const catalogUrl = await catalog.listen({ port: 0, host: '127.0.0.1' });
 
-  const reviews = createReviewService({
-    db,
-    clock: systemClock,
-    newId: uuidGenerator,
-    products: createCatalogDirectory({ baseUrl: catalogUrl, clock: systemClock }),
-  });
-  const app = await buildReviewsServer({
-    db,
-    reviews,
-    logger: createLogger('reviews-bench', 'error'),
-    metrics: createMetricsRegistry('reviews'),
-  });
-  const base = await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = await freePort();
+  const service = await startReviewsProcess(
+    {
+      ...env,
+      LOCUS_MONGO_URL: mongoUrl.toString(),
+      LOCUS_CATALOG_URL: catalogUrl,
+      LOCUS_REVIEWS_PORT: String(port),
+      LOCUS_LOG_LEVEL: 'warn',
+    },
+    port,
+  );
+  const base = `http://127.0.0.1:${port}`;
 
   const latency = { create: build(), patch: build() };
   const counts = { create: 0, patch: 0, errors: 0 };
@@ -128,6 +166,9 @@ async function main(): Promise<void> {
     rate: Math.round((counts.create + counts.patch) / elapsedSeconds),
   });
   bar.stop();
+  // Graceful stop of the real process (runUntilSignal): it must exit on its own.
+  service.kill('SIGTERM');
+  const exitCode = await new Promise<number | null>((resolve) => service.once('exit', resolve));
 
   const { events, reviews: reviewDocs } = reviewCollections(db);
   const [eventCount, reviewCount] = await Promise.all([events.countDocuments(), reviewDocs.countDocuments()]);
@@ -156,6 +197,8 @@ async function main(): Promise<void> {
     // Each accepted write recorded exactly one event: the check that the numbers are real writes.
     eventsRecorded: eventCount,
     reviewDocuments: reviewCount,
+    serviceExitCode: exitCode,
+    relay: await measureRelay(db, config.LOCUS_KAFKA_BROKERS, eventCount),
   };
   result.store = { version: result.store.version };
   const dir = path.join(import.meta.dirname, '..', 'results');
@@ -165,7 +208,6 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(result, null, 2));
   console.log(`written to ${path.relative(process.cwd(), file)}`);
 
-  await app.close();
   await catalog.close();
   await db.dropDatabase();
   await client.close();
@@ -173,6 +215,35 @@ async function main(): Promise<void> {
     console.error(`events recorded (${eventCount}) differ from accepted writes (${result.writes})`);
     process.exitCode = 1;
   }
+}
+
+/** Drains the backlog the writes left through ReviewOutboxSource into a topic of its own: events/s. */
+async function measureRelay(db: Db, brokers: string, backlog: number) {
+  const logger = createLogger('reviews-bench-relay', 'warn');
+  const prefix = `bench_${Date.now().toString(36)}.`;
+  const topic = topicNames(prefix).reviews;
+  const broker = createBroker({ brokers, clientId: 'reviews-bench', logger });
+  await broker.ensureTopics([{ topic, partitions: 6 }]);
+  const producer = await broker.producer();
+  const source = new ReviewOutboxSource(db, { topicPrefix: prefix });
+  const batchSize = 500;
+  const started = performance.now();
+  let published = 0;
+  for (let n = 1; n > 0; published += n) {
+    n = await source.publishBatch(batchSize, (batch) => producer.send(batch.map(toMessage)));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await source.close();
+  await producer.close();
+  await broker.deleteTopics([topic]);
+  await broker.close();
+  return {
+    backlog,
+    published,
+    batchSize,
+    seconds: Number(seconds.toFixed(2)),
+    eventsPerSecond: Number((published / seconds).toFixed(1)),
+  };
 }
 
 main().catch((error: unknown) => {
