@@ -64,6 +64,11 @@ export interface BatchConsumerOptions {
   /** Handles one fetched batch of one partition; the next batch of that partition waits for it. */
   handleBatch(batch: IncomingBatch, heartbeat: () => Promise<void>): Promise<void>;
   maxBytesPerPartition?: number;
+  /**
+   * How many partitions' batches may be handled at once (default 1). Above 1, the batches of one fetch
+   * are handed to `handleBatch` concurrently, e.g. so a consumer can commit them together.
+   */
+  partitionsConsumedConcurrently?: number;
 }
 
 export interface BatchConsumer {
@@ -208,7 +213,7 @@ export function createBroker(options: { brokers: string; clientId: string; logge
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: true,
-        partitionsConsumedConcurrently: 1,
+        partitionsConsumedConcurrently: consumerOptions.partitionsConsumedConcurrently ?? 1,
         eachBatch: async (payload: EachBatchPayload) => {
           const { batch } = payload;
           if (!payload.isRunning() || payload.isStale()) return;

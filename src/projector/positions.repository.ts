@@ -27,20 +27,27 @@ export async function storedOffsetForUpdate(
   return row ? BigInt(row.next_offset) : null;
 }
 
-/** Stores where a partition resumes. GREATEST: a stale re-delivery never moves a position back. */
-export async function storePosition(
+/**
+ * Stores where partitions resume, in one statement. GREATEST: a stale re-delivery never moves a
+ * position back.
+ */
+export async function storePositions(
   tx: Tx,
   consumer: string,
-  topic: string,
-  partition: number,
-  nextOffset: string,
+  positions: readonly { topic: string; partition: number; nextOffset: string }[],
 ): Promise<void> {
+  if (positions.length === 0) return;
   await tx.query(
     `INSERT INTO projector_positions AS p (consumer, topic, partition, next_offset)
-     VALUES ($1, $2, $3, $4::bigint)
+     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[])
      ON CONFLICT (consumer, topic, partition) DO UPDATE
        SET next_offset = GREATEST(p.next_offset, excluded.next_offset), updated_at = now()`,
-    [consumer, topic, partition, nextOffset],
+    [
+      consumer,
+      positions.map((p) => p.topic),
+      positions.map((p) => p.partition),
+      positions.map((p) => p.nextOffset),
+    ],
   );
 }
 

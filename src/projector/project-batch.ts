@@ -5,7 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import { applyChanges } from './apply-changes.js';
 import { planBatch, type BatchPlan } from './batch-plan.js';
 import { blockedKeys, insertDeadLetters, type NewDeadLetter } from './dead-letter.repository.js';
-import { lockConsumer, recordCommit, storedOffsetForUpdate, storePosition } from './positions.repository.js';
+import { lockConsumer, recordCommit, storedOffsetForUpdate, storePositions } from './positions.repository.js';
 import type { ProjectorMetrics } from './projector.metrics.js';
 import { withTransaction, type Tx, type ViewTables } from './projection.types.js';
 
@@ -32,43 +32,46 @@ export interface ProjectionTarget {
 }
 
 export interface BatchOutcome {
-  /** Messages at or past the stored position. */
+  /** Messages at or past the stored positions. */
   handled: number;
   /** Changes that passed the version guard. */
   applied: number;
   parked: number;
   skippedBelowPosition: number;
-  nextOffset: string | null;
+  /** The stored next offset of each partition that had messages at or past its position. */
+  positions: { topic: string; partition: number; nextOffset: string; highWatermark: string }[];
   commitLsn: string | null;
   /** Event times (ms since the epoch) of the decoded events, for the freshness histogram. */
   eventTimesMs: number[];
 }
 
 /**
- * Applies one fetched batch of one partition effectively once: the view changes, the dead letters and
- * the partition's next offset commit in ONE transaction, serialised with every other batch of the same
- * consumer by an advisory lock. Messages below the stored offset are ignored, so a batch re-delivered
- * after a crash or fetched before a seek landed changes nothing.
+ * Applies fetched batches (one per partition, several partitions at once) effectively once: the view
+ * changes, the dead letters and every partition's next offset commit in ONE transaction, serialised
+ * with every other transaction of the same consumer by an advisory lock. Messages below a partition's
+ * stored offset are ignored, so a batch re-delivered after a crash, or fetched before a seek landed,
+ * changes nothing. Per-key order holds: a key lives in one partition, and each partition's messages
+ * are planned in offset order.
  *
- * A failing batch is retried whole `batchAttempts` times; then its events are applied one by one in
+ * Failing batches are retried whole `batchAttempts` times; then their events are applied one by one in
  * savepoints, and an event that still fails is parked (with the ones behind it on the same key) while
  * the rest commit. Infrastructure failures (connection lost, server shutting down) are rethrown instead:
  * parking would blame the event for an outage.
- * @throws the infrastructure error; nothing was committed and the batch is redelivered.
+ * @throws the infrastructure error; nothing was committed and the batches are redelivered.
  */
-export async function projectBatch(target: ProjectionTarget, batch: IncomingBatch): Promise<BatchOutcome> {
+export async function projectBatches(
+  target: ProjectionTarget,
+  batches: readonly IncomingBatch[],
+): Promise<BatchOutcome> {
   const started = performance.now();
   const attempts = target.batchAttempts ?? 3;
   let outcome: BatchOutcome | undefined;
   for (let attempt = 1; outcome === undefined; attempt++) {
     try {
-      outcome = await runBatch(target, batch, attempt > attempts ? attempt : null);
+      outcome = await runBatches(target, batches, attempt > attempts ? attempt : null);
     } catch (error) {
       if (isInfrastructureError(error) || attempt > attempts) throw error;
-      target.logger.warn(
-        { err: error, topic: batch.topic, partition: batch.partition, attempt },
-        'batch failed; retrying',
-      );
+      target.logger.warn({ err: error, consumer: target.consumer, attempt }, 'batch failed; retrying');
       await sleep((target.retryDelayMs ?? 100) * attempt);
     }
   }
@@ -81,29 +84,33 @@ export async function projectBatch(target: ProjectionTarget, batch: IncomingBatc
     const now = target.clock.now().getTime();
     for (const time of outcome.eventTimesMs)
       metrics.freshness.observe({ consumer }, Math.max(0, (now - time) / 1000));
-    if (outcome.nextOffset !== null) {
+    for (const p of outcome.positions) {
       metrics.lag.set(
-        { consumer, topic: batch.topic, partition: String(batch.partition) },
-        Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(outcome.nextOffset))),
+        { consumer, topic: p.topic, partition: String(p.partition) },
+        Math.max(0, Number(BigInt(p.highWatermark) - BigInt(p.nextOffset))),
       );
     }
   }
   return outcome;
 }
 
+/** One partition's batch: see projectBatches. */
+export function projectBatch(target: ProjectionTarget, batch: IncomingBatch): Promise<BatchOutcome> {
+  return projectBatches(target, [batch]);
+}
+
 /** One attempt. `isolateAttempt` set: apply event by event in savepoints, parking the ones that fail. */
-async function runBatch(
+async function runBatches(
   target: ProjectionTarget,
-  batch: IncomingBatch,
+  batches: readonly IncomingBatch[],
   isolateAttempt: number | null,
 ): Promise<BatchOutcome> {
   const client = await target.pool.connect();
   let outcome: BatchOutcome;
   try {
     await client.query('BEGIN');
-    const tx = client as Tx;
     try {
-      outcome = await inTransaction(target, tx, batch, isolateAttempt);
+      outcome = await inTransaction(target, client as Tx, batches, isolateAttempt);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -119,44 +126,58 @@ async function runBatch(
 async function inTransaction(
   target: ProjectionTarget,
   tx: Tx,
-  batch: IncomingBatch,
+  batches: readonly IncomingBatch[],
   isolateAttempt: number | null,
 ): Promise<BatchOutcome> {
   const { consumer } = target;
-  await lockConsumer(tx, consumer);
-  if (target.retired?.()) {
-    return {
-      handled: 0,
-      applied: 0,
-      parked: 0,
-      skippedBelowPosition: 0,
-      nextOffset: null,
-      commitLsn: null,
-      eventTimesMs: [],
-    };
-  }
-  const stored = await storedOffsetForUpdate(tx, consumer, batch.topic, batch.partition);
-  const fresh = batch.messages.filter((m) => stored === null || BigInt(m.offset) >= stored);
-  const keys = [...new Set(fresh.map((m) => m.key ?? ''))];
-  const blocked = await blockedKeys(tx, consumer, batch.topic, keys);
-  const ignored = target.honourSkipsOf
-    ? await skippedOffsets(tx, target.honourSkipsOf, batch.topic, batch.partition, fresh)
-    : new Set<string>();
-  const plan = planBatch(
-    fresh.filter((m) => !ignored.has(m.offset)),
-    stored,
-    blocked,
-  );
   const outcome: BatchOutcome = {
-    handled: fresh.length,
+    handled: 0,
     applied: 0,
     parked: 0,
-    skippedBelowPosition: batch.messages.length - fresh.length,
-    nextOffset: fresh.length > 0 ? (BigInt(fresh[fresh.length - 1]!.offset) + 1n).toString() : null,
+    skippedBelowPosition: 0,
+    positions: [],
     commitLsn: null,
-    eventTimesMs: target.metrics ? plan.events.map((e) => Date.parse(e.change.eventTime)) : [],
+    eventTimesMs: [],
   };
-  if (outcome.nextOffset === null) return outcome;
+  await lockConsumer(tx, consumer);
+  if (target.retired?.()) return outcome;
+
+  const plans: BatchPlan[] = [];
+  for (const batch of batches) {
+    const stored = await storedOffsetForUpdate(tx, consumer, batch.topic, batch.partition);
+    const fresh = batch.messages.filter((m) => stored === null || BigInt(m.offset) >= stored);
+    outcome.skippedBelowPosition += batch.messages.length - fresh.length;
+    const last = fresh[fresh.length - 1];
+    if (!last) continue;
+    outcome.handled += fresh.length;
+    outcome.positions.push({
+      topic: batch.topic,
+      partition: batch.partition,
+      nextOffset: (BigInt(last.offset) + 1n).toString(),
+      highWatermark: batch.highWatermark,
+    });
+    const keys = [...new Set(fresh.map((m) => m.key ?? ''))];
+    const blocked = await blockedKeys(tx, consumer, batch.topic, keys);
+    const ignored = target.honourSkipsOf
+      ? await skippedOffsets(tx, target.honourSkipsOf, batch.topic, batch.partition, fresh)
+      : new Set<string>();
+    plans.push(
+      planBatch(
+        fresh.filter((m) => !ignored.has(m.offset)),
+        stored,
+        blocked,
+      ),
+    );
+  }
+  if (outcome.positions.length === 0) return outcome;
+  const plan: BatchPlan = {
+    events: plans.flatMap((p) => p.events),
+    poison: plans.flatMap((p) => p.poison),
+    waiting: plans.flatMap((p) => p.waiting),
+    skipped: 0,
+    nextOffset: null,
+  };
+  if (target.metrics) outcome.eventTimesMs = plan.events.map((e) => Date.parse(e.change.eventTime));
 
   const letters: NewDeadLetter[] = plan.poison.map((p) => ({
     status: 'parked',
@@ -166,27 +187,23 @@ async function inTransaction(
     eventType: p.eventType,
     attempts: 1,
   }));
-  if (isolateAttempt === null) {
-    outcome.applied = await applyChanges(
-      tx,
-      target.tables,
-      plan.events.map((e) => e.change),
-    );
-  } else {
-    outcome.applied = await applyIsolated(tx, target, plan, letters, isolateAttempt);
-  }
+  outcome.applied =
+    isolateAttempt === null
+      ? await applyChanges(
+          tx,
+          target.tables,
+          plan.events.map((e) => e.change),
+        )
+      : await applyIsolated(tx, target, plan, letters, isolateAttempt);
   const lettersAll = [...letters, ...waitingLetters(plan.waiting, letters)];
   outcome.parked = lettersAll.length;
   if (lettersAll.length > 0) {
     await insertDeadLetters(tx, consumer, lettersAll);
     for (const letter of lettersAll) target.metrics?.deadLetters.inc({ consumer, code: letter.errorCode });
-    target.logger.warn(
-      { consumer, topic: batch.topic, partition: batch.partition, parked: lettersAll.length },
-      'events parked in dead_letters',
-    );
+    target.logger.warn({ consumer, parked: lettersAll.length }, 'events parked in dead_letters');
     await target.publishDeadLetters?.(lettersAll);
   }
-  await storePosition(tx, consumer, batch.topic, batch.partition, outcome.nextOffset);
+  await storePositions(tx, consumer, outcome.positions);
   return outcome;
 }
 
@@ -201,7 +218,7 @@ async function applyIsolated(
   let applied = 0;
   const failedKeys = new Set<string>();
   for (const event of plan.events) {
-    const key = event.message.key ?? '';
+    const key = `${event.message.topic}/${event.message.key ?? ''}`;
     if (failedKeys.has(key)) {
       plan.waiting.push(event.message);
       continue;
@@ -229,9 +246,16 @@ async function applyIsolated(
 
 function waitingLetters(waiting: IncomingMessage[], heads: NewDeadLetter[]): NewDeadLetter[] {
   return waiting
-    .sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1))
+    .sort(
+      (a, b) =>
+        a.topic.localeCompare(b.topic) ||
+        a.partition - b.partition ||
+        (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1),
+    )
     .map((message) => {
-      const head = heads.find((h) => (h.message.key ?? '') === (message.key ?? ''));
+      const head = heads.find(
+        (h) => h.message.topic === message.topic && (h.message.key ?? '') === (message.key ?? ''),
+      );
       return {
         status: 'waiting',
         reason: head

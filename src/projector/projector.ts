@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import type { Topics } from '../contracts/topics.js';
-import type { BatchConsumer, Broker, PartitionPosition } from '../messaging/kafka.js';
+import type { BatchConsumer, Broker, IncomingBatch, PartitionPosition } from '../messaging/kafka.js';
 import type { HealthCheck } from '../shared/http-server.js';
 import { countOpenDeadLetters } from './dead-letter.repository.js';
 import { loadPositions } from './positions.repository.js';
-import { projectBatch, type BatchOutcome, type ProjectionTarget } from './project-batch.js';
+import { projectBatches, type BatchOutcome, type ProjectionTarget } from './project-batch.js';
 
 export interface ProjectorOptions extends ProjectionTarget {
   broker: Broker;
@@ -81,14 +81,17 @@ export function createProjector(options: ProjectorOptions): Projector {
         groupId: options.groupId,
         topics,
         positions: (assigned) => resumePositions(options.pool, consumer, assigned),
-        handleBatch: async (batch) => {
-          const outcome = await projectBatch(options, batch);
+        // The batches of one fetch arrive concurrently, one call per partition; they commit together.
+        partitionsConsumedConcurrently: 32,
+        maxBytesPerPartition: 512 * 1024,
+        handleBatch: coalesce(async (batches) => {
+          const outcome = await projectBatches(options, batches);
           if (outcome.handled > 0) {
             handled += outcome.handled;
             lastProgressAt = clock.now();
           }
           options.onBatch?.(outcome);
-        },
+        }),
       });
       const poll = () =>
         measureLag().then(
@@ -128,4 +131,28 @@ export async function resumePositions(
   const stored = await loadPositions(pool, consumer);
   const by = new Map(stored.map((p) => [`${p.topic}/${p.partition}`, p.offset]));
   return assigned.map((a) => ({ ...a, offset: by.get(`${a.topic}/${a.partition}`) ?? '0' }));
+}
+
+/**
+ * Group commit: batches handed in during the same turn of the event loop (the partitions of one fetch)
+ * are applied by one call, so they share one transaction; every caller settles with that call. Safe
+ * because positions live in the read store: a failure rejects every caller, and nothing was stored.
+ */
+export function coalesce(
+  apply: (batches: IncomingBatch[]) => Promise<void>,
+): (batch: IncomingBatch) => Promise<void> {
+  let pending: { batch: IncomingBatch; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  const flush = () => {
+    const group = pending;
+    pending = [];
+    apply(group.map((item) => item.batch)).then(
+      () => group.forEach((item) => item.resolve()),
+      (error: unknown) => group.forEach((item) => item.reject(error)),
+    );
+  };
+  return (batch) =>
+    new Promise<void>((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push({ batch, resolve, reject });
+    });
 }

@@ -80,7 +80,7 @@ describe('projector killed mid-stream', () => {
     await db?.drop();
   });
 
-  it('given a projector SIGKILLed several times while applying a backlog, when restarted, then every change is applied exactly once', async () => {
+  it('given a projector SIGKILLed twice while applying a backlog, when restarted, then every change is applied exactly once', async () => {
     // given: a backlog of events (rating summaries would double-count if a batch were applied twice)
     const writer = new EventWriter();
     mixedStream(writer, seededRandom(11), {
@@ -94,8 +94,8 @@ describe('projector killed mid-stream', () => {
     await producer.close();
     const total = writer.events.length;
 
-    // when: killed without warning three times, each time after it has committed some batches
-    for (let kill = 1; kill <= 3; kill++) {
+    // when: killed without warning twice (each restart waits out the dead member's session), each time after it has committed some batches
+    for (let kill = 1; kill <= 2; kill++) {
       const before = await storedTotal();
       const child = startChild();
       await waitFor('progress before the kill', async () => (await storedTotal()) > before + 2_000, 90_000);
