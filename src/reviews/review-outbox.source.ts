@@ -54,6 +54,9 @@ interface HeldLease {
  * relay that stalled long enough to re-insert one finds a newer generation at its next check and
  * gives the lane up.
  *
+ * Expiry compares one relay's clock with another's, so relay hosts' clocks must agree to well within
+ * `leaseMs` (NTP gives milliseconds; the default lease is 10 s).
+ *
  * The residual risk is a batch outliving its lease (Kafka stalled longer than `leaseMs`): the next
  * holder may re-send some of the same events after it. Consumers ignore versions they have applied, so
  * that is a duplicate, never a lost or regressed state.
