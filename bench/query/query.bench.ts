@@ -7,7 +7,8 @@
  *   2. saturation: single-row JSON req/s, closed loop with 64 requests in flight;
  *   3. the service's peak RSS while doing both (from /proc).
  * Targets: p99 <= 10 ms at 1k req/s; >= 5,000 req/s saturation; RSS <= 200 MB.
- * Run: `npx tsx bench/query/query.bench.ts` (services up, LOCUS_* set or ~/.locus/env).
+ * Run: `npx tsx bench/query/query.bench.ts` (services up, LOCUS_* set or ~/.locus/env); set
+ * QUERY_NODE_OPTIONS to pass V8 flags to the service process only.
  * Writes bench/results/query-<time>.json and .md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -33,6 +34,7 @@ const SATURATION_SECONDS = 10;
 const SATURATION_CONCURRENCY = 64;
 
 const env = { ...readEnvFile(), ...process.env };
+const SERVICE_NODE_OPTIONS = process.env.QUERY_NODE_OPTIONS ?? '';
 const config = loadConfig(['LOCUS_READ_DB_URL', 'LOCUS_READ_REPLICA_URL'], env);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (message: string) =>
@@ -145,6 +147,8 @@ async function startQueryService(
       LOCUS_READ_REPLICA_URL: replicaUrl,
       LOCUS_QUERY_PORT: String(port),
       LOCUS_LOG_LEVEL: 'warn',
+      // V8 flags for the service only (not this load generator), e.g. --max-semi-space-size=4.
+      NODE_OPTIONS: SERVICE_NODE_OPTIONS,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -304,7 +308,7 @@ async function main(): Promise<void> {
         latencyMs: saturation.latency,
       },
       queryService: {
-        nodeOptions: env.NODE_OPTIONS ?? '',
+        nodeOptions: SERVICE_NODE_OPTIONS,
         idleRssMb: round(idleRss),
         openLoopPeakRssMb: round(usage.openLoopPeakRssMb),
         peakRssMb: round(usage.peakRssMb),
@@ -341,7 +345,7 @@ async function main(): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const written = await writeResults(`query-${stamp}`, {
       '.json': `${JSON.stringify(summary, null, 2)}\n`,
-      '.md': `# Query service benchmark\n\n${summary.machine}\n\n${table}`,
+      '.md': `# Query service benchmark\n\n${summary.machine}; service NODE_OPTIONS: \`${SERVICE_NODE_OPTIONS || '(none)'}\`\n\n${table}`,
     });
     console.log(`\n${table}`);
     log(`wrote ${written.join(', ')}`);

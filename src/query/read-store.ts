@@ -20,8 +20,8 @@ export interface ReadStoreOptions {
 
 export interface LagReading {
   replicaLagMs: number | null;
-  /** Age of the projector's last commit on the replica, when the projector records one. */
-  projectorLagMs: number | null;
+  /** Age of the projector's newest commit as the replica shows it; null before its first commit. */
+  projectorCommitAgeMs: number | null;
   measuredAt: number;
 }
 
@@ -166,20 +166,23 @@ export function isAvailabilityError(error: unknown): boolean {
   );
 }
 
+/**
+ * One round trip on the replica: its replay lag, and the age of the projector's newest commit as the
+ * replica sees it (projector_commits, migration 0002) — how stale the views are at most while events
+ * keep flowing; null before the projector's first commit.
+ */
 async function measureLag(replica: pg.Pool): Promise<LagReading> {
-  const { rows } = await replica.query<{ lag_ms: number | null; projector_lag_ms: number | null }>(
+  const { rows } = await replica.query<{ lag_ms: number | null; commit_age_ms: number | null }>(
     `SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                 ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000) END::float8 AS lag_ms,
-            CASE WHEN to_regclass('projector_commits') IS NOT NULL
-                 THEN (xpath('/row/age/text()',
-                        query_to_xml('SELECT EXTRACT(EPOCH FROM now() - max(committed_at)) * 1000 AS age FROM projector_commits',
-                                     false, false, '')))[1]::text::float8
-            END AS projector_lag_ms`,
+                 ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)
+            END::float8 AS lag_ms,
+            (SELECT GREATEST(0, EXTRACT(EPOCH FROM now() - max(committed_at)) * 1000)::float8
+             FROM projector_commits) AS commit_age_ms`,
   );
   const row = rows[0];
   return {
     replicaLagMs: row?.lag_ms ?? null,
-    projectorLagMs: row?.projector_lag_ms ?? null,
+    projectorCommitAgeMs: row?.commit_age_ms ?? null,
     measuredAt: performance.now(),
   };
 }

@@ -53,15 +53,19 @@ export async function beginRequest(
   return { deadline, requiredBackend };
 }
 
-/** Sets `Locus-Backend`, `Locus-Replica-Lag-Ms` and, when known, `Locus-Projector-Lag-Ms`. */
+/**
+ * Sets `Locus-Backend`, `Locus-Replica-Lag-Ms` and, once the projector has committed, the age of its
+ * newest commit on the replica (`Locus-Projector-Commit-Age-Ms`) — the projector's own Kafka lag is not
+ * visible from the read store.
+ */
 export function setReadHeaders(reply: FastifyReply, store: ReadStore, backend: ReadBackend): void {
   reply.header('locus-backend', backend);
   const lag = store.lastLag();
   if (lag?.replicaLagMs !== null && lag?.replicaLagMs !== undefined) {
     reply.header('locus-replica-lag-ms', String(Math.round(lag.replicaLagMs)));
   }
-  if (lag?.projectorLagMs !== null && lag?.projectorLagMs !== undefined) {
-    reply.header('locus-projector-lag-ms', String(Math.round(lag.projectorLagMs)));
+  if (lag?.projectorCommitAgeMs !== null && lag?.projectorCommitAgeMs !== undefined) {
+    reply.header('locus-projector-commit-age-ms', String(Math.round(lag.projectorCommitAgeMs)));
   }
 }
 

@@ -104,6 +104,20 @@ describe('query service point reads and lists (replica first)', () => {
     expect(body.ratingHistogram.reduce((a, b) => a + b, 0)).toBe(body.reviewCount);
   });
 
+  it("reports the age of the projector's newest commit once it has committed", async () => {
+    await primary.query(
+      `INSERT INTO projector_commits (consumer, commit_lsn, committed_at, batch_events)
+       VALUES ('locus-projector', pg_current_wal_lsn(), now() - interval '3 seconds', 1)`,
+    );
+    await waitForReplica(primary, replicaProbe);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // past the lag reading's cache
+    const response = await get(`/products/${data.products[0]!.id}`);
+    expect(response.statusCode).toBe(200);
+    const age = Number(response.headers['locus-projector-commit-age-ms']);
+    expect(age).toBeGreaterThanOrEqual(3_000);
+    expect(age).toBeLessThan(30_000);
+  });
+
   it('GET /products/{id}: unknown product → 404 LOCUS_PRODUCT_NOT_FOUND', async () => {
     const response = await get(`/products/${randomUUID()}`);
     expect(response.statusCode).toBe(404);
