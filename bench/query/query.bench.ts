@@ -8,7 +8,7 @@
  *   3. the service's peak RSS while doing both (from /proc).
  * Targets: p99 <= 10 ms at 1k req/s; >= 5,000 req/s saturation; RSS <= 200 MB.
  * Run: `npx tsx bench/query/query.bench.ts` (services up, LOCUS_* set or ~/.locus/env); set
- * QUERY_NODE_OPTIONS to pass V8 flags to the service process only.
+ * QUERY_NODE_ARGS to pass Node/V8 flags to the service process only.
  * Writes bench/results/query-<time>.json and .md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,7 +34,8 @@ const SATURATION_SECONDS = 10;
 const SATURATION_CONCURRENCY = 64;
 
 const env = { ...readEnvFile(), ...process.env };
-const SERVICE_NODE_OPTIONS = process.env.QUERY_NODE_OPTIONS ?? '';
+/** Node/V8 flags for the service process only (not this load generator), e.g. `--max-semi-space-size=4`. */
+const SERVICE_NODE_OPTIONS = process.env.QUERY_NODE_ARGS ?? '';
 const config = loadConfig(['LOCUS_READ_DB_URL', 'LOCUS_READ_REPLICA_URL'], env);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (message: string) =>
@@ -140,18 +141,20 @@ async function startQueryService(
   replicaUrl: string,
   port: number,
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'query'], {
-    env: {
-      ...env,
-      LOCUS_READ_DB_URL: primaryUrl,
-      LOCUS_READ_REPLICA_URL: replicaUrl,
-      LOCUS_QUERY_PORT: String(port),
-      LOCUS_LOG_LEVEL: 'warn',
-      // V8 flags for the service only (not this load generator), e.g. --max-semi-space-size=4.
-      NODE_OPTIONS: SERVICE_NODE_OPTIONS,
+  const child = spawn(
+    process.execPath,
+    [...SERVICE_NODE_OPTIONS.split(' ').filter(Boolean), path.join(REPO_ROOT, 'bin/locus.js'), 'query'],
+    {
+      env: {
+        ...env,
+        LOCUS_READ_DB_URL: primaryUrl,
+        LOCUS_READ_REPLICA_URL: replicaUrl,
+        LOCUS_QUERY_PORT: String(port),
+        LOCUS_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  );
   for (let attempt = 0; attempt < 200; attempt++) {
     try {
       const response = await fetch(`http://127.0.0.1:${port}/health`);
@@ -308,7 +311,7 @@ async function main(): Promise<void> {
         latencyMs: saturation.latency,
       },
       queryService: {
-        nodeOptions: SERVICE_NODE_OPTIONS,
+        nodeFlags: SERVICE_NODE_OPTIONS,
         idleRssMb: round(idleRss),
         openLoopPeakRssMb: round(usage.openLoopPeakRssMb),
         peakRssMb: round(usage.peakRssMb),
@@ -345,7 +348,7 @@ async function main(): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const written = await writeResults(`query-${stamp}`, {
       '.json': `${JSON.stringify(summary, null, 2)}\n`,
-      '.md': `# Query service benchmark\n\n${summary.machine}; service NODE_OPTIONS: \`${SERVICE_NODE_OPTIONS || '(none)'}\`\n\n${table}`,
+      '.md': `# Query service benchmark\n\n${summary.machine}; service node flags: \`${SERVICE_NODE_OPTIONS || '(none)'}\`\n\n${table}`,
     });
     console.log(`\n${table}`);
     log(`wrote ${written.join(', ')}`);
