@@ -12,16 +12,16 @@ import { VIEWS } from './views/index.js';
 export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly Change[]): Promise<number> {
   const accepted = await acceptNewer(tx, tables, dedupeChanges(changes));
   if (accepted.length === 0) return 0;
-  const split = splitAccepted(accepted);
-  const productIds = [...split.productUpserts, ...split.productDeletes].map((p) => p.id);
+  const productIds = accepted.filter((c) => c.aggregateType === 'product').map((c) => c.id);
+  const previous = new Map<string, { name: string; category_id: string | null }>();
   if (productIds.length > 0) {
-    const previous = await tx.query<{ category_id: string }>(
-      `SELECT DISTINCT category_id FROM ${tables.productSummary}
-       WHERE id = ANY($1::uuid[]) AND category_id IS NOT NULL`,
+    const rows = await tx.query<{ id: string; name: string; category_id: string | null }>(
+      `SELECT id, name, category_id FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`,
       [productIds],
     );
-    split.previousCategoryIds = previous.rows.map((row) => row.category_id);
+    for (const row of rows.rows) previous.set(row.id, row);
   }
+  const split = splitAccepted(accepted, previous);
   const kinds = new Set(accepted.map((c) => c.aggregateType));
   for (const view of VIEWS) {
     if (view.handles.some((kind) => kinds.has(kind))) await view.apply(tx, split, tables);
@@ -29,27 +29,43 @@ export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly
   return accepted.length;
 }
 
-/** Splits accepted changes by kind and lists the products whose rating summary must be recomputed. */
-export function splitAccepted(accepted: readonly Change[]): AcceptedChanges {
+/**
+ * Splits accepted changes by kind and works out what else they touch, given the changed products' rows
+ * before the batch (`previous`, by id; absent = not in the view yet).
+ */
+export function splitAccepted(
+  accepted: readonly Change[],
+  previous: ReadonlyMap<string, { name: string; category_id: string | null }> = new Map(),
+): AcceptedChanges {
   const split: AcceptedChanges = {
     categories: [],
     productUpserts: [],
     productDeletes: [],
     reviewUpserts: [],
     reviewDeletes: [],
-    previousCategoryIds: [],
+    productCategoryIds: [],
+    renamedProductIds: [],
     touchedProductIds: [],
   };
   const touched = new Set<string>();
+  const categories = new Set<string>();
+  for (const row of previous.values()) if (row.category_id) categories.add(row.category_id);
   for (const change of accepted) {
     const base = { id: change.id, version: change.version, eventTime: change.eventTime };
     if (change.aggregateType === 'category') {
       split.categories.push({ ...base, state: change.state });
     } else if (change.aggregateType === 'product') {
-      if (change.deleted) split.productDeletes.push({ ...base, categoryId: change.categoryId });
-      else {
+      if (change.deleted) {
+        split.productDeletes.push({ ...base, categoryId: change.categoryId });
+        if (change.categoryId) categories.add(change.categoryId);
+      } else {
         split.productUpserts.push({ ...base, state: change.state });
-        touched.add(change.id);
+        if (change.state.categoryId) categories.add(change.state.categoryId);
+        const before = previous.get(change.id);
+        if (!before) touched.add(change.id);
+        if (!before || before.name !== change.state.name || before.category_id !== change.state.categoryId) {
+          split.renamedProductIds.push(change.id);
+        }
       }
     } else if (change.deleted) {
       split.reviewDeletes.push({ ...base, productId: change.productId });
@@ -60,5 +76,6 @@ export function splitAccepted(accepted: readonly Change[]): AcceptedChanges {
     }
   }
   split.touchedProductIds = [...touched];
+  split.productCategoryIds = [...categories];
   return split;
 }

@@ -80,9 +80,14 @@ export interface AcceptedChanges {
   productDeletes: (ChangeBase & { categoryId: string | null })[];
   reviewUpserts: (ChangeBase & { state: ReviewState })[];
   reviewDeletes: (ChangeBase & { productId: string })[];
-  /** Categories the changed products belonged to before this batch (their summaries change too). */
-  previousCategoryIds: string[];
-  /** Products whose rating summary must be recomputed: changed products and products of changed reviews. */
+  /** Categories the changed products belong to, before and after this batch (their summaries change). */
+  productCategoryIds: string[];
+  /** Products new to the view or whose name or category changed: their reviews' copies must follow. */
+  renamedProductIds: string[];
+  /**
+   * Products whose rating summary must be recomputed: products of changed reviews, and products new to
+   * the view (their reviews may have arrived first). An update of an existing product keeps its rating.
+   */
   touchedProductIds: string[];
 }
 

@@ -9,11 +9,7 @@ export const categorySummaryView: ViewModule = {
   name: 'category_summary',
   handles: ['category', 'product', 'review'],
   async apply(tx, changes, tables) {
-    const explicit = new Set<string>([
-      ...changes.categories.map((c) => c.id),
-      ...changes.previousCategoryIds,
-      ...changes.productDeletes.flatMap((p) => (p.categoryId ? [p.categoryId] : [])),
-    ]);
+    const explicit = new Set<string>([...changes.categories.map((c) => c.id), ...changes.productCategoryIds]);
     if (explicit.size === 0 && changes.touchedProductIds.length === 0) return;
     await tx.query(
       `WITH touched AS (

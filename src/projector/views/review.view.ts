@@ -49,14 +49,14 @@ export const reviewView: ViewModule = {
         [changes.productDeletes.map((r) => r.id)],
       );
     }
-    if (changes.productUpserts.length > 0) {
+    if (changes.renamedProductIds.length > 0) {
       // The product's name or category changed, or the product arrived after its reviews.
       await tx.query(
         `UPDATE ${tables.reviewView} r SET product_name = p.name, category_id = p.category_id
          FROM ${tables.productSummary} p
          WHERE p.id = ANY($1::uuid[]) AND r.product_id = p.id
            AND (r.product_name IS DISTINCT FROM p.name OR r.category_id IS DISTINCT FROM p.category_id)`,
-        [changes.productUpserts.map((r) => r.id)],
+        [changes.renamedProductIds],
       );
     }
   },
