@@ -217,6 +217,55 @@ describe('query service resilience', () => {
     }
   });
 
+  it('read-your-writes with Locus-Allow-Primary: when the replica lacks the version, the primary that has it answers', async () => {
+    // The service's "replica" is another database that never receives this write: a replica that has
+    // not replayed it yet, for as long as the test needs.
+    const behind = await createTestDatabase('readmodel');
+    const service = await startQueryService({
+      replicaUrl: behind.replicaUrl,
+      primaryUrl: db.url,
+      catalogUrl: catalog.url,
+      reviewsUrl: reviews.url,
+      settings: { consistencyWaitMs: 300 },
+    });
+    try {
+      const behindProbe = await replicaPoolWhenReady(behind.replicaUrl, 'query-resilience-test');
+      await behindProbe.end();
+      const product = data.products[3]!;
+      const token = `product:${product.id}:1`;
+      const refused = await service.app.inject({
+        method: 'GET',
+        url: `/products/${product.id}`,
+        headers: { 'locus-consistency-token': token },
+      });
+      expect(refused.statusCode).toBe(503);
+      expect(refused.json()).toMatchObject({ code: 'LOCUS_NOT_YET_CONSISTENT' });
+
+      const started = performance.now();
+      const allowed = await service.app.inject({
+        method: 'GET',
+        url: `/products/${product.id}`,
+        headers: { 'locus-consistency-token': token, 'locus-allow-primary': 'true' },
+      });
+      expect(allowed.statusCode, allowed.body).toBe(200);
+      expect(allowed.headers['locus-backend']).toBe('primary');
+      expect(allowed.json()).toMatchObject({ id: product.id, name: product.name });
+      expect(performance.now() - started).toBeGreaterThanOrEqual(290); // it waited for the replica first
+
+      // Heavy endpoints never take that way out.
+      const heavy = await service.app.inject({
+        method: 'GET',
+        url: '/analytics/top-rated?strategy=locality',
+        headers: { 'locus-consistency-token': token, 'locus-allow-primary': 'true' },
+      });
+      expect(heavy.statusCode).toBe(503);
+      expect(heavy.json()).toMatchObject({ code: 'LOCUS_NOT_YET_CONSISTENT' });
+    } finally {
+      await service.close();
+      await behind.drop();
+    }
+  });
+
   it('upstream down: composition answers 503 LOCUS_BACKEND_UNAVAILABLE without touching the replica path', async () => {
     const service = await startQueryService({
       replicaUrl: db.replicaUrl,
