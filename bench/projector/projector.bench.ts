@@ -91,11 +91,11 @@ async function endTotal(broker: Broker, topics: Topics): Promise<number> {
 }
 
 async function storedTotal(pool: pg.Pool, consumer: string): Promise<number> {
-  const result = await pool.query(
+  const result = await pool.query<{ n: number }>(
     'SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM projector_positions WHERE consumer = $1',
     [consumer],
   );
-  return Number(result.rows[0].n);
+  return Number(result.rows[0]?.n ?? 0);
 }
 
 function peakRssMb(pid: number): number {

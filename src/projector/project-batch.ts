@@ -7,7 +7,7 @@ import { planBatch, type BatchPlan } from './batch-plan.js';
 import { blockedKeys, insertDeadLetters, type NewDeadLetter } from './dead-letter.repository.js';
 import { lockConsumer, recordCommit, storedOffsetForUpdate, storePositions } from './positions.repository.js';
 import type { ProjectorMetrics } from './projector.metrics.js';
-import { withTransaction, type Tx, type ViewTables } from './projection.types.js';
+import type { Tx, ViewTables } from './projection.types.js';
 
 export interface ProjectionTarget {
   pool: pg.Pool;

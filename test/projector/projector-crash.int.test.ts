@@ -54,11 +54,11 @@ describe('projector killed mid-stream', () => {
   const storedTotal = async () =>
     Number(
       (
-        await pool.query(
+        await pool.query<{ n: string }>(
           'SELECT coalesce(sum(next_offset), 0) AS n FROM projector_positions WHERE consumer = $1',
           [group],
         )
-      ).rows[0].n,
+      ).rows[0]?.n,
     );
 
   beforeAll(async () => {
@@ -110,8 +110,10 @@ describe('projector killed mid-stream', () => {
 
     // then
     expect(await readViews(pool)).toEqual(expectedViews(writer.events));
-    const reviews = await pool.query('SELECT sum(review_count)::int AS n FROM product_summary');
-    expect(reviews.rows[0].n).toBe(
+    const reviews = await pool.query<{ n: number }>(
+      'SELECT sum(review_count)::int AS n FROM product_summary',
+    );
+    expect(reviews.rows[0]?.n).toBe(
       [...expectedViews(writer.events).products.values()].reduce((n, p) => n + p.reviewCount, 0),
     );
   }, 300_000);

@@ -38,7 +38,14 @@ describe('projector dead letters', () => {
       ?.version ?? null;
   const letters = async () =>
     (
-      await pool.query(
+      await pool.query<{
+        id: number;
+        status: string;
+        error_code: string;
+        reason: string;
+        message_key: string;
+        kafka_offset: string;
+      }>(
         'SELECT id::int, status, error_code, reason, message_key, kafka_offset FROM dead_letters WHERE consumer = $1 ORDER BY id',
         [group],
       )
@@ -136,10 +143,11 @@ describe('projector dead letters', () => {
       rows.find((r) => r.message_key === key && r.status === status)!;
     expect(byKey(blocked, 'parked').reason).toMatch(/not JSON/);
     expect(byKey(overflow, 'parked').reason).toMatch(/failed after \d+ attempts: .*out of range/);
-    const original = await pool.query('SELECT value, headers FROM dead_letters WHERE id = $1', [
-      byKey(blocked, 'parked').id,
-    ]);
-    expect(original.rows[0].value.toString()).toBe('{"not json');
+    const original = await pool.query<{ value: Buffer }>(
+      'SELECT value, headers FROM dead_letters WHERE id = $1',
+      [byKey(blocked, 'parked').id],
+    );
+    expect(original.rows[0]?.value.toString()).toBe('{"not json');
     // copied to the dead-letter topic too
     const dlq = await broker.endOffsets(deadLetterTopic(prefix));
     expect(dlq.reduce((n, p) => n + Number(p.offset), 0)).toBe(4);
@@ -217,9 +225,12 @@ describe('projector dead letters', () => {
       url: `/admin/dead-letters/${parked.id}/retry`,
     });
     expect(retried.json()).toMatchObject({ id: parked.id, status: 'parked' });
-    expect(retried.json().reason).toMatch(/out of range/);
-    const attempts = await pool.query('SELECT attempts FROM dead_letters WHERE id = $1', [parked.id]);
-    expect(attempts.rows[0].attempts).toBeGreaterThan(1);
+    expect(retried.json<{ reason: string }>().reason).toMatch(/out of range/);
+    const attempts = await pool.query<{ attempts: number }>(
+      'SELECT attempts FROM dead_letters WHERE id = $1',
+      [parked.id],
+    );
+    expect(attempts.rows[0]?.attempts).toBeGreaterThan(1);
     expect(await versionOf(overflow)).toBeNull();
   });
 });

@@ -49,7 +49,10 @@ describe('projector rebuild', () => {
 
   const indexNames = async () =>
     (
-      await pool.query(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename IN
+      await pool.query<{
+        tablename: string;
+        indexname: string;
+      }>(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename IN
       ('applied_versions', 'category_view', 'product_summary', 'review_view', 'category_summary') ORDER BY 1, 2`)
     ).rows;
 

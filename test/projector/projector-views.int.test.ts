@@ -79,7 +79,9 @@ describe('projector views', () => {
     expect(expected.products.size).toBeGreaterThan(10);
     expect([...expected.reviews.values()].some((r) => r.productName === null)).toBe(true);
     expect(await readViews(pool)).toEqual(expected);
-    const versions = await pool.query('SELECT aggregate_id, version, deleted FROM applied_versions');
+    const versions = await pool.query<{ aggregate_id: string; version: number; deleted: boolean }>(
+      'SELECT aggregate_id, version, deleted FROM applied_versions',
+    );
     const newest = new Map<string, { version: number; deleted: boolean }>();
     for (const { envelope } of produced) {
       const seen = newest.get(envelope.subject);
@@ -98,7 +100,9 @@ describe('projector views', () => {
     // given
     const snapshot = async () => ({
       views: await readViews(pool),
-      applied: (await pool.query('SELECT * FROM applied_versions ORDER BY aggregate_id')).rows,
+      applied: (
+        await pool.query<Record<string, unknown>>('SELECT * FROM applied_versions ORDER BY aggregate_id')
+      ).rows,
     });
     const before = await snapshot();
     // when: positions reset, new consumer group (so no Kafka state either)

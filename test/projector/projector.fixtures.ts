@@ -330,6 +330,37 @@ export function expectedViews(events: readonly StreamEvent[]): ExpectedViews {
   return views;
 }
 
+interface ProductRow {
+  id: string;
+  name: string;
+  category_id: string | null;
+  category_name: string | null;
+  price_amount: number;
+  version: number;
+  review_count: number;
+  rating_sum: number;
+  rating_histogram: number[];
+  average_rating: string | null;
+}
+interface ReviewRow {
+  id: string;
+  product_id: string;
+  rating: number;
+  product_name: string | null;
+  category_id: string | null;
+  version: number;
+}
+interface CategorySummaryRow {
+  category_id: string;
+  name: string | null;
+  product_count: number;
+  price_min: number | null;
+  price_max: number | null;
+  price_avg: string | null;
+  review_count: number;
+  average_rating: string | null;
+}
+
 /** Reads the views back in the model's shape. */
 export async function readViews(db: pg.Pool): Promise<ExpectedViews> {
   const views: ExpectedViews = {
@@ -338,9 +369,13 @@ export async function readViews(db: pg.Pool): Promise<ExpectedViews> {
     reviews: new Map(),
     categorySummaries: new Map(),
   };
-  for (const row of (await db.query('SELECT id, name, version FROM category_view')).rows)
+  for (const row of (
+    await db.query<{ id: string; name: string; version: number }>(
+      'SELECT id, name, version FROM category_view',
+    )
+  ).rows)
     views.categories.set(row.id, { name: row.name, version: Number(row.version) });
-  for (const row of (await db.query('SELECT * FROM product_summary')).rows) {
+  for (const row of (await db.query<ProductRow>('SELECT * FROM product_summary')).rows) {
     views.products.set(row.id, {
       name: row.name,
       categoryId: row.category_id,
@@ -354,10 +389,10 @@ export async function readViews(db: pg.Pool): Promise<ExpectedViews> {
     if (row.review_count > 0) {
       const expected = row.rating_sum / row.review_count;
       if (Math.abs(Number(row.average_rating) - expected) > 1e-4)
-        throw new Error(`average_rating of ${row.id} is ${row.average_rating}, expected ${expected}`);
+        throw new Error(`average_rating of ${row.id} is ${String(row.average_rating)}, expected ${expected}`);
     } else if (row.average_rating !== null) throw new Error(`average_rating of ${row.id} should be null`);
   }
-  for (const row of (await db.query('SELECT * FROM review_view')).rows)
+  for (const row of (await db.query<ReviewRow>('SELECT * FROM review_view')).rows)
     views.reviews.set(row.id, {
       productId: row.product_id,
       rating: row.rating,
@@ -365,7 +400,7 @@ export async function readViews(db: pg.Pool): Promise<ExpectedViews> {
       categoryId: row.category_id,
       version: Number(row.version),
     });
-  for (const row of (await db.query('SELECT * FROM category_summary')).rows) {
+  for (const row of (await db.query<CategorySummaryRow>('SELECT * FROM category_summary')).rows) {
     views.categorySummaries.set(row.category_id, {
       name: row.name,
       productCount: row.product_count,
