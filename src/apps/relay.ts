@@ -39,7 +39,8 @@ export async function main(): Promise<void> {
   ]);
   const logger = createLogger('relay', config.LOCUS_LOG_LEVEL);
   const batchSize = positiveNumber('LOCUS_RELAY_BATCH_SIZE', config.LOCUS_RELAY_BATCH_SIZE);
-  const retentionMs = positiveNumber('LOCUS_OUTBOX_RETENTION_HOURS', config.LOCUS_OUTBOX_RETENTION_HOURS) * 3600_000;
+  const retentionMs =
+    positiveNumber('LOCUS_OUTBOX_RETENTION_HOURS', config.LOCUS_OUTBOX_RETENTION_HOURS) * 3600_000;
 
   await runUntilSignal('relay', logger, async () => {
     const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'locus-relay', logger });
@@ -53,9 +54,12 @@ export async function main(): Promise<void> {
     const metrics = createMetricsRegistry('relay');
     const relayMetrics = createRelayMetrics(
       metrics,
-      () => new Map(sources.flatMap((s) => (s.pendingCount ? [[s.name, () => s.pendingCount!()] as const] : []))),
+      () =>
+        new Map(sources.flatMap((s) => (s.pendingCount ? [[s.name, () => s.pendingCount!()] as const] : []))),
     );
-    const relays = sources.map((source) => runRelay(source, producer, { logger, metrics: relayMetrics, batchSize, retentionMs }));
+    const relays = sources.map((source) =>
+      runRelay(source, producer, { logger, metrics: relayMetrics, batchSize, retentionMs }),
+    );
 
     const app = await createHttpServer({
       name: 'relay',

@@ -30,7 +30,11 @@ export function registerCategoryRoutes(app: HttpServer, deps: CatalogDeps): void
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
       const idempotency = key
-        ? { key, fingerprint: requestFingerprint('POST', '/categories', request.body), now: context.clock.now() }
+        ? {
+            key,
+            fingerprint: requestFingerprint('POST', '/categories', request.body),
+            now: context.clock.now(),
+          }
         : undefined;
       const response = await runWrite(db, idempotency, async (trx) => {
         const category = await createCategory(trx, context, {
@@ -47,7 +51,13 @@ export function registerCategoryRoutes(app: HttpServer, deps: CatalogDeps): void
 
   app.get(
     '/categories/:id',
-    { schema: { summary: 'Read a category', params: IdParams, response: { 200: CategoryBody, 400: ErrorBody, 404: ErrorBody } } },
+    {
+      schema: {
+        summary: 'Read a category',
+        params: IdParams,
+        response: { 200: CategoryBody, 400: ErrorBody, 404: ErrorBody },
+      },
+    },
     async (request, reply) => {
       const category = await findCategory(db, request.params.id);
       if (!category) throw new LocusError('LOCUS_CATEGORY_NOT_FOUND', `no category ${request.params.id}`);

@@ -8,8 +8,7 @@ export interface StoredResponse {
 }
 
 export type KeyClaim =
-  | { kind: 'claimed' }
-  | { kind: 'seen'; fingerprint: string; response: StoredResponse | undefined };
+  { kind: 'claimed' } | { kind: 'seen'; fingerprint: string; response: StoredResponse | undefined };
 
 /**
  * Claims an idempotency key for this transaction. When another transaction holds an uncommitted claim

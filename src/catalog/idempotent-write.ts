@@ -1,7 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
 import { LocusError } from '../shared/errors.js';
 import type { CatalogDb } from './catalog.tables.js';
-import { claimIdempotencyKey, storeIdempotentResponse, type StoredResponse } from './idempotency.repository.js';
+import {
+  claimIdempotencyKey,
+  storeIdempotentResponse,
+  type StoredResponse,
+} from './idempotency.repository.js';
 import { translatePgError } from './pg-errors.js';
 
 /**

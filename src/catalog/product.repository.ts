@@ -43,7 +43,12 @@ export async function findProduct(db: Kysely<CatalogDb>, id: string): Promise<Pr
 
 /** Reads a product and locks its row until the transaction ends, so writes to it serialise. */
 export async function lockProduct(trx: Transaction<CatalogDb>, id: string): Promise<Product | undefined> {
-  const row = await trx.selectFrom('products').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+  const row = await trx
+    .selectFrom('products')
+    .selectAll()
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
   return row && toProduct(row);
 }
 

@@ -46,7 +46,11 @@ export function registerProductRoutes(app: HttpServer, deps: CatalogDeps): void 
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
       const idempotency = key
-        ? { key, fingerprint: requestFingerprint('POST', '/products', request.body), now: context.clock.now() }
+        ? {
+            key,
+            fingerprint: requestFingerprint('POST', '/products', request.body),
+            now: context.clock.now(),
+          }
         : undefined;
       const response = await runWrite(db, idempotency, async (trx) => {
         const product = await createProduct(trx, context, fieldsOf(request.body));
@@ -60,7 +64,13 @@ export function registerProductRoutes(app: HttpServer, deps: CatalogDeps): void 
 
   app.get(
     '/products/:id',
-    { schema: { summary: 'Read a product', params: IdParams, response: { 200: ProductBody, 400: ErrorBody, 404: ErrorBody } } },
+    {
+      schema: {
+        summary: 'Read a product',
+        params: IdParams,
+        response: { 200: ProductBody, 400: ErrorBody, 404: ErrorBody },
+      },
+    },
     async (request, reply) => {
       const product = await findProduct(db, request.params.id);
       if (!product) throw new LocusError('LOCUS_PRODUCT_NOT_FOUND', `no product ${request.params.id}`);

@@ -19,7 +19,10 @@ import { assertVersion } from './versioning.js';
 import { recordEvent, type WriteContext } from './write-context.js';
 
 /** The fields a client sets; everything else (id, version, timestamps) is the catalog's. */
-export type ProductFields = Pick<ProductState, 'sku' | 'name' | 'description' | 'categoryId' | 'price' | 'attributes'>;
+export type ProductFields = Pick<
+  ProductState,
+  'sku' | 'name' | 'description' | 'categoryId' | 'price' | 'attributes'
+>;
 
 function stateOf(product: Product): ProductState {
   const { version: _version, ...state } = product;

@@ -20,7 +20,14 @@ export interface WriteContext {
 export async function recordEvent<D>(
   trx: Transaction<CatalogDb>,
   context: WriteContext,
-  event: { definition: EventTypeDefinition; topic: string; aggregateId: string; version: number; data: D; time: Date },
+  event: {
+    definition: EventTypeDefinition;
+    topic: string;
+    aggregateId: string;
+    version: number;
+    data: D;
+    time: Date;
+  },
 ): Promise<void> {
   const envelope = createEnvelope(event.definition, {
     id: context.newId(),

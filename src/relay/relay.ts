@@ -63,7 +63,11 @@ const sleep = (ms: number, signal: AbortSignal) =>
  * empty one waits for the source's wake-up (notification or poll). Failures (store or broker down)
  * are logged and retried with capped exponential backoff. The retention purge runs beside it.
  */
-export function runRelay(source: OutboxSource, producer: MessageProducer, options: RelayOptions): RunningRelay {
+export function runRelay(
+  source: OutboxSource,
+  producer: MessageProducer,
+  options: RelayOptions,
+): RunningRelay {
   const clock = options.clock ?? systemClock;
   const batchSize = options.batchSize ?? 500;
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;

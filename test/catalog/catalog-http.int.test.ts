@@ -21,20 +21,85 @@ describe('catalog HTTP writes', () => {
     catalog.app.inject({ method: 'POST', url, payload: payload as object, headers });
   const outboxCount = async () => (await outboxRows(catalog.db)).length;
   const productCount = async () =>
-    (await catalog.db.selectFrom('products').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n;
+    (
+      await catalog.db
+        .selectFrom('products')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n;
 
   describe('rejects bad input with 400/413, a code and the field, writing nothing', () => {
-    const cases: [string, () => { payload: unknown; headers?: Record<string, string> }, number, string, string][] = [
-      ['malformed JSON', () => ({ payload: '{"sku": ', headers: { 'content-type': 'application/json' } }), 400, 'LOCUS_VALIDATION', 'body'],
-      ['an unknown field', () => ({ payload: aProduct({ colour: 'red' }) }), 400, 'LOCUS_UNKNOWN_FIELD', 'body/colour'],
-      ['a wrong type', () => ({ payload: aProduct({ price: { amount: '12', currency: 'EUR' } }) }), 400, 'LOCUS_VALIDATION', 'body/price/amount'],
-      ['a negative price', () => ({ payload: aProduct({ price: { amount: -1, currency: 'EUR' } }) }), 400, 'LOCUS_VALIDATION', 'body/price/amount'],
-      ['a fractional price', () => ({ payload: aProduct({ price: { amount: 1.5, currency: 'EUR' } }) }), 400, 'LOCUS_VALIDATION', 'body/price/amount'],
-      ['a bad currency', () => ({ payload: aProduct({ price: { amount: 1, currency: 'euro' } }) }), 400, 'LOCUS_VALIDATION', 'body/price/currency'],
-      ['a missing name', () => ({ payload: (({ name: _n, ...rest }) => rest)(aProduct()) }), 400, 'LOCUS_VALIDATION', 'body/name'],
+    const cases: [
+      string,
+      () => { payload: unknown; headers?: Record<string, string> },
+      number,
+      string,
+      string,
+    ][] = [
+      [
+        'malformed JSON',
+        () => ({ payload: '{"sku": ', headers: { 'content-type': 'application/json' } }),
+        400,
+        'LOCUS_VALIDATION',
+        'body',
+      ],
+      [
+        'an unknown field',
+        () => ({ payload: aProduct({ colour: 'red' }) }),
+        400,
+        'LOCUS_UNKNOWN_FIELD',
+        'body/colour',
+      ],
+      [
+        'a wrong type',
+        () => ({ payload: aProduct({ price: { amount: '12', currency: 'EUR' } }) }),
+        400,
+        'LOCUS_VALIDATION',
+        'body/price/amount',
+      ],
+      [
+        'a negative price',
+        () => ({ payload: aProduct({ price: { amount: -1, currency: 'EUR' } }) }),
+        400,
+        'LOCUS_VALIDATION',
+        'body/price/amount',
+      ],
+      [
+        'a fractional price',
+        () => ({ payload: aProduct({ price: { amount: 1.5, currency: 'EUR' } }) }),
+        400,
+        'LOCUS_VALIDATION',
+        'body/price/amount',
+      ],
+      [
+        'a bad currency',
+        () => ({ payload: aProduct({ price: { amount: 1, currency: 'euro' } }) }),
+        400,
+        'LOCUS_VALIDATION',
+        'body/price/currency',
+      ],
+      [
+        'a missing name',
+        () => ({ payload: (({ name: _n, ...rest }) => rest)(aProduct()) }),
+        400,
+        'LOCUS_VALIDATION',
+        'body/name',
+      ],
       ['an empty sku', () => ({ payload: aProduct({ sku: '' }) }), 400, 'LOCUS_VALIDATION', 'body/sku'],
-      ['a categoryId that is not a uuid', () => ({ payload: aProduct({ categoryId: 'kitchen' }) }), 400, 'LOCUS_VALIDATION', 'body/categoryId'],
-      ['an oversized body', () => ({ payload: aProduct({ description: 'x'.repeat(200_000) }) }), 413, 'LOCUS_PAYLOAD_TOO_LARGE', ''],
+      [
+        'a categoryId that is not a uuid',
+        () => ({ payload: aProduct({ categoryId: 'kitchen' }) }),
+        400,
+        'LOCUS_VALIDATION',
+        'body/categoryId',
+      ],
+      [
+        'an oversized body',
+        () => ({ payload: aProduct({ description: 'x'.repeat(200_000) }) }),
+        413,
+        'LOCUS_PAYLOAD_TOO_LARGE',
+        '',
+      ],
     ];
     it.each(cases)('%s', async (_name, request, status, code, field) => {
       // given the store as it is
@@ -94,13 +159,19 @@ describe('catalog HTTP writes', () => {
     const [outboxBefore, productsBefore] = [await outboxCount(), await productCount()];
     const response = await post('/products', aProduct({ sku: 'DUP-1' }));
     expect(response.statusCode).toBe(409);
-    expect(response.json<ErrorBody>()).toMatchObject({ code: 'LOCUS_DUPLICATE_SKU', details: [{ field: 'body/sku' }] });
+    expect(response.json<ErrorBody>()).toMatchObject({
+      code: 'LOCUS_DUPLICATE_SKU',
+      details: [{ field: 'body/sku' }],
+    });
     expect([await outboxCount(), await productCount()]).toEqual([outboxBefore, productsBefore]);
   });
 
   it('refuses an unknown category with 404 LOCUS_CATEGORY_NOT_FOUND naming categoryId, writing nothing', async () => {
     const before = await outboxCount();
-    const response = await post('/products', aProduct({ categoryId: '00000000-0000-4000-8000-000000000000' }));
+    const response = await post(
+      '/products',
+      aProduct({ categoryId: '00000000-0000-4000-8000-000000000000' }),
+    );
     expect(response.statusCode).toBe(404);
     expect(response.json<ErrorBody>()).toMatchObject({
       code: 'LOCUS_CATEGORY_NOT_FOUND',
@@ -111,14 +182,21 @@ describe('catalog HTTP writes', () => {
 
   it('refuses a stale If-Match with 409 LOCUS_VERSION_CONFLICT and leaves the product as it was', async () => {
     const id = (await post('/products', aProduct({ name: 'Original' }))).json<{ id: string }>().id;
-    await catalog.app.inject({ method: 'PATCH', url: `/products/${id}`, headers: { 'if-match': '"1"' }, payload: { name: 'Second' } });
+    await catalog.app.inject({
+      method: 'PATCH',
+      url: `/products/${id}`,
+      headers: { 'if-match': '"1"' },
+      payload: { name: 'Second' },
+    });
     const before = await outboxCount();
     for (const method of ['PATCH', 'PUT', 'DELETE'] as const) {
       const response = await catalog.app.inject({
         method,
         url: `/products/${id}`,
         headers: { 'if-match': '"1"' },
-        ...(method === 'DELETE' ? {} : { payload: method === 'PUT' ? aProduct({ name: 'Third' }) : { name: 'Third' } }),
+        ...(method === 'DELETE'
+          ? {}
+          : { payload: method === 'PUT' ? aProduct({ name: 'Third' }) : { name: 'Third' } }),
       });
       expect(response.statusCode).toBe(409);
       expect(response.json<ErrorBody>().code).toBe('LOCUS_VERSION_CONFLICT');
@@ -146,7 +224,7 @@ describe('catalog HTTP writes', () => {
     expect(statuses).toEqual([200, 409, 409, 409, 409, 409, 409, 409]);
     expect(await outboxCount()).toBe(before + 1);
     const winner = responses.find((r) => r.statusCode === 200)!.json<{ name: string }>();
-    const current = (await catalog.app.inject({ method: 'GET', url: `/products/${id}` })).json();
+    const current = (await catalog.app.inject({ method: 'GET', url: `/products/${id}` })).json<object>();
     expect(current).toMatchObject({ name: winner.name, version: 2 });
   });
 
@@ -188,7 +266,11 @@ describe('catalog HTTP writes', () => {
       expect(failed.statusCode).toBe(409);
       const retry = await post('/products', aProduct({ sku: 'TAKEN-1' }), { 'idempotency-key': 'k-failed' });
       expect(retry.statusCode).toBe(409);
-      const stored = await catalog.db.selectFrom('idempotency_keys').selectAll().where('key', '=', 'k-failed').execute();
+      const stored = await catalog.db
+        .selectFrom('idempotency_keys')
+        .selectAll()
+        .where('key', '=', 'k-failed')
+        .execute();
       expect(stored).toHaveLength(0);
     });
   });
@@ -196,13 +278,20 @@ describe('catalog HTTP writes', () => {
   it('deletes a product, recording a deleted event with its categoryId at the next version', async () => {
     const categoryId = (await post('/categories', { name: 'Garden' })).json<{ id: string }>().id;
     const id = (await post('/products', aProduct({ categoryId }))).json<{ id: string }>().id;
-    const response = await catalog.app.inject({ method: 'DELETE', url: `/products/${id}`, headers: { 'if-match': '"1"' } });
+    const response = await catalog.app.inject({
+      method: 'DELETE',
+      url: `/products/${id}`,
+      headers: { 'if-match': '"1"' },
+    });
     expect(response.statusCode).toBe(204);
     expect(response.headers['locus-consistency-token']).toBe(`product:${id}:2`);
     expect((await catalog.app.inject({ method: 'GET', url: `/products/${id}` })).statusCode).toBe(404);
     const last = (await outboxRows(catalog.db)).at(-1)!;
     expect(last).toMatchObject({ aggregate_id: id, aggregate_version: 2 });
-    expect(last.envelope).toMatchObject({ type: 'locus.catalog.product.deleted.v1', data: { id, categoryId } });
+    expect(last.envelope).toMatchObject({
+      type: 'locus.catalog.product.deleted.v1',
+      data: { id, categoryId },
+    });
   });
 
   it('creates and changes categories with versions; a duplicate name is a conflict', async () => {
@@ -235,7 +324,9 @@ describe('catalog HTTP writes', () => {
       all.push(...page.items);
       after = page.next;
     } while (after);
-    const ids = (await catalog.db.selectFrom('products').select('id').orderBy('id').execute()).map((r) => r.id);
+    const ids = (await catalog.db.selectFrom('products').select('id').orderBy('id').execute()).map(
+      (r) => r.id,
+    );
     expect(all.map((p) => p.id)).toEqual(ids);
     expect(ids.length).toBeGreaterThan(3);
     const tooMany = await catalog.app.inject({ method: 'GET', url: '/export/products?limit=5000' });

@@ -21,7 +21,11 @@ describe('catalog writes reach Kafka through the outbox relay', () => {
 
   beforeAll(async () => {
     catalog = await startCatalog(uniqueTopicPrefix());
-    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'catalog-to-kafka', logger });
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      clientId: 'catalog-to-kafka',
+      logger,
+    });
     await broker.ensureTopics(topicSpecs(catalog.topics));
     producer = await broker.producer();
     source = new PostgresOutboxSource({ url: catalog.database.url, logger });
@@ -34,14 +38,18 @@ describe('catalog writes reach Kafka through the outbox relay', () => {
     await source?.close();
     await collector?.stop();
     await producer?.close();
-    await broker?.deleteTopics(Object.values(catalog.topics));
+    await broker?.deleteTopics([catalog.topics.products, catalog.topics.categories, catalog.topics.reviews]);
     await broker?.close();
     await catalog?.close();
   });
 
   it('publishes exactly one event per accepted write, keyed by product id, with the full state and version', async () => {
     // given a category and a product in it
-    const category = await catalog.app.inject({ method: 'POST', url: '/categories', payload: { name: 'Kitchen' } });
+    const category = await catalog.app.inject({
+      method: 'POST',
+      url: '/categories',
+      payload: { name: 'Kitchen' },
+    });
     expect(category.statusCode).toBe(201);
     const categoryId = category.json<{ id: string }>().id;
     const created = await catalog.app.inject({
@@ -67,9 +75,17 @@ describe('catalog writes reach Kafka through the outbox relay', () => {
       payload: { name: 'never' },
     });
     expect(stale.statusCode).toBe(409);
-    const duplicate = await catalog.app.inject({ method: 'POST', url: '/products', payload: aProduct({ sku: 'KETTLE-1' }) });
+    const duplicate = await catalog.app.inject({
+      method: 'POST',
+      url: '/products',
+      payload: aProduct({ sku: 'KETTLE-1' }),
+    });
     expect(duplicate.statusCode).toBe(409);
-    const deleted = await catalog.app.inject({ method: 'DELETE', url: `/products/${productId}`, headers: { 'if-match': '"2"' } });
+    const deleted = await catalog.app.inject({
+      method: 'DELETE',
+      url: `/products/${productId}`,
+      headers: { 'if-match': '"2"' },
+    });
     expect(deleted.statusCode).toBe(204);
 
     // then Kafka holds exactly the four accepted changes, in order, and nothing of the rejected ones
@@ -85,7 +101,9 @@ describe('catalog writes reach Kafka through the outbox relay', () => {
       ['locus.catalog.product.deleted.v1', 3],
     ]);
     expect(decoded[1]!.data).toEqual(
-      (({ version: _v, ...state }: Record<string, unknown>) => state)(patched.json<Record<string, unknown>>()),
+      (({ version: _v, ...state }: Record<string, unknown>) => state)(
+        patched.json<Record<string, unknown>>(),
+      ),
     );
     expect(decoded[2]!.data).toMatchObject({ id: productId, categoryId });
     expect(productEvents[0]!.headers['content-type']).toBe('application/cloudevents+json');

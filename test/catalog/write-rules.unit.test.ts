@@ -8,7 +8,9 @@ describe('request fingerprint', () => {
     const a = { sku: 'A', price: { amount: 1, currency: 'EUR' } };
     const reordered = { price: { currency: 'EUR', amount: 1 }, sku: 'A' };
     expect(canonicalJson(a)).toBe(canonicalJson(reordered));
-    expect(requestFingerprint('POST', '/products', a)).toBe(requestFingerprint('POST', '/products', reordered));
+    expect(requestFingerprint('POST', '/products', a)).toBe(
+      requestFingerprint('POST', '/products', reordered),
+    );
     expect(requestFingerprint('POST', '/products', a)).not.toBe(
       requestFingerprint('POST', '/products', { ...a, sku: 'B' }),
     );

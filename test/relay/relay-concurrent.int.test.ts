@@ -24,8 +24,14 @@ describe('two relays on one outbox', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase('catalog');
-    db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'relay-concurrent-test', max: 20 }));
-    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'relay-concurrent-test', logger });
+    db = createKysely<CatalogDb>(
+      createPool(database.url, { applicationName: 'relay-concurrent-test', max: 20 }),
+    );
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      clientId: 'relay-concurrent-test',
+      logger,
+    });
     await broker.ensureTopics([{ topic, partitions: 6 }]);
     producers.push(await broker.producer(), await broker.producer());
   });
@@ -42,7 +48,12 @@ describe('two relays on one outbox', () => {
     // given two relays running at once, each claiming a few lanes per small batch
     const published = [0, 0];
     const relays = producers.map((producer, i) => {
-      const source = new PostgresOutboxSource({ url: database.url, logger, name: `relay-${i}`, lanesPerBatch: 4 });
+      const source = new PostgresOutboxSource({
+        url: database.url,
+        logger,
+        name: `relay-${i}`,
+        lanesPerBatch: 4,
+      });
       const relay = runRelay(source, producer, {
         logger,
         batchSize: 20,
@@ -68,7 +79,10 @@ describe('two relays on one outbox', () => {
     expect(messages).toHaveLength(KEYS * VERSIONS);
     const byKey = new Map<string, number[]>();
     for (const message of messages) {
-      byKey.set(message.key!, [...(byKey.get(message.key!) ?? []), decodeEvent(message.value).aggregateversion]);
+      byKey.set(message.key!, [
+        ...(byKey.get(message.key!) ?? []),
+        decodeEvent(message.value).aggregateversion,
+      ]);
     }
     expect(byKey.size).toBe(KEYS);
     const inOrder = Array.from({ length: VERSIONS }, (_, i) => i + 1);

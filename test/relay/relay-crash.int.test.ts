@@ -4,7 +4,12 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
 import { decodeEvent } from '../../src/contracts/registry.js';
-import { createBroker, type Broker, type IncomingMessage, type MessageProducer } from '../../src/messaging/kafka.js';
+import {
+  createBroker,
+  type Broker,
+  type IncomingMessage,
+  type MessageProducer,
+} from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
@@ -43,7 +48,11 @@ describe('relay crash between Kafka ack and mark', () => {
   beforeAll(async () => {
     database = await createTestDatabase('catalog');
     db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'relay-crash-test' }));
-    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'relay-crash-test', logger });
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      clientId: 'relay-crash-test',
+      logger,
+    });
     producer = await broker.producer();
   });
 
@@ -110,10 +119,14 @@ describe('relay crash between Kafka ack and mark', () => {
     const collector = await collectMessages(broker, [topic]);
 
     // when a relay process publishes a batch, is acknowledged, and is killed before it marks
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'fixtures/relay-child.ts')], {
-      env: { ...process.env, OUTBOX_URL: database.url, BATCH_SIZE: '8' },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(import.meta.dirname, 'fixtures/relay-child.ts')],
+      {
+        env: { ...process.env, OUTBOX_URL: database.url, BATCH_SIZE: '8' },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
     const acked = await new Promise<string[]>((resolve, reject) => {
       child.once('message', (message: { acked: string[] }) => resolve(message.acked));
       child.once('exit', (code) => reject(new Error(`relay child exited early (${code})`)));
