@@ -194,7 +194,9 @@ async function main() {
           else writer.review({ productId: id, rating: 1 + Math.floor(random() * 5) });
         }
         const batch = writer.events.splice(0);
-        await producer.send(batch.map((e) => toMessage(topics, e)));
+        for (let i = 0; i < batch.length; i += 2_000) {
+          await producer.send(batch.slice(i, i + 2_000).map((e) => toMessage(topics, e)));
+        }
         sent += due;
       }
       if (elapsed >= nextSample) {
