@@ -274,6 +274,18 @@ async function main(): Promise<void> {
 
     log(`warm-up ${WARMUP_SECONDS} s`);
     await openLoop(500, WARMUP_SECONDS, () => get(`/products/${randomId()}`));
+    // Control: the same lookups straight on the replica (no HTTP, no query service) at the same rate,
+    // so machine noise (shared cores) can be told apart from the service's own cost.
+    const direct = createPool(database.replicaUrl, { applicationName: 'locus-bench-direct', max: 20 });
+    log(`control: direct SQL on the replica, ${OPEN_LOOP_RATE}/s for ${OPEN_LOOP_SECONDS} s`);
+    const directResult = await openLoop(OPEN_LOOP_RATE, OPEN_LOOP_SECONDS, async () => {
+      await direct.query({
+        name: 'bench_find',
+        text: 'SELECT * FROM product_summary WHERE id = $1',
+        values: [randomId()],
+      });
+    });
+    await direct.end();
     log(`open loop: ${OPEN_LOOP_RATE} req/s for ${OPEN_LOOP_SECONDS} s`);
     const openPhase = await measureProcess(child.pid!, () =>
       openLoop(OPEN_LOOP_RATE, OPEN_LOOP_SECONDS, () => get(`/products/${randomId()}`)),
@@ -303,6 +315,10 @@ async function main(): Promise<void> {
         errors: openLoopResult.errors,
         latencyMs: openLoopResult.latency,
       },
+      controlDirectSqlOpenLoop: {
+        achievedRate: round(directResult.achievedRate),
+        latencyMs: directResult.latency,
+      },
       saturation: {
         concurrency: SATURATION_CONCURRENCY,
         requestsPerSecond: round(saturation.perSecond),
@@ -325,6 +341,11 @@ async function main(): Promise<void> {
         measure: 'point lookup p99 @1k req/s (ms)',
         value: round(openLoopResult.latency.p99),
         target: '<= 10',
+      },
+      {
+        measure: 'control: direct SQL on the replica p99 @1k/s (ms)',
+        value: round(directResult.latency.p99),
+        target: '',
       },
       { measure: 'open-loop errors', value: openLoopResult.errors, target: '0' },
       {
