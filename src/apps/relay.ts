@@ -10,6 +10,7 @@ import type { OutboxSource } from '../relay/outbox-source.js';
 import { PostgresOutboxSource } from '../relay/postgres-outbox.source.js';
 import { createRelayMetrics } from '../relay/relay.metrics.js';
 import { runRelay } from '../relay/relay.js';
+import { reviewsOutboxSource } from '../reviews/review-outbox.relay.js';
 
 /** A relay that failed this many batches in a row reports itself unhealthy. */
 const UNHEALTHY_AFTER_FAILURES = 5;
@@ -29,6 +30,7 @@ function positiveNumber(name: string, text: string): number {
 export async function main(): Promise<void> {
   const config = loadConfig([
     'LOCUS_CATALOG_DB_URL',
+    'LOCUS_MONGO_URL',
     'LOCUS_KAFKA_BROKERS',
     'LOCUS_TOPIC_PREFIX',
     'LOCUS_RELAY_PORT',
@@ -48,8 +50,7 @@ export async function main(): Promise<void> {
     const producer = await broker.producer();
 
     const sources: OutboxSource[] = [new PostgresOutboxSource({ url: config.LOCUS_CATALOG_DB_URL, logger })];
-    // REVIEWS RELAY: enable once src/reviews/review-outbox.source.ts exists (see the report of issue 3):
-    // sources.push(await (await import('../reviews/review-outbox.relay.js')).reviewsOutboxSource(logger));
+    sources.push(await reviewsOutboxSource(logger));
 
     const metrics = createMetricsRegistry('relay');
     const relayMetrics = createRelayMetrics(
