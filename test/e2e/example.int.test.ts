@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SIZES } from '../../examples/product-catalog/dataset.js';
+import { REPO_ROOT } from '../../src/migrate/migrator.js';
+import {
+  createTestDatabase,
+  uniqueMongoUrl,
+  uniqueTopicPrefix,
+  type TestDatabase,
+} from '../support/isolation.js';
+
+/**
+ * Runs the product-catalog example small, end to end, as a user would (`locus example --exit`), in
+ * its own databases, topics and ports, then checks the tour's answers and the views it left behind.
+ */
+describe('product-catalog example', () => {
+  let catalogDb: TestDatabase;
+  let readDb: TestDatabase;
+  const mongo = uniqueMongoUrl();
+  let output = '';
+  let exitCode: number | null = null;
+
+  beforeAll(async () => {
+    [catalogDb, readDb] = await Promise.all([createTestDatabase('catalog'), createTestDatabase('readmodel')]);
+    const env = {
+      ...process.env,
+      LOCUS_CATALOG_DB_URL: catalogDb.url,
+      LOCUS_READ_DB_URL: readDb.url,
+      LOCUS_READ_REPLICA_URL: readDb.replicaUrl,
+      LOCUS_MONGO_URL: mongo.url,
+      LOCUS_TOPIC_PREFIX: uniqueTopicPrefix(),
+      LOCUS_QUERY_PORT: '18080',
+      LOCUS_CATALOG_PORT: '18081',
+      LOCUS_REVIEWS_PORT: '18082',
+      LOCUS_PROJECTOR_PORT: '18083',
+      LOCUS_RELAY_PORT: '18084',
+    };
+    const child = spawn(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin/locus.js'), 'example', '--exit', '--seed', '7'],
+      {
+        cwd: REPO_ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    exitCode = await new Promise((resolve) => child.once('exit', resolve));
+  }, 280_000);
+
+  afterAll(async () => {
+    await Promise.all([catalogDb?.drop(), readDb?.drop()]);
+  });
+
+  it('exits cleanly after the tour', () => {
+    expect(output, output).toContain('══ tour ══');
+    expect(exitCode, output.slice(-3000)).toBe(0);
+  });
+
+  it('answers every tour call with 200, served by the replica', () => {
+    const answers = [...output.matchAll(/^GET (\S+) → (\d{3})/gm)];
+    expect(answers.length).toBeGreaterThanOrEqual(5);
+    for (const [, url, status] of answers) expect(status, url).toBe('200');
+    expect(output).toMatch(/locus-backend: replica/);
+  });
+
+  it('leaves views that match what it seeded', async () => {
+    const client = new pg.Client({ connectionString: readDb.replicaUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{
+        products: number;
+        reviews: number;
+        summed: number;
+        histogram: number;
+      }>(
+        `SELECT (SELECT count(*)::int FROM product_summary) AS products,
+                (SELECT count(*)::int FROM review_view) AS reviews,
+                (SELECT sum(review_count)::int FROM product_summary) AS summed,
+                (SELECT sum(h)::int FROM product_summary, unnest(rating_histogram) AS h) AS histogram`,
+      );
+      expect(rows[0]).toEqual({
+        products: SIZES.small.products,
+        reviews: SIZES.small.reviews,
+        summed: SIZES.small.reviews,
+        histogram: SIZES.small.reviews,
+      });
+    } finally {
+      await client.end();
+    }
+  });
+});
