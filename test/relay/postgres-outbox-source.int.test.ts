@@ -1,0 +1,93 @@
+import { sql, type Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { createKysely, createPool } from '../../src/shared/postgres.js';
+import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
+import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
+import { appendProductEvent, pendingRows, productKey } from './outbox-fixture.js';
+
+const logger = createLogger('outbox-source-test', 'silent');
+
+describe('PostgresOutboxSource', () => {
+  let database: TestDatabase;
+  let db: Kysely<CatalogDb>;
+  let source: PostgresOutboxSource;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('catalog');
+    db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'outbox-source-test' }));
+    // A long poll interval: only a notification can wake the source within the test's bound.
+    source = new PostgresOutboxSource({ url: database.url, logger, pollIntervalMs: 30_000 });
+  });
+
+  afterAll(async () => {
+    await source?.close();
+    await db?.destroy();
+    await database?.drop();
+  });
+
+  it('wakes a waiting relay as soon as an outbox insert commits (LISTEN/NOTIFY)', async () => {
+    // given a source whose listener is connected and whose outbox is empty
+    await new Promise((r) => setTimeout(r, 500));
+    await source.publishBatch(10, async () => undefined);
+    const controller = new AbortController();
+
+    // when an event is recorded while the relay waits
+    const started = Date.now();
+    const waiting = source.waitForWork(controller.signal);
+    await appendProductEvent(db, 'any-topic', productKey(1), 1);
+    await waiting;
+
+    // then the wait ends long before the 30 s poll interval
+    expect(Date.now() - started).toBeLessThan(2_000);
+    controller.abort();
+  });
+
+  it('hands out events in outbox order and marks them only after publish resolves', async () => {
+    await appendProductEvent(db, 'any-topic', productKey(2), 1);
+    await appendProductEvent(db, 'any-topic', productKey(2), 2);
+    const pendingBefore = await pendingRows(db);
+    const seen: number[] = [];
+    const published = await source.publishBatch(100, async (events) => {
+      seen.push(...events.filter((e) => e.key === productKey(2)).map((e) => e.envelope.aggregateversion));
+      // still pending while publishing: the mark comes after
+      expect(await pendingRows(db)).toBe(pendingBefore);
+    });
+    expect(published).toBe(pendingBefore);
+    expect(seen).toEqual([1, 2]);
+    expect(await pendingRows(db)).toBe(0);
+    expect(await source.pendingCount()).toBe(0);
+  });
+
+  it('purges only published events older than the retention period', async () => {
+    // given an old published event, a recent published one and an old unpublished one
+    await db.deleteFrom('outbox').execute();
+    for (let version = 1; version <= 3; version++)
+      await appendProductEvent(db, 'any-topic', productKey(3), version);
+    const ids = (await db.selectFrom('outbox').select('id').orderBy('id').execute()).map((r) => r.id);
+    await db
+      .updateTable('outbox')
+      .set({ published_at: sql<Date>`now() - interval '8 days'` })
+      .where('id', '=', ids[0]!)
+      .execute();
+    await db
+      .updateTable('outbox')
+      .set({ published_at: sql<Date>`now()` })
+      .where('id', '=', ids[1]!)
+      .execute();
+    await db
+      .updateTable('outbox')
+      .set({ created_at: sql<Date>`now() - interval '9 days'` })
+      .where('id', '=', ids[2]!)
+      .execute();
+
+    // when published events older than 7 days are purged
+    const purged = await source.purgePublished(new Date(Date.now() - 7 * 24 * 3600 * 1000));
+
+    // then only the old published one is gone
+    expect(purged).toBe(1);
+    const left = (await db.selectFrom('outbox').select('id').orderBy('id').execute()).map((r) => r.id);
+    expect(left).toEqual([ids[1], ids[2]]);
+  });
+});
