@@ -28,46 +28,6 @@ PG_LOG="$LOCUS_LOGS/pg-ferretdb.log"
 FERRETDB_LOG="$LOCUS_LOGS/ferretdb.log"
 PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb"
 
-# PostgreSQL server binaries: Debian's layout, newest major first, unless LOCUS_PG_BIN says where.
-pg_bin() {
-  if [[ -n ${LOCUS_PG_BIN:-} ]]; then echo "$LOCUS_PG_BIN"; return; fi
-  if [[ -x /usr/lib/postgresql/15/bin/pg_ctl ]]; then echo /usr/lib/postgresql/15/bin; return; fi
-  local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-  [[ -n $d && -x $d/pg_ctl ]] || die "no PostgreSQL server binaries (apt-get install postgresql)"
-  echo "$d"
-}
-
-# as_pg CMD...: runs CMD as the postgres user (the server refuses to run as root), from / so that
-# no "could not change directory" warnings come from an unreadable working directory.
-as_pg() {
-  if [[ $(id -un) == postgres ]]; then
-    (cd / && "$@") 9>&-
-  elif [[ $(id -u) == 0 ]]; then
-    id postgres >/dev/null 2>&1 || die "no postgres user (apt-get install postgresql)"
-    (cd / && runuser -u postgres -- "$@") 9>&-
-  else
-    die "run as root (or as postgres): the PostgreSQL server must run as the postgres user"
-  fi
-}
-
-# grant_traverse DIR: lets the postgres user reach DIR ($LOCUS_HOME is usually under /root, which
-# is 0700). Adds only o+x (search, not listing) on each ancestor that postgres cannot yet enter.
-grant_traverse() {
-  [[ $(id -u) == 0 ]] || return 0
-  local path="" part
-  IFS=/ read -ra parts <<<"${1#/}"
-  for part in "${parts[@]}"; do
-    [[ -n $part ]] || continue
-    path="$path/$part"
-    [[ -d $path ]] || break
-    if ! runuser -u postgres -- test -x "$path" 2>/dev/null; then
-      log "chmod o+x $path (so the postgres user can reach its data dir)"
-      chmod o+x "$path"
-    fi
-  done
-}
-
 go_env() {
   export GOPATH="$LOCUS_CACHE/go"
   export GOMODCACHE="$LOCUS_CACHE/go/pkg/mod"

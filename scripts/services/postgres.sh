@@ -10,14 +10,10 @@ REPLICA_PORT=${LOCUS_REPLICA_PG_PORT:-54322}
 PG_USER=locus
 PG_PASSWORD=locus
 
-pg_bin() {
-  local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [[ -n $dir ]] && echo "$dir"
-}
+installed() { ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || [[ -n ${LOCUS_PG_BIN:-} ]]; }
 
 install() {
-  if [[ -n $(pg_bin) && -x "$(pg_bin)/pg_basebackup" ]]; then return 0; fi
+  if installed; then return 0; fi
   [[ $(id -u) == 0 ]] || die "PostgreSQL server binaries are missing; install Debian's 'postgresql' package"
   log "installing PostgreSQL from Debian packages"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -26,26 +22,22 @@ install() {
   pg_ctlcluster --help >/dev/null 2>&1 && for c in $(pg_lsclusters -h 2>/dev/null | awk '$4=="online"{print $1"/"$2}'); do
     pg_ctlcluster "${c%/*}" "${c#*/}" stop || true
   done
-  [[ -n $(pg_bin) ]] || die "PostgreSQL install failed"
+  installed || die "PostgreSQL install failed"
 }
 
-# The server refuses to run as root, so as root every server command runs as the postgres user and
-# the data lives where that user can reach it.
-if [[ $(id -u) == 0 ]]; then
-  PG_ROOT=${LOCUS_PG_ROOT:-/var/lib/locus/pg}
-  as_pg() { runuser -u postgres -- "$@"; }
-else
-  PG_ROOT=${LOCUS_PG_ROOT:-$LOCUS_STATE/pg}
-  as_pg() { "$@"; }
-fi
+# The server refuses to run as root: as root, every server command runs as the postgres user, which
+# must be able to reach the data (grant_traverse) and own it.
+PG_ROOT=${LOCUS_PG_ROOT:-$LOCUS_STATE/pg}
 
 prepare_root() {
   mkdir -p "$PG_ROOT/sockets"
-  [[ $(id -u) == 0 ]] && chown postgres:postgres "$PG_ROOT" "$PG_ROOT/sockets" "$(dirname "$PG_ROOT")"
-  chmod 0700 "$PG_ROOT"
   touch "$LOCUS_LOGS/pg-catalog.log" "$LOCUS_LOGS/pg-read.log" "$LOCUS_LOGS/pg-replica.log"
-  [[ $(id -u) == 0 ]] && chown postgres "$LOCUS_LOGS"/pg-{catalog,read,replica}.log && chmod o+x "$HOME" "$LOCUS_HOME" "$LOCUS_LOGS"
-  return 0
+  if [[ $(id -u) == 0 ]]; then
+    chown postgres:postgres "$PG_ROOT" "$PG_ROOT/sockets" "$LOCUS_LOGS"/pg-{catalog,read,replica}.log
+    grant_traverse "$PG_ROOT"
+    grant_traverse "$LOCUS_LOGS"
+  fi
+  chmod 0700 "$PG_ROOT"
 }
 
 ready() { as_pg "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$1"; }
@@ -116,7 +108,7 @@ start() {
 }
 
 stop() {
-  [[ -n $(pg_bin) ]] || return 0
+  installed || return 0
   local name
   for name in replica read catalog; do
     running "$name" && as_pg "$(pg_bin)/pg_ctl" stop -m fast -w -D "$PG_ROOT/$name" >/dev/null
@@ -128,7 +120,7 @@ status() {
   local rc=0 name port
   for entry in catalog:$CATALOG_PORT read:$READ_PORT replica:$REPLICA_PORT; do
     name=${entry%%:*} port=${entry##*:}
-    if [[ -n $(pg_bin) ]] && running "$name" && ready "$port"; then
+    if installed && running "$name" && ready "$port"; then
       printf '%-14s 127.0.0.1:%-6s up\n' "pg-$name" "$port"
     else
       printf '%-14s 127.0.0.1:%-6s down\n' "pg-$name" "$port"; rc=1
