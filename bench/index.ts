@@ -27,6 +27,8 @@ export async function main(name: string, args: string[]): Promise<void> {
     const result = spawnSync(process.execPath, ['--import', 'tsx', file, ...args], {
       stdio: 'inherit',
       cwd: REPO_ROOT,
+      // Addresses from `services up` unless the caller set its own.
+      env: { ...readEnvFile(), ...process.env },
     });
     if (result.status !== 0) {
       process.exitCode = result.status ?? 1;

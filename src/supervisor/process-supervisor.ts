@@ -60,12 +60,16 @@ export class ProcessSupervisor {
     for (;;) {
       if (exitCode !== undefined) {
         this.processes.delete(spec.name);
-        throw new Error(`${spec.name} exited with code ${exitCode} while starting; see ${this.logFile(spec.name)}`);
+        throw new Error(
+          `${spec.name} exited with code ${exitCode} while starting; see ${this.logFile(spec.name)}`,
+        );
       }
       if (await answers(spec.healthUrl)) return;
       if (Date.now() > deadline) {
         await this.stop(spec.name);
-        throw new Error(`${spec.name} was not healthy within ${timeoutMs} ms; see ${this.logFile(spec.name)}`);
+        throw new Error(
+          `${spec.name} was not healthy within ${timeoutMs} ms; see ${this.logFile(spec.name)}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
