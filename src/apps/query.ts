@@ -6,6 +6,7 @@ import { createMetricsRegistry } from '../shared/metrics.js';
 import { createPool } from '../shared/postgres.js';
 import { runUntilSignal, type RunningProcess } from '../shared/process-runner.js';
 import type { ResilienceOptions } from '../query/backend.policy.js';
+import { BytesMeter } from '../query/bytes-meter.js';
 import { buildQueryApp } from '../query/query.app.js';
 import { ReadStore } from '../query/read-store.js';
 import type { RequestSettings } from '../query/request-context.js';
@@ -52,6 +53,10 @@ export async function main(): Promise<void> {
       max: 10,
       statementTimeoutMs,
     });
+    const metrics = createMetricsRegistry('query');
+    const bytes = new BytesMeter(metrics);
+    bytes.meterPool(replica, 'replica');
+    bytes.meterPool(primary, 'primary');
     const resilience: ResilienceOptions = {
       breakerFailures: positive(config, 'LOCUS_BREAKER_FAILURES'),
       halfOpenAfterMs: positive(config, 'LOCUS_BREAKER_HALF_OPEN_MS'),
@@ -74,11 +79,15 @@ export async function main(): Promise<void> {
     });
     const app = await buildQueryApp({
       store,
-      catalogApi: new ExportApi('catalog-api', config.LOCUS_CATALOG_URL, resilience),
-      reviewsApi: new ExportApi('reviews-api', config.LOCUS_REVIEWS_URL, resilience),
+      catalogApi: new ExportApi('catalog-api', config.LOCUS_CATALOG_URL, resilience, 500, (n) =>
+        bytes.add('catalog-api', n),
+      ),
+      reviewsApi: new ExportApi('reviews-api', config.LOCUS_REVIEWS_URL, resilience, 500, (n) =>
+        bytes.add('reviews-api', n),
+      ),
       clock: systemClock,
       logger,
-      metrics: createMetricsRegistry('query'),
+      metrics,
       settings,
     });
     await app.listen({ port: portOf(config, 'LOCUS_QUERY_PORT'), host: config.LOCUS_HOST });

@@ -21,6 +21,8 @@ export class ExportApi {
     readonly baseUrl: string,
     resilience: ResilienceOptions,
     readonly pageSize = 500,
+    /** Told the size of every body received, for the bytes-moved metric. */
+    private readonly onBytes: (bytes: number) => void = () => undefined,
   ) {
     this.policy = new BackendPolicy(name, resilience, upstreamClassifier);
   }
@@ -47,7 +49,9 @@ export class ExportApi {
           await response.body?.cancel();
           throw new UpstreamError(`${this.name} answered ${response.status} for ${path}`, response.status);
         }
-        return (await response.json()) as { items?: unknown; next?: unknown };
+        const body = Buffer.from(await response.arrayBuffer());
+        this.onBytes(body.byteLength);
+        return JSON.parse(body.toString('utf8')) as { items?: unknown; next?: unknown };
       });
       if (
         !Array.isArray(page.items) ||
