@@ -198,3 +198,22 @@ AS $$
   WHERE r.created_at >= p_from AND r.created_at < p_to
   ORDER BY r.id
 $$;
+
+-- Reviews in the window folded into p_groups buckets by a deterministic hash of the review id: the
+-- bucket is the id's last 8 hex digits (the random bits of a v4 or v7 uuid) as an unsigned 32-bit
+-- number, modulo p_groups — in Node `parseInt(id.slice(-8), 16) % groups`. Per non-empty bucket: its
+-- number, review count and average rating. The result size is min(p_groups, reviews in the window),
+-- which is what the locality benchmark sweeps: the same input, folded into 1 … N rows.
+CREATE OR REPLACE FUNCTION locus_rollup(p_groups integer, p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (bucket bigint, review_count bigint, average_rating double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT ('x' || right(r.id::text, 8))::bit(32)::bigint % p_groups AS bucket,
+         count(*),
+         sum(r.rating)::double precision / count(*)
+  FROM review_view r
+  JOIN product_summary p ON p.id = r.product_id
+  WHERE r.created_at >= p_from AND r.created_at < p_to
+  GROUP BY 1
+  ORDER BY 1
+$$;

@@ -8,6 +8,8 @@ import type {
   ProductRow,
   RatingTrendParams,
   ReviewRow,
+  RollupBucket,
+  RollupParams,
   TopRatedCategory,
   TopRatedParams,
   TrendBucket,
@@ -218,6 +220,35 @@ export async function categoryReport(
           averageRating: roundOrNull(entry.n === 0 ? null : entry.s / entry.n),
         })),
     }));
+}
+
+/**
+ * The rollup bucket of a review id: its last 8 hex digits (random in v4 and v7 uuids) as an unsigned
+ * 32-bit number, modulo `groups` — `('x' || right(id::text, 8))::bit(32)::bigint % groups` in SQL.
+ * @example rollupBucketOf('00000000-0000-4000-8000-0000000000ff', 10) === 5
+ */
+export function rollupBucketOf(reviewId: string, groups: number): number {
+  return Number.parseInt(reviewId.slice(-8), 16) % groups;
+}
+
+/** Rollup, exactly as `locus_rollup` defines it. */
+export async function rollup(source: RowSource, params: RollupParams): Promise<RollupBucket[]> {
+  const products = await productsById(source);
+  const buckets = new Map<number, { n: number; s: number }>();
+  for await (const review of source.reviews(params)) {
+    if (!products.has(review.productId) || !inWindow(review, params)) continue;
+    const key = rollupBucketOf(review.id, params.groups);
+    const entry = buckets.get(key);
+    if (entry) {
+      entry.n += 1;
+      entry.s += review.rating;
+    } else {
+      buckets.set(key, { n: 1, s: review.rating });
+    }
+  }
+  return [...buckets.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([bucket, { n, s }]) => ({ bucket, reviewCount: n, averageRating: round(s / n) }));
 }
 
 /** Export lines in the order the reviews arrive (review id order from both row sources). */

@@ -13,6 +13,8 @@ import {
   ExportQuery,
   RatingTrendBody,
   RatingTrendQuery,
+  RollupBody,
+  RollupQuery,
   TopRatedBody,
   TopRatedQuery,
 } from './query.schemas.js';
@@ -171,6 +173,28 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       });
       setStrategyHeaders(reply, store, routed);
       return { window: echo, categories: routed.value };
+    },
+  );
+
+  app.get(
+    '/analytics/rollup',
+    {
+      schema: {
+        summary:
+          'Reviews in the window folded into `groups` buckets by review id: count and average rating per bucket',
+        description:
+          'The result has min(groups, reviews in the window) rows, so one query spans every result-to-input ratio.',
+        querystring: RollupQuery,
+        response: { 200: RollupBody, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const query = request.query;
+      const { from, to, echo } = window(query);
+      const { deadline } = await beginRequest(request, store, settings, { heavy: true });
+      const routed = await analytics.rollup(query.strategy, deadline, { from, to, groups: query.groups });
+      setStrategyHeaders(reply, store, routed);
+      return { window: echo, groups: query.groups, buckets: routed.value };
     },
   );
 

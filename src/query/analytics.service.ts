@@ -7,6 +7,8 @@ import type {
   ExportLine,
   ExportParams,
   RatingTrendParams,
+  RollupBucket,
+  RollupParams,
   TopRatedCategory,
   TopRatedParams,
   TrendPoint,
@@ -183,6 +185,27 @@ export class AnalyticsService {
       'category-report',
       (client) => procedures.callCategoryReport(client, params),
       (source) => aggregate.categoryReport(source, params),
+    );
+    return { value, strategy, decision };
+  }
+
+  async rollup(
+    choice: StrategyChoice,
+    deadline: Deadline,
+    params: RollupParams,
+  ): Promise<Routed<RollupBucket[]>> {
+    const { strategy, decision } = await this.resolve(
+      choice,
+      deadline,
+      { query: 'rollup', groups: params.groups },
+      params,
+    );
+    const value = await this.run(
+      strategy,
+      deadline,
+      'rollup',
+      (client) => procedures.callRollup(client, params),
+      (source) => aggregate.rollup(source, params),
     );
     return { value, strategy, decision };
   }

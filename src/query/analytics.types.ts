@@ -58,6 +58,11 @@ export interface CategoryReportParams extends Window {
 
 export type ExportParams = Window;
 
+export interface RollupParams extends Window {
+  /** Number of buckets the reviews are folded into (1 ≤ groups ≤ 10,000,000). */
+  groups: number;
+}
+
 export interface TopRatedProduct {
   productId: string;
   name: string;
@@ -99,6 +104,13 @@ export interface CategoryReport {
   /** Counts of ratings 1..5 in the window. */
   ratingDistribution: number[];
   priceBands: PriceBand[];
+}
+
+/** One non-empty bucket of the rollup. */
+export interface RollupBucket {
+  bucket: number;
+  reviewCount: number;
+  averageRating: number;
 }
 
 /** One NDJSON line of the export. */

@@ -7,6 +7,8 @@ import type {
   ExportLine,
   ExportParams,
   RatingTrendParams,
+  RollupBucket,
+  RollupParams,
   TopRatedCategory,
   TopRatedParams,
   TrendPoint,
@@ -116,6 +118,19 @@ export async function callCategoryReport(
     });
   }
   return reports;
+}
+
+/** Rollup into `groups` buckets by review id (`locus_rollup`). */
+export async function callRollup(db: Queryable, params: RollupParams): Promise<RollupBucket[]> {
+  const { rows } = await db.query<{ bucket: number; review_count: number; average_rating: number }>(
+    'SELECT * FROM locus_rollup($1, $2, $3)',
+    [params.groups, params.from, params.to],
+  );
+  return rows.map((row) => ({
+    bucket: row.bucket,
+    reviewCount: row.review_count,
+    averageRating: round(row.average_rating),
+  }));
 }
 
 interface ExportRecord {

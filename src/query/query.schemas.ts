@@ -219,6 +219,29 @@ export const CategoryReportBody = Type.Object({
   ),
 });
 
+export const RollupQuery = Type.Object(
+  {
+    strategy,
+    from,
+    to,
+    groups: Type.Integer({
+      minimum: 1,
+      maximum: 10_000_000,
+      description: 'number of buckets the windowed reviews are folded into, by a hash of the review id',
+    }),
+    consistencyToken,
+  },
+  { additionalProperties: false },
+);
+
+export const RollupBody = Type.Object({
+  window: Type.Object({ from: Timestamp, to: Timestamp }),
+  groups: Type.Integer(),
+  buckets: Type.Array(
+    Type.Object({ bucket: Type.Integer(), reviewCount: Type.Integer(), averageRating: Type.Number() }),
+  ),
+});
+
 export const ExportQuery = Type.Object(
   { strategy, from, to, consistencyToken },
   { additionalProperties: false },

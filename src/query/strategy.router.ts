@@ -3,7 +3,7 @@ export type Strategy = 'locality' | 'service-join' | 'composition';
 export type StrategyChoice = Strategy | 'auto';
 export const STRATEGY_CHOICES = ['auto', 'locality', 'service-join', 'composition'] as const;
 
-export type HeavyQuery = 'top-rated' | 'rating-trend' | 'category-report' | 'export';
+export type HeavyQuery = 'top-rated' | 'rating-trend' | 'category-report' | 'rollup' | 'export';
 
 /** Row-count statistics of the replica's view tables (planner estimates, not exact counts). */
 export interface TableStats {
@@ -23,6 +23,8 @@ export interface RoutingInput {
   buckets?: number;
   /** Number of price bands per category (category-report). */
   priceBands?: number;
+  /** Number of buckets asked for (rollup). */
+  groups?: number;
   /** True when the query is narrowed to one category or product. */
   narrowed?: boolean;
 }
@@ -70,6 +72,10 @@ export function chooseStrategy(input: RoutingInput): RoutingDecision {
       break;
     case 'category-report':
       expected = categories * (1 + (input.priceBands ?? 5));
+      break;
+    case 'rollup':
+      // Every non-empty bucket is a row: never more than the buckets, nor than the reviews.
+      expected = Math.min(reviewsInWindow, input.groups ?? 1);
       break;
     case 'export':
       expected = reviewsInWindow;
