@@ -1,7 +1,12 @@
 import { requestJson } from './http.js';
 import type { Endpoints, SeedResult } from './seed.js';
 
-const SERVED_HEADERS = ['locus-strategy', 'locus-backend', 'locus-replica-lag-ms', 'locus-projector-lag-ms'];
+const SERVED_HEADERS = [
+  'locus-strategy',
+  'locus-backend',
+  'locus-replica-lag-ms',
+  'locus-projector-commit-age-ms',
+];
 
 /** A handful of REST calls with their answers, how fresh they were and where they were served. */
 export async function printTour(
@@ -37,7 +42,7 @@ export async function printTour(
       (h) => `${h}: ${response.headers.get(h)}`,
     );
     if (served.length) console.log(`  ${served.join(' | ')}`);
-    console.log(indent(truncate(JSON.stringify(response.body, null, 2), 1200)));
+    console.log(indent(summarize(response.body)));
   }
   console.log(`
 ══ try next ══
@@ -48,8 +53,33 @@ export async function printTour(
 `);
 }
 
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}\n… (${text.length - max} more characters)` : text;
+// The list a reader cares about in each answer, and fields the one-line summaries leave out (long
+// text and identifiers a reader skims past).
+const LIST_FIELDS = ['items', 'categories', 'points'];
+const QUIET_FIELDS = new Set([
+  'id',
+  'description',
+  'body',
+  'attributes',
+  'createdAt',
+  'updatedAt',
+  'categoryId',
+  'sku',
+]);
+
+/** Lists become one compact line per item (at most five); anything else one compact line. */
+function summarize(body: unknown): string {
+  const record = (body ?? {}) as Record<string, unknown>;
+  const items = Array.isArray(body) ? body : LIST_FIELDS.map((field) => record[field]).find(Array.isArray);
+  if (!Array.isArray(items)) return line(body);
+  const shown = items.slice(0, 5).map((item) => `- ${line(item)}`);
+  if (items.length > 5) shown.push(`… ${items.length - 5} more`);
+  return [`${items.length} item${items.length === 1 ? '' : 's'}`, ...shown].join('\n');
+}
+
+function line(value: unknown, max = 220): string {
+  const text = JSON.stringify(value, (key, v: unknown) => (QUIET_FIELDS.has(key) ? undefined : v));
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 function indent(text: string): string {
