@@ -5,9 +5,11 @@ import type { OutboxSource, PendingEvent } from '../relay/outbox-source.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import {
+  confirmationId,
   DEFAULT_LANES,
   reviewCollections,
   type LeaseDocument,
+  type OutboxEntryDocument,
   type ReviewCollections,
 } from './review.model.js';
 import { isDuplicateKey, loadCurrent } from './review.repository.js';
@@ -23,6 +25,11 @@ export interface ReviewOutboxSourceOptions {
   leaseMs?: number;
   /** Most lanes this relay holds at once (default all); fewer lets several relays share the work. */
   maxLanes?: number;
+  /**
+   * How old an unconfirmed outbox entry must be before the relay treats its writer as dead and
+   * resolves it itself (default 5 s; younger ones wait, with every later event of their product).
+   */
+  resolveAfterMs?: number;
   /** Identifies this relay in lease documents (default a random uuid). */
   owner?: string;
   name?: string;
@@ -35,14 +42,45 @@ interface HeldLease {
   expiresAt: number;
 }
 
+/** A held lane's share of the outbox as this relay last read it. */
+interface LaneQueue {
+  /** Publishable entries in sequence order, not yet handed to `publish`. */
+  ready: OutboxEntryDocument[];
+  /** Published (or dropped) entries and their confirmations still to delete, by slot. */
+  done: Map<number, string[]>;
+}
+
+/** Most ids in one `$in` of a delete (FerretDB compares each row with each id, in Go). */
+const DELETE_CHUNK = 1_000;
+
 /**
- * The reviews store's outbox (`review_events`) for the relay.
+ * The reviews store's outbox (`review_outbox`, see review.model.ts) for the relay.
  *
  * Polling: FerretDB has no change streams, so `waitForWork` sleeps a short interval.
  *
+ * Cost on FerretDB v1 (its PostgreSQL backend pushes down only equality on top-level scalars, as
+ * `_jsonb->'f' @> v`, which no btree index serves: every query is a sequential scan of its table, and
+ * `$in`, ranges and sorts run in Go over what SQL returned): the relay therefore never queries
+ * `review_events` (which grows with history) on the happy path. It reads one lane of the small outbox
+ * at a time with `{lane}` (SQL-filtered), sorts in memory and publishes that snapshot in batches; it
+ * marks published entries by deleting them with `{lane, slot, _id: {$in}}` once the snapshot is
+ * drained, so SQL hands Go only that slot's rows. Reads and deletes cost O(outbox) per snapshot,
+ * amortized over the snapshot's events; nothing is updated in place.
+ *
  * Per-key order with several relays: events are spread over lanes by product id (the Kafka key). A
- * relay publishes a lane only while it holds that lane's lease, and within its lanes it publishes in
- * `sequence` order, which for one review is version order (see review.model.ts `nextSequence`).
+ * relay publishes a lane only while it holds that lane's lease, and within a snapshot in `sequence`
+ * order, which for one review is version order (see review.model.ts `nextSequence`). Writers insert
+ * the entry of version v+1 only after version v's event, hence after v's entry: a snapshot that holds
+ * v+1 also holds v unless v is already published.
+ *
+ * Commit point and crashes: the writer inserts the entry, then the event (the commit point), updates
+ * the review document, then inserts a confirmation. A confirmed entry is published as it is. An
+ * unconfirmed one (the writer is in flight, lost the version race, or crashed) holds back its product
+ * until it is `resolveAfterMs` old; then the relay looks the version up in `review_events`: the same
+ * event → committed, the document is repaired, publish; another event → a loser's leftover, drop;
+ * none → roll the commit forward by inserting the event itself (unless the review document is
+ * already past that version: then the winner was published and purged, drop). A stalled writer that
+ * wakes up then finds its own event and reports success.
  *
  * Leases on FerretDB: updates there are read-then-overwrite without a lock, so a compare-and-set on a
  * lease document (`findOneAndUpdate({expiresAt < now})`) could be won by two relays. Mutual exclusion
@@ -57,15 +95,14 @@ interface HeldLease {
  * Expiry compares one relay's clock with another's, so relay hosts' clocks must agree to well within
  * `leaseMs` (NTP gives milliseconds; the default lease is 10 s).
  *
- * The residual risk is a batch outliving its lease (Kafka stalled longer than `leaseMs`): the next
- * holder may re-send some of the same events after it. Consumers ignore versions they have applied, so
- * that is a duplicate, never a lost or regressed state.
+ * The residual risk is a batch outliving its lease (Kafka stalled longer than `leaseMs`), or a relay
+ * losing a lane between publishing and deleting: the next holder re-sends those events. Consumers
+ * ignore versions they have applied, so that is a duplicate (same CloudEvents id and aggregate
+ * version), never a lost or regressed state.
  *
- * At-least-once: events are marked published only after `publish` resolves; a crash in between
- * re-sends them with the same CloudEvents id and aggregate version. Before publishing, it repairs any
- * review document that lags the events it is about to publish (a writer crashed between its commit
- * and its document update), so a published event is always reflected in the `reviews` collection and
- * purging published events loses no state.
+ * At-least-once: entries are deleted only after `publish` resolves; a crash in between re-sends them.
+ * Every published event is reflected in the `reviews` collection (confirmed, or repaired before
+ * publishing), so purging events loses no state.
  */
 export class ReviewOutboxSource implements OutboxSource {
   readonly name: string;
@@ -75,9 +112,11 @@ export class ReviewOutboxSource implements OutboxSource {
   private readonly lanes: number;
   private readonly leaseMs: number;
   private readonly maxLanes: number;
+  private readonly resolveAfterMs: number;
   private readonly owner: string;
   private readonly clock: Clock;
   private readonly held = new Map<number, HeldLease>();
+  private readonly queues = new Map<number, LaneQueue>();
   private lastLeaseCheck = 0;
   private refreshing: Promise<number[]> | undefined;
 
@@ -92,6 +131,7 @@ export class ReviewOutboxSource implements OutboxSource {
     this.lanes = options.lanes ?? DEFAULT_LANES;
     this.leaseMs = options.leaseMs ?? 10_000;
     this.maxLanes = options.maxLanes ?? this.lanes;
+    this.resolveAfterMs = options.resolveAfterMs ?? 5_000;
     this.owner = options.owner ?? randomUUID();
     this.clock = options.clock ?? systemClock;
     options.logger?.debug({ owner: this.owner, lanes: this.lanes }, 'review outbox source ready');
@@ -105,28 +145,36 @@ export class ReviewOutboxSource implements OutboxSource {
 
   async publishBatch(limit: number, publish: (events: PendingEvent[]) => Promise<void>): Promise<number> {
     const lanes = await this.refreshLeases();
+    for (const lane of [...this.queues.keys()]) {
+      if (lanes.includes(lane)) continue;
+      // Lost the lane: deleting what was published is still right; the rest is the new holder's.
+      await this.flushDone(lane);
+      this.queues.delete(lane);
+    }
     if (lanes.length === 0) return 0;
-    const events = await this.collections.events
-      .find({ published: false, lane: { $in: lanes } })
-      .sort({ sequence: 1 })
-      .limit(limit)
-      .toArray();
-    if (events.length === 0) return 0;
-    await this.repairLaggingDocuments(events);
+    const empty = lanes.filter((lane) => (this.queues.get(lane)?.ready.length ?? 0) === 0);
+    await Promise.all(empty.map(async (lane) => this.loadLane(lane)));
+
+    const batch = this.takeBatch(lanes, limit);
+    if (batch.length === 0) return 0;
     await publish(
-      events.map((event) => ({
-        outboxId: event._id,
+      batch.map((entry) => ({
+        outboxId: entry._id,
         topic: this.topic,
-        key: event.productId,
-        envelope: event.envelope,
-        createdAt: event.recordedAt,
+        key: entry.productId,
+        envelope: entry.envelope,
+        createdAt: entry.recordedAt,
       })),
     );
-    await this.collections.events.updateMany(
-      { _id: { $in: events.map((event) => event._id) } },
-      { $set: { published: true, publishedAt: this.clock.now() } },
+    for (const entry of batch) {
+      const queue = this.queues.get(entry.lane)!;
+      queue.ready.shift(); // takeBatch takes each lane's queue from its head
+      markDone(queue, entry.slot, entry._id, confirmationId(entry._id));
+    }
+    await Promise.all(
+      lanes.filter((lane) => this.queues.get(lane)?.ready.length === 0).map((lane) => this.flushDone(lane)),
     );
-    return events.length;
+    return batch.length;
   }
 
   waitForWork(signal: AbortSignal): Promise<void> {
@@ -143,29 +191,54 @@ export class ReviewOutboxSource implements OutboxSource {
   }
 
   /**
-   * Deletes published events published before `olderThan`. Safe because a published event's state is
-   * already in the review document (repaired before publishing) and writers take the newer of the
-   * document and the newest event as their starting version.
+   * Deletes events recorded before `olderThan` that are no longer in the outbox. Race-free without
+   * transactions: the candidates are read first; each one's outbox entry was inserted before its
+   * event, hence before that read, so the outbox read that follows sees it unless it was published.
+   * A published event's state is already in the review document (confirmed or repaired before
+   * publishing) and writers take the newer of the document and the newest event as their start.
+   * On FerretDB the candidate read runs in Go over all events (no range pushdown): it is the periodic
+   * retention job, not the publishing path.
    */
   async purgePublished(olderThan: Date): Promise<number> {
-    const result = await this.collections.events.deleteMany({
-      published: true,
-      publishedAt: { $lt: olderThan },
-    });
-    return result.deletedCount;
+    const { events, outbox } = this.collections;
+    const candidates = await events
+      .find({ recordedAt: { $lt: olderThan } }, { projection: { _id: 1, lane: 1, slot: 1 } })
+      .toArray();
+    if (candidates.length === 0) return 0;
+    const pending = new Set(
+      (await outbox.find({ kind: 'event' }, { projection: { _id: 1 } }).toArray()).map((entry) => entry._id),
+    );
+    const bySlot = new Map<string, { lane: number; slot: number; ids: string[] }>();
+    for (const event of candidates) {
+      if (pending.has(event._id)) continue;
+      const key = `${event.lane}:${event.slot}`;
+      const group = bySlot.get(key) ?? { lane: event.lane, slot: event.slot, ids: [] };
+      group.ids.push(event._id);
+      bySlot.set(key, group);
+    }
+    let deleted = 0;
+    for (const { lane, slot, ids } of bySlot.values()) {
+      for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+        const chunk = ids.slice(i, i + DELETE_CHUNK);
+        deleted += (await events.deleteMany({ lane, slot, _id: { $in: chunk } })).deletedCount;
+      }
+    }
+    return deleted;
   }
 
   async pendingCount(): Promise<number> {
-    return this.collections.events.countDocuments({ published: false });
+    return this.collections.outbox.countDocuments({ kind: 'event' });
   }
 
   /**
-   * Gives the held lanes back at once: for each, inserts the next generation already expired (a
-   * unique insert like any other, so generations stay monotonic and the next relay takes the lane at
-   * its next check instead of waiting for the lease to run out).
+   * Deletes what it published, then gives the held lanes back at once: for each, inserts the next
+   * generation already expired (a unique insert like any other, so generations stay monotonic and the
+   * next relay takes the lane at its next check instead of waiting for the lease to run out).
    */
   async close(): Promise<void> {
     await this.refreshing?.catch(() => undefined);
+    for (const lane of [...this.queues.keys()]) await this.flushDone(lane);
+    this.queues.clear();
     const held = [...this.held];
     this.held.clear();
     const now = this.clock.now();
@@ -182,6 +255,106 @@ export class ReviewOutboxSource implements OutboxSource {
           if (!isDuplicateKey(error)) throw error; // someone already took the next generation
         });
     }
+  }
+
+  /**
+   * Up to `limit` entries from the heads of the lanes' queues, lowest sequence first (each lane's
+   * queue is in sequence order, so each lane contributes a prefix of its queue).
+   */
+  private takeBatch(lanes: number[], limit: number): OutboxEntryDocument[] {
+    const heads = new Map(lanes.map((lane) => [lane, 0]));
+    const batch: OutboxEntryDocument[] = [];
+    while (batch.length < limit) {
+      let best: { lane: number; entry: OutboxEntryDocument } | undefined;
+      for (const [lane, index] of heads) {
+        const entry = this.queues.get(lane)?.ready[index];
+        if (entry && (!best || entry.sequence < best.entry.sequence)) best = { lane, entry };
+      }
+      if (!best) break;
+      batch.push(best.entry);
+      heads.set(best.lane, heads.get(best.lane)! + 1);
+    }
+    return batch;
+  }
+
+  /**
+   * Reads a lane's outbox (entries and confirmations; SQL-filtered on FerretDB) after deleting what was
+   * published from it, and queues the publishable entries in sequence order.
+   */
+  private async loadLane(lane: number): Promise<void> {
+    await this.flushDone(lane);
+    const queue: LaneQueue = { ready: [], done: new Map() };
+    this.queues.set(lane, queue);
+    const documents = await this.collections.outbox.find({ lane }).toArray();
+    const entries: OutboxEntryDocument[] = [];
+    const confirmed = new Set<string>();
+    for (const document of documents) {
+      if (document.kind === 'event') entries.push(document);
+      else confirmed.add(document.eventId);
+    }
+    const entryIds = new Set(entries.map((entry) => entry._id));
+    for (const document of documents) {
+      // A confirmation whose entry is gone: its writer confirmed after the relay resolved the entry.
+      if (document.kind === 'confirmation' && !entryIds.has(document.eventId)) {
+        markDone(queue, document.slot, document._id);
+      }
+    }
+    entries.sort((a, b) => a.sequence - b.sequence || (a._id < b._id ? -1 : 1));
+    const heldBack = new Set<string>();
+    const now = this.clock.now().getTime();
+    for (const entry of entries) {
+      if (heldBack.has(entry.productId)) continue;
+      let verdict: 'publish' | 'drop' | 'wait' = 'publish';
+      if (!confirmed.has(entry._id)) {
+        verdict = now - entry.recordedAt.getTime() < this.resolveAfterMs ? 'wait' : await this.resolve(entry);
+      }
+      if (verdict === 'publish') queue.ready.push(entry);
+      else if (verdict === 'drop') markDone(queue, entry.slot, entry._id, confirmationId(entry._id));
+      else heldBack.add(entry.productId); // later events of this product wait for it
+    }
+  }
+
+  /**
+   * Decides an unconfirmed entry whose writer is presumed dead (see the class comment); repairs the
+   * review document before anything is published.
+   */
+  private async resolve(entry: OutboxEntryDocument): Promise<'publish' | 'drop'> {
+    const { events, reviews } = this.collections;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = await events.findOne({ reviewId: entry.reviewId, version: entry.version });
+      if (existing) {
+        if (existing._id !== entry._id) return 'drop';
+        await loadCurrent(this.db, entry.reviewId);
+        return 'publish';
+      }
+      const document = await reviews.findOne({ _id: entry.reviewId }, { projection: { version: 1 } });
+      if (document && document.version >= entry.version) return 'drop';
+      const { kind: _kind, ...event } = entry;
+      try {
+        await events.insertOne(event); // roll the dead writer's commit forward
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        continue; // someone committed this version meanwhile: look again
+      }
+      await loadCurrent(this.db, entry.reviewId);
+      return 'publish';
+    }
+    throw new Error(`cannot resolve outbox entry ${entry._id} of review ${entry.reviewId}`);
+  }
+
+  /** Deletes a lane's published entries and their confirmations, one slot (and chunk) per delete. */
+  private async flushDone(lane: number): Promise<void> {
+    const queue = this.queues.get(lane);
+    if (!queue || queue.done.size === 0) return;
+    const groups = [...queue.done];
+    queue.done = new Map();
+    await Promise.all(
+      groups.map(async ([slot, ids]) => {
+        for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+          await this.collections.outbox.deleteMany({ lane, slot, _id: { $in: ids.slice(i, i + DELETE_CHUNK) } });
+        }
+      }),
+    );
   }
 
   /**
@@ -244,18 +417,11 @@ export class ReviewOutboxSource implements OutboxSource {
     this.held.set(lane, { generation, expiresAt });
     await this.collections.leases.deleteMany({ lane, generation: { $lt: generation - 4 } });
   }
+}
 
-  private async repairLaggingDocuments(events: { reviewId: string; version: number }[]): Promise<void> {
-    const newestInBatch = new Map<string, number>();
-    for (const event of events) {
-      newestInBatch.set(event.reviewId, Math.max(newestInBatch.get(event.reviewId) ?? 0, event.version));
-    }
-    const documents = await this.collections.reviews
-      .find({ _id: { $in: [...newestInBatch.keys()] } }, { projection: { version: 1 } })
-      .toArray();
-    const documentVersion = new Map(documents.map((doc) => [doc._id, doc.version]));
-    for (const [reviewId, version] of newestInBatch) {
-      if ((documentVersion.get(reviewId) ?? 0) < version) await loadCurrent(this.db, reviewId);
-    }
-  }
+/** Queues outbox documents of one slot for deletion. */
+function markDone(queue: LaneQueue, slot: number, ...ids: string[]): void {
+  const group = queue.done.get(slot) ?? [];
+  group.push(...ids);
+  queue.done.set(slot, group);
 }

@@ -11,7 +11,11 @@ import type { ReviewDeleted, ReviewState } from '../contracts/review.events.js';
  *   MongoDB and on FerretDB alike (FerretDB enforces unique indexes but has neither transactions nor
  *   atomic conditional updates, so a unique insert is the only compare-and-set both stores share).
  *   The event carries the review's full state, so the newest event alone says what the review is.
- *   It doubles as the outbox entry (`published`, `publishedAt`).
+ * - `review_outbox` — the relay's work queue, small: only events not yet published. A writer inserts
+ *   the outbox entry (a copy of the event) BEFORE the event, so every committed event has an entry
+ *   whatever crashes, and a confirmation (`confirmed:<event id>`) after the event and the document
+ *   update; the relay publishes confirmed entries directly and resolves unconfirmed old ones (see
+ *   review-outbox.source.ts). Published entries are deleted, not updated.
  * - `reviews` — the current state of each review, a cache of its newest event brought up to date right
  *   after the event insert. It may lag (a crash between the two steps; a lost race on FerretDB), never
  *   lead: it is only ever written with states that are already committed events. Reads and writes
@@ -24,6 +28,7 @@ export const COLLECTIONS = {
   events: 'review_events',
   idempotencyKeys: 'idempotency_keys',
   leases: 'outbox_leases',
+  outbox: 'review_outbox',
 } as const;
 
 /** Number of relay lanes: events are spread over lanes by product id; one relay holds a lane at a time. */
@@ -47,7 +52,7 @@ export interface ReviewDocument {
 
 export type ReviewEventData = ReviewState | ReviewDeleted;
 
-/** One change of one review: the commit record and the outbox entry in one document. */
+/** One change of one review: the commit record (its outbox entry is a copy in `review_outbox`). */
 export interface ReviewEventDocument {
   /** The CloudEvents id of the envelope. */
   _id: string;
@@ -58,10 +63,31 @@ export interface ReviewEventDocument {
   lane: number;
   /** Publication order within a lane: grows with every version of a review (see `nextSequence`). */
   sequence: number;
+  /** `slotOf(sequence)`: a coarse equality key that FerretDB can filter on in SQL (see `slotOf`). */
+  slot: number;
   envelope: EventEnvelope<ReviewEventData>;
   recordedAt: Date;
-  published: boolean;
-  publishedAt: Date | null;
+}
+
+/** An event waiting in `review_outbox`: a copy of the event document, inserted before the event. */
+export interface OutboxEntryDocument extends ReviewEventDocument {
+  kind: 'event';
+}
+
+/** "The event committed and the review document reflects it": inserted by the writer last. */
+export interface OutboxConfirmationDocument {
+  /** `confirmed:<event id>` (see `confirmationId`). */
+  _id: string;
+  kind: 'confirmation';
+  eventId: string;
+  lane: number;
+  slot: number;
+}
+
+export type OutboxDocument = OutboxEntryDocument | OutboxConfirmationDocument;
+
+export function confirmationId(eventId: string): string {
+  return `confirmed:${eventId}`;
 }
 
 export interface IdempotencyKeyDocument {
@@ -86,6 +112,7 @@ export interface ReviewCollections {
   events: Collection<ReviewEventDocument>;
   idempotencyKeys: Collection<IdempotencyKeyDocument>;
   leases: Collection<LeaseDocument>;
+  outbox: Collection<OutboxDocument>;
 }
 
 export function reviewCollections(db: Db): ReviewCollections {
@@ -94,6 +121,7 @@ export function reviewCollections(db: Db): ReviewCollections {
     events: db.collection<ReviewEventDocument>(COLLECTIONS.events),
     idempotencyKeys: db.collection<IdempotencyKeyDocument>(COLLECTIONS.idempotencyKeys),
     leases: db.collection<LeaseDocument>(COLLECTIONS.leases),
+    outbox: db.collection<OutboxDocument>(COLLECTIONS.outbox),
   };
 }
 
@@ -105,11 +133,24 @@ export async function ensureReviewIndexes(db: Db): Promise<void> {
   const c = reviewCollections(db);
   // The commit point: one event per (review, version).
   await c.events.createIndex({ reviewId: 1, version: 1 }, { unique: true, name: 'review_version_unique' });
-  // The relay's scan: unpublished events of a lane in sequence order.
-  await c.events.createIndex({ published: 1, lane: 1, sequence: 1 }, { name: 'outbox_scan' });
-  await c.events.createIndex({ published: 1, publishedAt: 1 }, { name: 'outbox_purge' });
+  // The retention purge: events recorded before the cutoff.
+  await c.events.createIndex({ recordedAt: 1 }, { name: 'purge_by_time' });
+  // The relay reads a lane's entries and deletes published ones by (lane, slot, _id). On FerretDB v1
+  // these btree indexes are not used (its equality filter is `_jsonb->'f' @> v`, which a btree on
+  // `_jsonb->'f'` cannot serve), but they keep the same queries indexed on MongoDB.
+  await c.outbox.createIndex({ lane: 1, slot: 1 }, { name: 'outbox_lane_slot' });
   await c.reviews.createIndex({ productId: 1 }, { name: 'by_product' });
   await c.leases.createIndex({ lane: 1, generation: 1 }, { unique: true, name: 'lane_generation_unique' });
+}
+
+/**
+ * The slot of an event: its sequence in 10-second steps. FerretDB v1 pushes only equality on a
+ * top-level scalar down to SQL (`$in`, ranges and sorts run in Go over every row), so the relay
+ * deletes published entries with `{lane, slot, _id: {$in}}`: SQL returns only that slot's rows and
+ * the `$in` runs over those few instead of over the whole outbox.
+ */
+export function slotOf(sequence: number): number {
+  return Math.floor(sequence / (1024 * 10_000));
 }
 
 /** The relay lane of a product: stable, so one product's events always share a lane. */

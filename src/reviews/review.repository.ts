@@ -1,6 +1,7 @@
 import { MongoServerError, type Db } from 'mongodb';
 import { LocusError } from '../shared/errors.js';
 import {
+  confirmationId,
   currentFromDocument,
   currentFromEvent,
   documentChangeOf,
@@ -48,21 +49,50 @@ export async function loadCurrent(db: Db, reviewId: string): Promise<CurrentRevi
  * The commit point of a write: inserts the event of version n+1. Exactly one writer can insert a given
  * (reviewId, version) — the unique index decides, on MongoDB and FerretDB alike — so two writers that
  * both started from version n cannot both succeed: the loser gets LOCUS_VERSION_CONFLICT, never a
- * silent lost update. The event document is also the outbox entry (published = false).
+ * silent lost update.
+ *
+ * The outbox entry (a copy of the event in `review_outbox`) is inserted FIRST, so a crash between the
+ * two inserts leaves an entry without its event, never a committed event the relay cannot find; the
+ * relay resolves such an entry once it is old (rolls the commit forward, or drops it when another
+ * event took the version). So an insert that collides with an event of the SAME id means the relay
+ * already committed this very event for a stalled writer: that is a success, not a conflict.
+ * The caller confirms the entry with `confirmEvent` once the review document is updated.
  * @throws LocusError LOCUS_VERSION_CONFLICT when another write already took this version.
  */
 export async function recordEvent(db: Db, event: ReviewEventDocument): Promise<void> {
+  const { events, outbox } = reviewCollections(db);
+  await outbox.insertOne({ ...event, kind: 'event' });
   try {
-    await reviewCollections(db).events.insertOne(event);
+    await events.insertOne(event);
   } catch (error) {
-    if (isDuplicateKey(error)) {
-      throw new LocusError(
-        'LOCUS_VERSION_CONFLICT',
-        `review ${event.reviewId} was changed concurrently: version ${event.version} already exists`,
-        { details: [{ field: 'If-Match', message: `version ${event.version - 1} is no longer current` }] },
-      );
-    }
-    throw error;
+    if (!isDuplicateKey(error)) throw error;
+    const winner = await events.findOne({ reviewId: event.reviewId, version: event.version });
+    if (winner?._id === event._id) return;
+    // Best effort: an entry left behind here is dropped by the relay (its version has another event).
+    await outbox.deleteOne({ _id: event._id }).catch(() => undefined);
+    throw new LocusError(
+      'LOCUS_VERSION_CONFLICT',
+      `review ${event.reviewId} was changed concurrently: version ${event.version} already exists`,
+      { details: [{ field: 'If-Match', message: `version ${event.version - 1} is no longer current` }] },
+    );
+  }
+}
+
+/**
+ * Tells the relay that the event is committed and the review document reflects it, so it may publish
+ * the entry without checking anything (one small insert; a repeat is a harmless duplicate key).
+ */
+export async function confirmEvent(db: Db, event: ReviewEventDocument): Promise<void> {
+  try {
+    await reviewCollections(db).outbox.insertOne({
+      _id: confirmationId(event._id),
+      kind: 'confirmation',
+      eventId: event._id,
+      lane: event.lane,
+      slot: event.slot,
+    });
+  } catch (error) {
+    if (!isDuplicateKey(error)) throw error;
   }
 }
 

@@ -17,12 +17,14 @@ import {
   laneOf,
   nextSequence,
   reviewCollections,
+  slotOf,
   type CurrentReview,
   type ReviewEventData,
   type ReviewEventDocument,
 } from './review.model.js';
 import {
   applyEvent,
+  confirmEvent,
   isDuplicateKey,
   listReviewDocuments,
   loadCurrent,
@@ -86,9 +88,10 @@ const UNCONDITIONAL_ATTEMPTS = 5;
 
 /**
  * The write side of reviews. Every write is: load the newest committed version (repairing a lagging
- * document), check the precondition, record the event of version n+1 (the commit point, unique on
- * (reviewId, version)), then bring the document up to it. A crash after the commit loses nothing: the
- * event holds the full state and the next read or write (or the outbox relay) applies it.
+ * document), check the precondition, record the event of version n+1 (its outbox entry first, then
+ * the event: the commit point, unique on (reviewId, version)), bring the document up to it, then
+ * confirm the outbox entry. A crash after the commit loses nothing: the event holds the full state and
+ * the next read or write (or the outbox relay, which resolves unconfirmed entries) applies it.
  */
 export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const { db, clock, newId } = deps;
@@ -116,6 +119,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     });
     await recordEvent(db, event);
     await applyEvent(db, event);
+    await confirmEvent(db, event);
     return event;
   };
 
@@ -265,17 +269,17 @@ export function buildEvent(fields: {
     aggregateVersion: fields.version,
     data: fields.data,
   });
+  const sequence = nextSequence(fields.now, fields.previousSequence);
   return {
     _id: fields.id,
     reviewId: fields.reviewId,
     version: fields.version,
     productId: fields.productId,
     lane: laneOf(fields.productId, fields.lanes ?? DEFAULT_LANES),
-    sequence: nextSequence(fields.now, fields.previousSequence),
+    sequence,
+    slot: slotOf(sequence),
     envelope,
     recordedAt: fields.now,
-    published: false,
-    publishedAt: null,
   };
 }
 

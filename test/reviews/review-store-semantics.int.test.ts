@@ -44,7 +44,9 @@ describe('reviews store semantics the design relies on', () => {
     await ensureReviewIndexes(db);
     await ensureReviewIndexes(db);
     const names = (await reviewCollections(db).events.indexes()).map((index) => index.name);
-    expect(names).toEqual(expect.arrayContaining(['review_version_unique', 'outbox_scan', 'outbox_purge']));
+    expect(names).toEqual(expect.arrayContaining(['review_version_unique', 'purge_by_time']));
+    const outbox = (await reviewCollections(db).outbox.indexes()).map((index) => index.name);
+    expect(outbox).toEqual(expect.arrayContaining(['outbox_lane_slot']));
   });
 
   it('builds the relay process source from LOCUS_MONGO_URL and LOCUS_TOPIC_PREFIX', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEvent } from '../../src/contracts/registry.js';
-import { reviewCollections } from '../../src/reviews/review.model.js';
+import { confirmationId, reviewCollections } from '../../src/reviews/review.model.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
 
 describe('reviews REST API', () => {
@@ -66,13 +66,19 @@ describe('reviews REST API', () => {
       code: 'LOCUS_REVIEW_NOT_FOUND',
     });
 
-    // then each write recorded exactly one valid event, keyed for the product's partition
+    // then each write recorded exactly one valid event, keyed for the product's partition, and left
+    // it in the outbox, confirmed, for the relay
     const events = await eventsOf(review.id);
-    expect(events.map((e) => [e.version, e.envelope.type, e.productId, e.published])).toEqual([
-      [1, 'locus.reviews.review.created.v1', productId, false],
-      [2, 'locus.reviews.review.updated.v1', productId, false],
-      [3, 'locus.reviews.review.deleted.v1', productId, false],
+    expect(events.map((e) => [e.version, e.envelope.type, e.productId])).toEqual([
+      [1, 'locus.reviews.review.created.v1', productId],
+      [2, 'locus.reviews.review.updated.v1', productId],
+      [3, 'locus.reviews.review.deleted.v1', productId],
     ]);
+    const outbox = reviewCollections(fx.db).outbox;
+    for (const event of events) {
+      expect(await outbox.findOne({ _id: event._id })).toMatchObject({ kind: 'event', version: event.version });
+      expect(await outbox.findOne({ _id: confirmationId(event._id) })).toMatchObject({ eventId: event._id });
+    }
     for (const event of events) {
       const decoded = decodeEvent(JSON.stringify(event.envelope));
       expect(decoded.subject).toBe(review.id);
