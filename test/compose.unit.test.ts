@@ -7,6 +7,8 @@ import { REPO_ROOT } from '../src/migrate/migrator.js';
 interface ComposeService {
   image?: string;
   ports?: string[];
+  command?: string[] | string;
+  environment?: Record<string, string>;
 }
 
 const compose = parse(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
@@ -47,6 +49,42 @@ describe('docker-compose.yml', () => {
   it('agrees with the addresses the native stack writes', () => {
     for (const port of [54320, 54321, 54322, 27017, 9092]) {
       expect(servicesScript, `services.sh writes an address with port ${port}`).toContain(`:-${port}}`);
+    }
+  });
+
+  it("runs locus's processes from one image on their default ports, and the example against them", () => {
+    const ports = publishedPorts();
+    const expected: Record<string, number> = {
+      query: 8080,
+      catalog: 8081,
+      reviews: 8082,
+      projector: 8083,
+      relay: 8084,
+    };
+    for (const [name, port] of Object.entries(expected)) {
+      expect(ports.get(port)).toBe(name);
+      expect(compose.services[name]?.command).toEqual([name]);
+      expect(compose.services[name]?.image).toBe('locus:dev');
+    }
+    expect(compose.services.migrate?.command).toEqual(['migrate']);
+    expect(compose.services.example?.command).toEqual(['example', '--attach', '--exit']);
+  });
+
+  it('points every locus container at compose services, never at the host', () => {
+    for (const name of ['migrate', 'catalog', 'reviews', 'relay', 'projector', 'query', 'example']) {
+      const env = compose.services[name]?.environment ?? {};
+      for (const variable of [
+        'LOCUS_CATALOG_DB_URL',
+        'LOCUS_READ_DB_URL',
+        'LOCUS_READ_REPLICA_URL',
+        'LOCUS_MONGO_URL',
+        'LOCUS_KAFKA_BROKERS',
+      ]) {
+        const value = env[variable];
+        expect(value, `${name} ${variable}`).toBeDefined();
+        const host = /^[a-z]+:\/\/(?:[^@/]*@)?([^:/]+)/.exec(value!)?.[1] ?? value!.split(':')[0];
+        expect(Object.keys(compose.services), `${name} ${variable} names a compose service`).toContain(host);
+      }
     }
   });
 });

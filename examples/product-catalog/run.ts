@@ -30,6 +30,8 @@ export async function main(args: string[]): Promise<void> {
       size: { type: 'string', default: 'small' },
       seed: { type: 'string', default: '42' },
       exit: { type: 'boolean', default: false },
+      // Use locus processes that already run (docker compose) at LOCUS_{CATALOG,REVIEWS,QUERY}_URL.
+      attach: { type: 'boolean', default: false },
     },
   });
   const sizeName = values.size as SizeName;
@@ -37,6 +39,7 @@ export async function main(args: string[]): Promise<void> {
   if (!size) throw new Error(`--size must be one of ${Object.keys(SIZES).join(', ')}`);
   const seed = Number(values.seed);
 
+  if (values.attach) return attachAndTour(size, sizeName, seed);
   if (!ADDRESS_VARIABLES.every((name) => process.env[name])) {
     step('starting the services (npm run services:up)');
     services('up');
@@ -88,12 +91,47 @@ export async function main(args: string[]): Promise<void> {
     const seeded = await seedThroughApis(endpoints, size, seed);
     step('waiting for the views to catch up (write → outbox → Kafka → projector → replica)');
     await waitForViews(endpoints, seeded);
-    await printTour(endpoints, seeded, ports);
+    await printTour(endpoints, seeded, `http://127.0.0.1:${ports.projector}`);
     if (values.exit) return;
     step('running; press Ctrl-C to stop');
     await new Promise(() => undefined);
   } finally {
     await stop();
+  }
+}
+
+/** `--attach`: seed and tour processes someone else started (docker compose), starting nothing. */
+async function attachAndTour(size: (typeof SIZES)[SizeName], sizeName: string, seed: number): Promise<void> {
+  const config = loadConfig([
+    'LOCUS_CATALOG_URL',
+    'LOCUS_REVIEWS_URL',
+    'LOCUS_QUERY_URL',
+    'LOCUS_PROJECTOR_URL',
+  ]);
+  const endpoints: Endpoints = {
+    catalog: config.LOCUS_CATALOG_URL,
+    reviews: config.LOCUS_REVIEWS_URL,
+    query: config.LOCUS_QUERY_URL,
+  };
+  step('waiting for the running locus processes to be healthy');
+  for (const url of Object.values(config)) await waitHealthy(`${url}/health`);
+  step(`seeding the "${sizeName}" catalog (seed ${seed}) through the catalog and reviews APIs`);
+  const seeded = await seedThroughApis(endpoints, size, seed);
+  step('waiting for the views to catch up (write → outbox → Kafka → projector → replica)');
+  await waitForViews(endpoints, seeded);
+  await printTour(endpoints, seeded, config.LOCUS_PROJECTOR_URL);
+}
+
+async function waitHealthy(url: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await requestJson('GET', url).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${url} was not healthy within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 

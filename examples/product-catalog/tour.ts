@@ -12,7 +12,7 @@ const SERVED_HEADERS = [
 export async function printTour(
   endpoints: Endpoints,
   seeded: SeedResult,
-  ports: Record<string, number>,
+  projectorUrl: string,
 ): Promise<void> {
   const category = seeded.categoryIds[0];
   const calls: [string, string][] = [
@@ -47,8 +47,8 @@ export async function printTour(
   console.log(`
 ══ try next ══
   API docs:        ${endpoints.query}/documentation   (catalog ${endpoints.catalog}/documentation, reviews ${endpoints.reviews}/documentation)
-  metrics:         http://127.0.0.1:${ports.projector}/metrics   (freshness, lag, dead letters)
-  health:          http://127.0.0.1:${ports.projector}/health
+  metrics:         ${projectorUrl}/metrics   (freshness, lag, dead letters)
+  health:          ${projectorUrl}/health
   export (NDJSON): ${endpoints.query}/analytics/export
 `);
 }

@@ -15,6 +15,9 @@ const SETTINGS = {
   /** Where the reviews service asks whether a product exists. */
   LOCUS_CATALOG_URL: 'http://127.0.0.1:8081',
   LOCUS_REVIEWS_URL: 'http://127.0.0.1:8082',
+  /** Where `locus example --attach` finds the query service and the projector (docker compose). */
+  LOCUS_QUERY_URL: 'http://127.0.0.1:8080',
+  LOCUS_PROJECTOR_URL: 'http://127.0.0.1:8083',
   LOCUS_QUERY_PORT: '8080',
   LOCUS_CATALOG_PORT: '8081',
   LOCUS_REVIEWS_PORT: '8082',
