@@ -11,7 +11,12 @@
  *    load, the event insert (commit point), the document update and its post-write check.
  * 2. the reviews relay's drain rate: `ReviewOutboxSource` publishing the backlog those writes left to a
  *    topic of its own (batches of 500), events/s.
- * Results go to bench/results/reviews-write-<time>.json.
+ *
+ * `--backlog N` measures the relay alone on a larger backlog: skips the HTTP phase and records N
+ * events in-process through the real write path (`createReviewService`: outbox entry, event, document,
+ * confirmation; creates, then edits of those reviews, 32 at a time) with the catalog check stubbed,
+ * then drains them as in 2.
+ * Results go to bench/results/reviews-write-<time>.json (reviews-relay-backlog-<time>.json with --backlog).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -28,7 +33,9 @@ import { createBroker } from '../../src/messaging/kafka.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { toMessage } from '../../src/relay/relay.js';
 import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
-import { reviewCollections } from '../../src/reviews/review.model.js';
+import { ensureReviewIndexes, reviewCollections } from '../../src/reviews/review.model.js';
+import { createReviewService } from '../../src/reviews/review.service.js';
+import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 
@@ -71,6 +78,7 @@ function argument(name: string, fallback: number): number {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--backlog')) return backlogOnly(argument('backlog', 20_000));
   const seconds = argument('seconds', 20);
   const concurrency = argument('concurrency', 32);
   const patchShare = Math.min(argument('patch-share', 0.5), 1);
@@ -214,6 +222,76 @@ async function main(): Promise<void> {
   if (eventCount !== result.writes) {
     console.error(`events recorded (${eventCount}) differ from accepted writes (${result.writes})`);
     process.exitCode = 1;
+  }
+}
+
+/** `--backlog N`: N events recorded in-process through the service, then the relay drain alone. */
+async function backlogOnly(backlog: number): Promise<void> {
+  const env = { ...readEnvFile(), ...process.env };
+  const config = loadConfig(['LOCUS_MONGO_URL', 'LOCUS_KAFKA_BROKERS'], env);
+  const databaseName = `bench_backlog_${Date.now().toString(36)}`;
+  const mongoUrl = new URL(config.LOCUS_MONGO_URL);
+  mongoUrl.pathname = `/${databaseName}`;
+  const client = await new MongoClient(mongoUrl.toString(), { maxPoolSize: 32 }).connect();
+  const db = client.db(databaseName);
+  try {
+    await ensureReviewIndexes(db);
+    const reviews = createReviewService({
+      db,
+      clock: systemClock,
+      newId: uuidGenerator,
+      products: { assertExists: async () => undefined },
+    });
+    const productIds = Array.from({ length: 200 }, () => randomUUID());
+    const creates = Math.ceil(backlog / 2);
+    const bar = new SingleBar({ format: 'seeding |{bar}| {value}/{total} events' }, Presets.shades_classic);
+    bar.start(backlog, 0);
+    const seedStarted = performance.now();
+    let next = 0;
+    const created: string[] = [];
+    const worker = async (upTo: number) => {
+      for (let n = next++; n < upTo; n = next++) {
+        if (n < creates) {
+          const { review } = await reviews.create(productIds[n % productIds.length]!, {
+            author: `a${n}`,
+            rating: 1 + (n % 5),
+            title: `t${n}`,
+            body: 'bench '.repeat(20),
+          });
+          created.push(review.id);
+        } else {
+          await reviews.update(created[(n - creates) % created.length]!, { title: `edit ${n}` });
+        }
+        bar.increment();
+      }
+    };
+    // Creates first (all of them), then the edits, so an edit always finds its review.
+    await Promise.all(Array.from({ length: 32 }, () => worker(creates)));
+    next = creates;
+    await Promise.all(Array.from({ length: 32 }, () => worker(backlog)));
+    bar.stop();
+    const seedSeconds = (performance.now() - seedStarted) / 1000;
+    const eventCount = await reviewCollections(db).events.countDocuments();
+    const result = {
+      benchmark: 'reviews-relay-backlog',
+      at: new Date().toISOString(),
+      store: ((await db
+        .admin()
+        .command({ buildInfo: 1 })
+        .catch(() => ({}))) as { version?: string }).version,
+      seeded: { events: eventCount, seconds: Number(seedSeconds.toFixed(1)) },
+      relay: await measureRelay(db, config.LOCUS_KAFKA_BROKERS, eventCount),
+    };
+    const dir = path.join(import.meta.dirname, '..', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `reviews-relay-backlog-${result.at.replaceAll(':', '-')}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(JSON.stringify(result, null, 2));
+    console.log(`written to ${path.relative(process.cwd(), file)}`);
+    if (result.relay.published < eventCount) process.exitCode = 1;
+  } finally {
+    await db.dropDatabase();
+    await client.close();
   }
 }
 

@@ -61,8 +61,25 @@ export interface BatchConsumerOptions {
    * read store win over Kafka's committed offsets, which locus never commits.
    */
   positions(assigned: { topic: string; partition: number }[]): Promise<PartitionPosition[]>;
-  /** Handles one fetched batch of one partition; the next batch of that partition waits for it. */
-  handleBatch(batch: IncomingBatch, heartbeat: () => Promise<void>): Promise<void>;
+  /**
+   * Handles one fetched batch of one partition; the next batch of that partition waits for it.
+   * Give either this or `handleBatches`.
+   */
+  handleBatch?(batch: IncomingBatch, heartbeat: () => Promise<void>): Promise<void>;
+  /**
+   * Group mode, instead of `handleBatch`: handles every batch fetched since the previous call in ONE
+   * call, one call at a time, while the consumer keeps fetching the next batches (at most
+   * `maxPendingMessages` wait; then fetching pauses). So fetching overlaps handling, and a slow call
+   * gets a bigger next group. Each partition's batches arrive in offset order, each one continuing
+   * where the one before it ended. When a call rejects, everything fetched after it is dropped and,
+   * after `retryDelayMs`, every assigned partition resumes from `positions()`: nothing is skipped.
+   * On every (re)assignment, waiting batches are dropped too and partitions resume from `positions()`.
+   */
+  handleBatches?(batches: IncomingBatch[], heartbeat: () => Promise<void>): Promise<void>;
+  /** Group mode: how many fetched messages may wait for the next `handleBatches` call (default 10,000). */
+  maxPendingMessages?: number;
+  /** Group mode: wait before resuming from `positions()` after a failed call (default 1,000 ms, doubling to 30 s). */
+  retryDelayMs?: number;
   maxBytesPerPartition?: number;
   /**
    * How many partitions' batches may be handled at once (default 1). Above 1, the batches of one fetch
