@@ -1,0 +1,304 @@
+/**
+ * The locality benchmark's report: markdown tables, the goals check and the Vega-Lite chart of
+ * latency and bytes against the result/input ratio. Pure functions of the raw figures, so a report
+ * can be re-rendered from a committed JSON file.
+ */
+import path from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
+import { REPO_ROOT } from '../../src/migrate/migrator.js';
+import { writeChartSvg } from '../lib/chart.js';
+import { markdownTable, RESULTS_DIR } from '../lib/results.js';
+
+/** One query under one strategy, over its measured runs (warm-up excluded). */
+export interface Measured {
+  query: string;
+  strategy: string;
+  runs: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Bytes the query process received from its backends (replica, primary, upstream APIs), per run. */
+  bytesPerRun: number;
+  bytesPerRunByBackend: Record<string, number>;
+  cpuSecondsPerRun: number;
+  peakRssMb: number;
+  rows: number;
+  resultBytes: number;
+  /** sha256 of every distinct body seen: one value when the runs agreed. */
+  hashes: string[];
+  /** What the service said it ran (`Locus-Strategy`): differs from `strategy` only for auto. */
+  chose: string[];
+}
+
+export interface SweepPoint {
+  name: string;
+  groups: number | null;
+  rows: number;
+  ratio: number;
+  locality: Measured;
+  serviceJoin: Measured;
+  auto: Measured;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  machine: string;
+  loadAverageAtStart: number[];
+  loadAverageAtEnd: number[];
+  catalog: { categories: number; products: number };
+  apiReviews: number;
+  bulkNote: string;
+  sizes: {
+    size: string;
+    reviews: number;
+    products: number;
+    growth?: { produceRate: number; projectSeconds: number };
+    measured: Measured[];
+  }[];
+  sweep: { size: string; reviews: number; points: SweepPoint[] } | undefined;
+  mismatches: string[];
+}
+
+export const GOALS = { speedup: 20, bytesRatio: 1_000, p99Ms: 250, maxResultRows: 1_000, autoSlack: 1.1 };
+
+const mb = (bytes: number) =>
+  bytes >= 1e6
+    ? `${(bytes / 1e6).toFixed(1)} MB`
+    : bytes >= 1e3
+      ? `${(bytes / 1e3).toFixed(1)} kB`
+      : `${bytes} B`;
+const times = (value: number) => (value >= 100 ? `${Math.round(value)}×` : `${value.toFixed(1)}×`);
+
+function sizeTable(measured: Measured[]): string {
+  const byQuery = new Map<string, Measured[]>();
+  for (const m of measured) byQuery.set(m.query, [...(byQuery.get(m.query) ?? []), m]);
+  const rows: Record<string, string | number>[] = [];
+  for (const [query, list] of byQuery) {
+    const locality = list.find((m) => m.strategy === 'locality')!;
+    const same = new Set(list.flatMap((m) => m.hashes)).size === 1;
+    for (const m of list) {
+      rows.push({
+        query,
+        strategy: m.strategy,
+        runs: m.runs,
+        'p50 ms': m.p50Ms,
+        'p99 ms': m.p99Ms,
+        'vs locality (p50)': m === locality ? '1×' : times(m.p50Ms / locality.p50Ms),
+        'bytes moved/run': mb(m.bytesPerRun),
+        'CPU s/run': m.cpuSecondsPerRun,
+        'peak RSS MB': m.peakRssMb,
+        'result rows': m.rows,
+        'result bytes': mb(m.resultBytes),
+        'same body': same ? 'yes' : '**NO**',
+      });
+    }
+  }
+  return markdownTable(rows);
+}
+
+function sweepTable(points: SweepPoint[]): string {
+  return markdownTable(
+    points.map((p) => {
+      const faster = Math.min(p.locality.p50Ms, p.serviceJoin.p50Ms);
+      return {
+        query: p.name,
+        'result rows': p.rows,
+        'result/input': p.ratio.toExponential(1),
+        'locality p50 / p99 ms': `${p.locality.p50Ms} / ${p.locality.p99Ms}`,
+        'service-join p50 / p99 ms': `${p.serviceJoin.p50Ms} / ${p.serviceJoin.p99Ms}`,
+        'speed-up': times(p.serviceJoin.p50Ms / p.locality.p50Ms),
+        'locality bytes': mb(p.locality.bytesPerRun),
+        'service-join bytes': mb(p.serviceJoin.bytesPerRun),
+        'fewer bytes': times(p.serviceJoin.bytesPerRun / Math.max(1, p.locality.bytesPerRun)),
+        'auto chose': p.auto.chose.join('/'),
+        'auto p50 ms': p.auto.p50Ms,
+        'auto / faster': `${(p.auto.p50Ms / faster).toFixed(2)}×`,
+      };
+    }),
+  );
+}
+
+interface GoalLine {
+  goal: string;
+  measured: string;
+  met: boolean;
+}
+
+/** The issue's goals, checked against the largest size measured (they are stated for 1M reviews). */
+export function checkGoals(results: BenchResults): GoalLine[] {
+  const largest = results.sizes.at(-1);
+  if (!largest) return [];
+  const lines: GoalLine[] = [];
+  const pairs: { name: string; locality: Measured; serviceJoin: Measured }[] = [];
+  const byQuery = new Map<string, Measured[]>();
+  for (const m of largest.measured) byQuery.set(m.query, [...(byQuery.get(m.query) ?? []), m]);
+  for (const [name, list] of byQuery) {
+    const locality = list.find((m) => m.strategy === 'locality')!;
+    const serviceJoin = list.find((m) => m.strategy === 'service-join')!;
+    if (locality.rows <= GOALS.maxResultRows) pairs.push({ name, locality, serviceJoin });
+  }
+  for (const point of results.sweep?.points ?? []) {
+    if (point.rows <= GOALS.maxResultRows && !byQuery.has(point.name))
+      pairs.push({ name: point.name, locality: point.locality, serviceJoin: point.serviceJoin });
+  }
+  for (const { name, locality, serviceJoin } of pairs) {
+    const speedup = serviceJoin.p50Ms / locality.p50Ms;
+    const fewer = serviceJoin.bytesPerRun / Math.max(1, locality.bytesPerRun);
+    lines.push({
+      goal: `${name} (${locality.rows} rows): locality ≥ ${GOALS.speedup}× faster (p50)`,
+      measured: times(speedup),
+      met: speedup >= GOALS.speedup,
+    });
+    lines.push({
+      goal: `${name}: ≥ ${GOALS.bytesRatio}× fewer bytes`,
+      measured: `${times(fewer)} (${mb(locality.bytesPerRun)} vs ${mb(serviceJoin.bytesPerRun)})`,
+      met: fewer >= GOALS.bytesRatio,
+    });
+    lines.push({
+      goal: `${name}: locality p99 ≤ ${GOALS.p99Ms} ms`,
+      measured: `${locality.p99Ms} ms (${locality.runs} runs)`,
+      met: locality.p99Ms <= GOALS.p99Ms,
+    });
+  }
+  const exportPoint = results.sweep?.points.find((p) => p.name === 'export');
+  if (exportPoint) {
+    const faster = Math.min(exportPoint.locality.p50Ms, exportPoint.serviceJoin.p50Ms);
+    const slack = exportPoint.auto.p50Ms / faster;
+    lines.push({
+      goal: `export (negative control): auto within ${GOALS.autoSlack}× of the faster path`,
+      measured: `${slack.toFixed(2)}× (auto chose ${exportPoint.auto.chose.join('/')}: ${exportPoint.auto.p50Ms} ms; locality ${exportPoint.locality.p50Ms} ms, service-join ${exportPoint.serviceJoin.p50Ms} ms)`,
+      met: slack <= GOALS.autoSlack,
+    });
+  }
+  return lines;
+}
+
+export function renderMarkdown(results: BenchResults): string {
+  const largest = results.sizes.at(-1);
+  const parts = [
+    `# Locality benchmark`,
+    '',
+    `Run ${results.startedAt} → ${results.finishedAt} on ${results.machine}; load average ${results.loadAverageAtStart.join(', ')} at start, ${results.loadAverageAtEnd.join(', ')} at end (a shared 2-core machine: absolute figures are noisy, the strategies were interleaved round-robin so they share the noise).`,
+    '',
+    `Catalog: ${results.catalog.categories} categories, ${results.catalog.products} products and the first ${results.apiReviews.toLocaleString('en')} reviews written through the APIs. ${results.bulkNote}`,
+    '',
+    'Bytes moved = growth of the query process\u2019s `locus_query_backend_bytes_received_total` (all backends) around each request; CPU and peak RSS of the query process from /proc; p99 of few runs is close to their maximum.',
+    '',
+  ];
+  for (const size of results.sizes) {
+    parts.push(
+      `## ${size.reviews.toLocaleString('en')} reviews (${size.size})`,
+      '',
+      size.growth
+        ? `Grown by the bulk path: produced at ${size.growth.produceRate.toLocaleString('en')} events/s; the views caught up ${size.growth.projectSeconds} s after production started.\n`
+        : '',
+      sizeTable(size.measured),
+    );
+  }
+  if (results.sweep) {
+    parts.push(
+      `## Result/input ratio sweep at ${results.sweep.reviews.toLocaleString('en')} reviews`,
+      '',
+      'Rollup into G buckets by review id (result rows = min(G, N) less hash collisions) and the full export as ratio 1; `auto` is `strategy=auto`, with what it chose (`Locus-Strategy`). For the export, locality and service-join are the runs of the table above.',
+      '',
+      sweepTable(results.sweep.points),
+      '![latency and bytes against the result/input ratio](locality-latest.svg)',
+      '',
+    );
+  }
+  const goals = checkGoals(results);
+  parts.push(
+    `## Goals (checked at ${largest ? largest.reviews.toLocaleString('en') : '?'} reviews; stated for 1,000,000)`,
+    '',
+    goals.length > 0
+      ? markdownTable(
+          goals.map((g) => ({ goal: g.goal, measured: g.measured, met: g.met ? 'yes' : '**no**' })),
+        )
+      : '(nothing measured)\n',
+    results.mismatches.length > 0
+      ? `**Strategies disagreed:**\n\n${results.mismatches.map((m) => `- ${m}`).join('\n')}\n`
+      : 'Every strategy returned byte-identical bodies for every query.\n',
+  );
+  return parts.join('\n');
+}
+
+/** Latency and bytes against the result/input ratio, log scales, one panel each; auto as markers. */
+export async function renderChart(results: BenchResults): Promise<string> {
+  const sweep = results.sweep!;
+  const values = sweep.points.flatMap((p) =>
+    (
+      [
+        ['locality', p.locality],
+        ['service-join', p.serviceJoin],
+      ] as const
+    ).map(([strategy, m]) => ({
+      point: p.name,
+      ratio: p.ratio,
+      strategy,
+      p50: m.p50Ms,
+      mb: Math.max(m.bytesPerRun, 1) / 1e6,
+      autoChose: p.auto.chose.join('/'),
+      autoP50: p.auto.p50Ms,
+      autoMb: Math.max(p.auto.bytesPerRun, 1) / 1e6,
+    })),
+  );
+  const autoValues = sweep.points.map((p) => ({
+    point: p.name,
+    ratio: p.ratio,
+    p50: p.auto.p50Ms,
+    mb: Math.max(p.auto.bytesPerRun, 1) / 1e6,
+    autoChose: `auto → ${p.auto.chose.join('/')}`,
+  }));
+  const x = {
+    field: 'ratio',
+    type: 'quantitative',
+    scale: { type: 'log' },
+    title: 'result rows / input reviews',
+  } as const;
+  const colour = {
+    field: 'strategy',
+    type: 'nominal',
+    title: 'strategy',
+    scale: { domain: ['locality', 'service-join'], range: ['#1b9e77', '#d95f02'] },
+  } as const;
+  const panel = (field: 'p50' | 'mb', title: string) => ({
+    width: 360,
+    height: 260,
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x,
+          y: { field, type: 'quantitative', scale: { type: 'log' }, title },
+          color: colour,
+          tooltip: [{ field: 'point' }, { field: 'strategy' }, { field }],
+        },
+      },
+      {
+        data: { values: autoValues },
+        mark: { type: 'point', size: 160, strokeWidth: 2, filled: false, color: '#444' },
+        encoding: {
+          x,
+          y: { field, type: 'quantitative' },
+          shape: { field: 'autoChose', type: 'nominal', title: 'strategy=auto' },
+          tooltip: [{ field: 'point' }, { field: 'autoChose' }, { field }],
+        },
+      },
+    ],
+  });
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: {
+      text: `Locality vs service-join at ${sweep.reviews.toLocaleString('en')} reviews`,
+      subtitle: `rollup G = 1 … N and the export (ratio 1); ${results.machine}`,
+    },
+    background: 'white',
+    hconcat: [panel('p50', 'latency p50 (ms)'), panel('mb', 'MB moved to the query service per request')],
+    resolve: { scale: { color: 'shared', shape: 'shared' } },
+  } as unknown as TopLevelSpec;
+  const file = path.join(RESULTS_DIR, 'locality-latest.svg');
+  await writeChartSvg(spec, file);
+  return path.relative(REPO_ROOT, file);
+}
