@@ -93,8 +93,11 @@ program
 
 program
   .command('verify')
-  .description('reconcile every view against its source stores and report the differences')
-  .action(async () => (await import('../verify/verify.command.js')).main());
+  .description('reconcile every view against its source stores; exit 1 listing the differences')
+  .option('--wait <seconds>', 'check again until the views have caught up, at most this long', '0')
+  .action(async (options: { wait: string }) =>
+    (await import('../verify/verify.command.js')).main(['--wait', options.wait]),
+  );
 
 try {
   await program.parseAsync();

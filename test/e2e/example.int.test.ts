@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIZES } from '../../examples/product-catalog/dataset.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
+import { verifyViews } from '../../src/verify/verify.command.js';
 import {
   createTestDatabase,
   uniqueMongoUrl,
@@ -88,6 +89,38 @@ describe('product-catalog example', () => {
         summed: SIZES.small.reviews,
         histogram: SIZES.small.reviews,
       });
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('passes `locus verify`: zero differences between every view and its sources', async () => {
+    const report = await verifyViews({ catalog: catalogDb.url, mongo: mongo.url, readPrimary: readDb.url });
+    expect(report.counts).toEqual({
+      categories: SIZES.small.categories,
+      products: SIZES.small.products,
+      reviews: SIZES.small.reviews,
+    });
+    expect(report.differences).toEqual([]);
+  });
+
+  it('makes `locus verify` name a view row that drifted from its sources', async () => {
+    const client = new pg.Client({ connectionString: readDb.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ id: string }>(
+        'UPDATE product_summary SET review_count = review_count + 1 WHERE id = (SELECT min(id::text)::uuid FROM product_summary) RETURNING id',
+      );
+      const { rows: gone } = await client.query<{ id: string }>(
+        'DELETE FROM review_view WHERE id = (SELECT min(id::text)::uuid FROM review_view) RETURNING id',
+      );
+      const report = await verifyViews({ catalog: catalogDb.url, mongo: mongo.url, readPrimary: readDb.url });
+      expect(report.differences).toEqual(
+        expect.arrayContaining([
+          { view: 'product_summary', id: rows[0]!.id, kind: 'different' },
+          { view: 'review_view', id: gone[0]!.id, kind: 'missing' },
+        ]),
+      );
     } finally {
       await client.end();
     }
