@@ -60,6 +60,7 @@ const { values: flags } = parseArgs({
     'drain-seconds': { type: 'string', default: '30' },
     'port-base': { type: 'string', default: '38080' },
     'late-seconds': { type: 'string', default: '5' },
+    'max-in-flight': { type: 'string', default: '1000' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -73,6 +74,11 @@ const POLL_MS = Number(flags['poll-ms']);
 const DRAIN_SECONDS = Number(flags['drain-seconds']);
 const PORT_BASE = Number(flags['port-base']);
 const LATE_SECONDS = Number(flags['late-seconds']);
+/** Unanswered writes of a kind beyond which the next due write is shed (see the step loop). */
+const MAX_IN_FLIGHT: Record<'catalog' | 'reviews', number> = {
+  catalog: Number(flags['max-in-flight']),
+  reviews: Math.max(50, Math.floor(Number(flags['max-in-flight']) / 4)),
+};
 const GOAL = { rate: 1_000, p50Ms: 30, p99Ms: 150 };
 
 if (RATES.some((r) => !(r > 0)) || !(STEP_SECONDS > 0) || !(REVIEW_RATE >= 0) || !(PRODUCTS > 0)) {
@@ -563,7 +569,7 @@ async function main(): Promise<void> {
       catalog: OpenLoopResult;
       reviews: OpenLoopResult | null;
       errors: Record<string, number>;
-      /** Writes the open loop gave up on: still unsent LATE_SECONDS after the step's end. */
+      /** Writes shed: due while MAX_IN_FLIGHT were unanswered, or LATE_SECONDS after the step's end. */
       notSent: Record<Kind, number>;
       loadAverageAtEnd: number[];
       relayCommitToAck: Record<string, BucketSummary>;
@@ -612,25 +618,33 @@ async function main(): Promise<void> {
         );
       }, 2_000);
 
-      // A machine too slow for the rate falls behind schedule (the loop waits at maxInFlight); past
-      // this point the step stops sending, so it ends near its length, and the shortfall is reported.
+      // A machine too slow for the rate must not turn the step into a queue without end: a write
+      // due while MAX_IN_FLIGHT of its kind are unanswered is not sent (shed, and counted), and the
+      // step stops sending LATE_SECONDS after its end. runOpenLoop's own cap is never reached, so it
+      // keeps its schedule (and its Promise.race over the pending set stays off the hot path).
       const sendUntil = now() + (STEP_SECONDS + LATE_SECONDS) * 1000;
       const notSent = { catalog: 0, reviews: 0 };
-      const behind = (kind: Kind) => {
-        if (now() <= sendUntil) return;
+      const inFlight = { catalog: 0, reviews: 0 };
+      const admit = (kind: Kind) => {
+        if (now() <= sendUntil && inFlight[kind] < MAX_IN_FLIGHT[kind]) {
+          inFlight[kind] += 1;
+          return () => (inFlight[kind] -= 1);
+        }
         notSent[kind] += 1;
-        throw new Error('not sent: behind schedule');
+        throw new Error('not sent: behind schedule or too many in flight');
       };
       const patch = async (i: number) => {
-        behind('catalog');
+        const release = admit('catalog');
         const p = i % PRODUCTS;
         prices[p] = 1000 + ((prices[p]! + 1) % 100_000);
         const answer = await send('PATCH', `${url('catalog')}/products/${productIds[p]}`, {
           price: { amount: prices[p], currency: 'EUR' },
-        }).catch((e: unknown) => {
-          noteError(index, `transport: ${String(e).slice(0, 80)}`);
-          throw e;
-        });
+        })
+          .finally(release)
+          .catch((e: unknown) => {
+            noteError(index, `transport: ${String(e).slice(0, 80)}`);
+            throw e;
+          });
         if (answer.status !== 200 || !answer.token) {
           noteError(index, reasonOf('PATCH', answer));
           throw new Error(`PATCH answered ${answer.status}`);
@@ -638,7 +652,7 @@ async function main(): Promise<void> {
         poller!.add(answer.token, 'catalog', index, now());
       };
       const review = async (i: number) => {
-        behind('reviews');
+        const release = admit('reviews');
         const answer = await send(
           'POST',
           `${url('reviews')}/products/${productIds[(i * 7) % PRODUCTS]}/reviews`,
@@ -648,10 +662,12 @@ async function main(): Promise<void> {
             title: 'Pipeline review',
             body: 'Written by the pipeline benchmark to measure freshness end to end.',
           },
-        ).catch((e: unknown) => {
-          noteError(index, `transport: ${String(e).slice(0, 80)}`);
-          throw e;
-        });
+        )
+          .finally(release)
+          .catch((e: unknown) => {
+            noteError(index, `transport: ${String(e).slice(0, 80)}`);
+            throw e;
+          });
         if (answer.status !== 201 || !answer.token) {
           noteError(index, reasonOf('POST review', answer));
           throw new Error(`POST review answered ${answer.status}`);
@@ -659,11 +675,14 @@ async function main(): Promise<void> {
         poller!.add(answer.token, 'reviews', index, now());
       };
       const [catalog, reviews] = await Promise.all([
-        runOpenLoop(rate, STEP_SECONDS * 1000, patch, { onProgress: (n) => (catalogSent = n) }),
+        runOpenLoop(rate, STEP_SECONDS * 1000, patch, {
+          onProgress: (n) => (catalogSent = n),
+          maxInFlight: 1_000_000,
+        }),
         REVIEW_RATE > 0
           ? runOpenLoop(REVIEW_RATE, STEP_SECONDS * 1000, review, {
               onProgress: (n) => (reviewsSent = n),
-              maxInFlight: 500,
+              maxInFlight: 1_000_000,
             })
           : Promise.resolve(null),
       ]);
@@ -702,7 +721,7 @@ async function main(): Promise<void> {
         poller.seen.filter((s) => s.kind === 'catalog' && s.step === index).map((s) => s.freshnessMs),
       );
       console.log(
-        `  done: catalog ${catalog.latency.count} ok (${(catalog.latency.count / (endS - startS)).toFixed(0)}/s), ${catalog.errors - notSent.catalog} failed, ${notSent.catalog} not sent (behind); reviews ${reviews?.latency.count ?? 0} ok, ${(reviews?.errors ?? 0) - notSent.reviews} failed, ${notSent.reviews} not sent; catalog, write p50 ${catalog.latency.p50} p99 ${catalog.latency.p99} ms; freshness p50 ${fresh.p50} p99 ${fresh.p99} max ${fresh.max} ms; drained ${drainedS} s after the step${poller.pending ? `, ${poller.pending} STILL NOT VISIBLE` : ''}`,
+        `  done: catalog ${catalog.latency.count} ok (${(catalog.latency.count / (endS - startS)).toFixed(0)}/s), ${catalog.errors - notSent.catalog} failed, ${notSent.catalog} shed; reviews ${reviews?.latency.count ?? 0} ok, ${(reviews?.errors ?? 0) - notSent.reviews} failed, ${notSent.reviews} shed; catalog, write p50 ${catalog.latency.p50} p99 ${catalog.latency.p99} ms; freshness p50 ${fresh.p50} p99 ${fresh.p99} max ${fresh.max} ms; drained ${drainedS} s after the step${poller.pending ? `, ${poller.pending} STILL NOT VISIBLE` : ''}`,
       );
     }
     clearInterval(scraper);
@@ -809,7 +828,7 @@ async function main(): Promise<void> {
     const catalogRows = perStep.map((s) => ({
       'catalog writes/s target': s.catalogRate,
       'answered ok/s': fmt(s.catalog.latency.count / (s.endS - s.startS), 0),
-      'write ok / failed / not sent': `${s.catalog.latency.count} / ${s.catalog.errors - s.notSent.catalog} / ${s.notSent.catalog}`,
+      'write ok / failed / shed': `${s.catalog.latency.count} / ${s.catalog.errors - s.notSent.catalog} / ${s.notSent.catalog}`,
       'write p50 / p99 / max ms': `${fmt(s.catalog.latency.p50)} / ${fmt(s.catalog.latency.p99)} / ${fmt(s.catalog.latency.max)}`,
       'freshness p50 / p99 / max ms': `${fmt(s.catalogFreshnessMs.p50)} / ${fmt(s.catalogFreshnessMs.p99)} / ${fmt(s.catalogFreshnessMs.max)}`,
       'not visible': s.notVisible.catalog,
@@ -822,7 +841,7 @@ async function main(): Promise<void> {
       'during catalog step': `${s.catalogRate}/s`,
       'review writes/s target': s.reviewRate,
       'answered ok/s': s.reviews ? fmt(s.reviews.latency.count / (s.endS - s.startS), 0) : '–',
-      'write ok / failed / not sent': s.reviews
+      'write ok / failed / shed': s.reviews
         ? `${s.reviews.latency.count} / ${s.reviews.errors - s.notSent.reviews} / ${s.notSent.reviews}`
         : '–',
       'write p50 / p99 / max ms': s.reviews
@@ -852,7 +871,7 @@ async function main(): Promise<void> {
       `All five locus processes, the services (PostgreSQL ×3, FerretDB, Kafka) and this load generator share the machine.`,
       '',
       `Catalog: PATCH /products/{id} (price) on ${PRODUCTS} products, open loop, ${STEP_SECONDS} s per step. Reviews: POST /products/{id}/reviews at ${REVIEW_RATE}/s during every step (FerretDB sustains only ~100–200 writes/s here).`,
-      `Freshness = first poll of the replica's applied_versions that shows the write's version − write response received (one connection, polled every ${POLL_MS} ms; poll query p50 ${pollSummary.p50} ms, p99 ${pollSummary.p99} ms: resolution ≈ poll interval + query time). Write latency counts from the intended send time (coordinated omission corrected).`,
+      `Freshness = first poll of the replica's applied_versions that shows the write's version − write response received (one connection, polled every ${POLL_MS} ms; poll query p50 ${pollSummary.p50} ms, p99 ${pollSummary.p99} ms: resolution ≈ poll interval + query time). Write latency counts from the intended send time (coordinated omission corrected). A write due while ${MAX_IN_FLIGHT.catalog} catalog (${MAX_IN_FLIGHT.reviews} review) writes are unanswered, or more than ${LATE_SECONDS} s after its step's end, is shed: counted, not sent, not in the latencies.`,
       '',
       goalLine,
       '',
