@@ -275,10 +275,12 @@ async function backlogOnly(backlog: number): Promise<void> {
     const result = {
       benchmark: 'reviews-relay-backlog',
       at: new Date().toISOString(),
-      store: ((await db
-        .admin()
-        .command({ buildInfo: 1 })
-        .catch(() => ({}))) as { version?: string }).version,
+      store: (
+        (await db
+          .admin()
+          .command({ buildInfo: 1 })
+          .catch(() => ({}))) as { version?: string }
+      ).version,
       seeded: { events: eventCount, seconds: Number(seedSeconds.toFixed(1)) },
       relay: await measureRelay(db, config.LOCUS_KAFKA_BROKERS, eventCount),
     };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
+import type { EventEnvelope } from '../contracts/envelope.js';
 import { topicNames } from '../contracts/topics.js';
 import type { OutboxSource, PendingEvent } from '../relay/outbox-source.js';
 import { systemClock, type Clock } from '../shared/clock.js';
@@ -7,6 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import {
   confirmationId,
   DEFAULT_LANES,
+  eventOfOutboxEntry,
   reviewCollections,
   type LeaseDocument,
   type OutboxEntryDocument,
@@ -162,7 +164,7 @@ export class ReviewOutboxSource implements OutboxSource {
         outboxId: entry._id,
         topic: this.topic,
         key: entry.productId,
-        envelope: entry.envelope,
+        envelope: JSON.parse(entry.envelope) as EventEnvelope,
         createdAt: entry.recordedAt,
       })),
     );
@@ -329,9 +331,8 @@ export class ReviewOutboxSource implements OutboxSource {
       }
       const document = await reviews.findOne({ _id: entry.reviewId }, { projection: { version: 1 } });
       if (document && document.version >= entry.version) return 'drop';
-      const { kind: _kind, ...event } = entry;
       try {
-        await events.insertOne(event); // roll the dead writer's commit forward
+        await events.insertOne(eventOfOutboxEntry(entry)); // roll the dead writer's commit forward
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
         continue; // someone committed this version meanwhile: look again
@@ -351,7 +352,11 @@ export class ReviewOutboxSource implements OutboxSource {
     await Promise.all(
       groups.map(async ([slot, ids]) => {
         for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
-          await this.collections.outbox.deleteMany({ lane, slot, _id: { $in: ids.slice(i, i + DELETE_CHUNK) } });
+          await this.collections.outbox.deleteMany({
+            lane,
+            slot,
+            _id: { $in: ids.slice(i, i + DELETE_CHUNK) },
+          });
         }
       }),
     );

@@ -69,9 +69,23 @@ export interface ReviewEventDocument {
   recordedAt: Date;
 }
 
-/** An event waiting in `review_outbox`: a copy of the event document, inserted before the event. */
-export interface OutboxEntryDocument extends ReviewEventDocument {
+/**
+ * An event waiting in `review_outbox`: a copy of the event document, inserted before the event, with
+ * the envelope as its JSON text: FerretDB decodes one string field several times faster than the
+ * nested document, and the relay sends JSON anyway.
+ */
+export interface OutboxEntryDocument extends Omit<ReviewEventDocument, 'envelope'> {
   kind: 'event';
+  envelope: string;
+}
+
+export function outboxEntryOf(event: ReviewEventDocument): OutboxEntryDocument {
+  return { ...event, kind: 'event', envelope: JSON.stringify(event.envelope) };
+}
+
+export function eventOfOutboxEntry(entry: OutboxEntryDocument): ReviewEventDocument {
+  const { kind: _kind, envelope, ...event } = entry;
+  return { ...event, envelope: JSON.parse(envelope) as ReviewEventDocument['envelope'] };
 }
 
 /** "The event committed and the review document reflects it": inserted by the writer last. */

@@ -3,6 +3,7 @@ import { LocusError } from '../shared/errors.js';
 import {
   confirmationId,
   currentFromDocument,
+  outboxEntryOf,
   currentFromEvent,
   documentChangeOf,
   reviewCollections,
@@ -61,7 +62,7 @@ export async function loadCurrent(db: Db, reviewId: string): Promise<CurrentRevi
  */
 export async function recordEvent(db: Db, event: ReviewEventDocument): Promise<void> {
   const { events, outbox } = reviewCollections(db);
-  await outbox.insertOne({ ...event, kind: 'event' });
+  await outbox.insertOne(outboxEntryOf(event));
   try {
     await events.insertOne(event);
   } catch (error) {

@@ -199,6 +199,7 @@ describe('review outbox source (Mongo wire store → Kafka)', () => {
     for (let round = 0; round < 4; round++) {
       await Promise.all(reviews.map((r) => patch(r.id, { title: `round ${round}` })));
     }
+    expect(reviews.filter((r) => !r.id)).toEqual([]); // every create succeeded (else: its error body)
     const expected = reviews.length * 5;
     const deadline = Date.now() + 30_000;
     while ((await unpublished()) > 0 && Date.now() < deadline) await sleep(50);

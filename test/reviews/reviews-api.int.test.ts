@@ -76,7 +76,10 @@ describe('reviews REST API', () => {
     ]);
     const outbox = reviewCollections(fx.db).outbox;
     for (const event of events) {
-      expect(await outbox.findOne({ _id: event._id })).toMatchObject({ kind: 'event', version: event.version });
+      expect(await outbox.findOne({ _id: event._id })).toMatchObject({
+        kind: 'event',
+        version: event.version,
+      });
       expect(await outbox.findOne({ _id: confirmationId(event._id) })).toMatchObject({ eventId: event._id });
     }
     for (const event of events) {
