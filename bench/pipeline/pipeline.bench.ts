@@ -159,6 +159,12 @@ interface Seen {
   step: number;
   respondedAt: number;
   freshnessMs: number;
+  /**
+   * Write response → start of the projector transaction that applied it on the primary
+   * (applied_versions.applied_at, same machine's clock); known only when the replica shows exactly
+   * this version. The rest of the freshness is that transaction, its commit, WAL replay and polling.
+   */
+  toPrimaryMs: number | null;
 }
 
 /**
@@ -222,8 +228,14 @@ class ReplicaFreshnessPoller {
     }
     const types = [...byType.keys()];
     // (type, id) is the primary key: one ANY per type keeps the lookups on the index.
-    const { rows } = await this.client.query<{ t: string; id: string; version: string }>(
-      `SELECT aggregate_type AS t, aggregate_id::text AS id, version
+    const { rows } = await this.client.query<{
+      t: string;
+      id: string;
+      version: string;
+      applied_ms: number;
+    }>(
+      `SELECT aggregate_type AS t, aggregate_id::text AS id, version,
+              (extract(epoch FROM applied_at) * 1000)::float8 AS applied_ms
          FROM applied_versions
         WHERE aggregate_type = $1 AND aggregate_id = ANY($2::uuid[])
            OR aggregate_type = $3 AND aggregate_id = ANY($4::uuid[])`,
@@ -243,6 +255,10 @@ class ReplicaFreshnessPoller {
             step: write.step,
             respondedAt: write.respondedAt,
             freshnessMs: sentAt - write.respondedAt,
+            toPrimaryMs:
+              write.version === visible
+                ? row.applied_ms - (performance.timeOrigin + write.respondedAt)
+                : null,
           });
         } else remaining.push(write);
       }
@@ -744,6 +760,9 @@ async function main(): Promise<void> {
       return {
         ...s,
         catalogFreshnessMs: catalogFresh,
+        catalogToPrimaryMs: summarize(
+          of('catalog').flatMap((x) => (x.toPrimaryMs === null ? [] : [x.toPrimaryMs])),
+        ),
         reviewFreshnessMs: reviewFresh,
         notVisible: {
           catalog: unseen.filter((w) => w.kind === 'catalog' && w.step === s.step).length,
@@ -831,6 +850,7 @@ async function main(): Promise<void> {
       'write ok / failed / shed': `${s.catalog.latency.count} / ${s.catalog.errors - s.notSent.catalog} / ${s.notSent.catalog}`,
       'write p50 / p99 / max ms': `${fmt(s.catalog.latency.p50)} / ${fmt(s.catalog.latency.p99)} / ${fmt(s.catalog.latency.max)}`,
       'freshness p50 / p99 / max ms': `${fmt(s.catalogFreshnessMs.p50)} / ${fmt(s.catalogFreshnessMs.p99)} / ${fmt(s.catalogFreshnessMs.max)}`,
+      'of which → projector txn on primary p50 / p99 ms (n)': `${fmt(s.catalogToPrimaryMs.p50)} / ${fmt(s.catalogToPrimaryMs.p99)} (${s.catalogToPrimaryMs.count})`,
       'not visible': s.notVisible.catalog,
       'projector ev/s': fmt(s.projectorEventsPerSecond, 0),
       'lag max / mean': `${s.projectorLagMax} / ${fmt(s.projectorLagMean)}`,
@@ -871,7 +891,7 @@ async function main(): Promise<void> {
       `All five locus processes, the services (PostgreSQL ×3, FerretDB, Kafka) and this load generator share the machine.`,
       '',
       `Catalog: PATCH /products/{id} (price) on ${PRODUCTS} products, open loop, ${STEP_SECONDS} s per step. Reviews: POST /products/{id}/reviews at ${REVIEW_RATE}/s during every step (FerretDB sustains only ~100–200 writes/s here).`,
-      `Freshness = first poll of the replica's applied_versions that shows the write's version − write response received (one connection, polled every ${POLL_MS} ms; poll query p50 ${pollSummary.p50} ms, p99 ${pollSummary.p99} ms: resolution ≈ poll interval + query time). Write latency counts from the intended send time (coordinated omission corrected). A write due while ${MAX_IN_FLIGHT.catalog} catalog (${MAX_IN_FLIGHT.reviews} review) writes are unanswered, or more than ${LATE_SECONDS} s after its step's end, is shed: counted, not sent, not in the latencies.`,
+      `Freshness = first poll of the replica's applied_versions that shows the write's version − write response received (one connection, polled every ${POLL_MS} ms; poll query p50 ${pollSummary.p50} ms, p99 ${pollSummary.p99} ms: resolution ≈ poll interval + query time). Write latency counts from the intended send time (coordinated omission corrected). A write due while ${MAX_IN_FLIGHT.catalog} catalog (${MAX_IN_FLIGHT.reviews} review) writes are unanswered, or more than ${LATE_SECONDS} s after its step's end, is shed: counted, not sent, not in the latencies. ‘of which → projector txn on primary’ = applied_versions.applied_at (start of the projector transaction that applied the write, primary clock, same machine) − write response, for the writes whose exact version the replica showed (n); the rest of the freshness is that transaction, its commit, WAL replay on the replica and polling.`,
       '',
       goalLine,
       '',
