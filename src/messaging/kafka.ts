@@ -76,6 +76,11 @@ export interface BatchConsumerOptions {
    * On every (re)assignment, waiting batches are dropped too and partitions resume from `positions()`.
    */
   handleBatches?(batches: IncomingBatch[], heartbeat: () => Promise<void>): Promise<void>;
+  /**
+   * Group mode: called for each batch as soon as it is fetched, before it waits for `handleBatches`
+   * (e.g. to decode it while the previous call waits on its store). Must not throw.
+   */
+  onFetched?(batch: IncomingBatch): void;
   /** Group mode: how many fetched messages may wait for the next `handleBatches` call (default 10,000). */
   maxPendingMessages?: number;
   /** Group mode: wait before resuming from `positions()` after a failed call (default 1,000 ms, doubling to 30 s). */
@@ -202,6 +207,10 @@ export function createBroker(options: { brokers: string; clientId: string; logge
     endOffsets,
 
     async startBatchConsumer(consumerOptions) {
+      const { handleBatch, handleBatches } = consumerOptions;
+      if ((handleBatch === undefined) === (handleBatches === undefined)) {
+        throw new Error('startBatchConsumer needs exactly one of handleBatch and handleBatches');
+      }
       const consumer = kafka.consumer({
         groupId: consumerOptions.groupId,
         allowAutoTopicCreation: false,
@@ -213,11 +222,19 @@ export function createBroker(options: { brokers: string; clientId: string; logge
       await consumer.connect();
       for (const topic of consumerOptions.topics) await consumer.subscribe({ topic, fromBeginning: true });
 
+      const group = handleBatches
+        ? createGroupPump(consumerOptions, handleBatches, (p) => consumer.seek(p), options.logger)
+        : undefined;
+
       // On every (re)assignment, seek each partition to the position stored beside the views.
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         const assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
           partitions.map((partition) => ({ topic, partition })),
         );
+        if (group) {
+          group.reassigned(assigned);
+          return;
+        }
         consumerOptions
           .positions(assigned)
           .then((positions) => {
@@ -232,32 +249,21 @@ export function createBroker(options: { brokers: string; clientId: string; logge
         eachBatchAutoResolve: true,
         partitionsConsumedConcurrently: consumerOptions.partitionsConsumedConcurrently ?? 1,
         eachBatch: async (payload: EachBatchPayload) => {
-          const { batch } = payload;
           if (!payload.isRunning() || payload.isStale()) return;
-          await consumerOptions.handleBatch(
-            {
-              topic: batch.topic,
-              partition: batch.partition,
-              highWatermark: batch.highWatermark,
-              messages: batch.messages.map((m) => ({
-                topic: batch.topic,
-                partition: batch.partition,
-                offset: m.offset,
-                key: m.key?.toString('utf8') ?? null,
-                value: m.value,
-                timestamp: Number(m.timestamp),
-                headers: Object.fromEntries(
-                  Object.entries(m.headers ?? {}).map(([name, value]) => [name, value?.toString() ?? '']),
-                ),
-              })),
-            },
-            () => payload.heartbeat(),
-          );
+          if (group) {
+            await group.offer(payload);
+            return;
+          }
+          await handleBatch!(toIncomingBatch(payload), () => payload.heartbeat());
         },
       });
 
       return {
-        stop: () => consumer.disconnect(),
+        async stop() {
+          group?.stopping();
+          await consumer.disconnect();
+          await group?.idle();
+        },
         async endOffsets(topics) {
           return (await Promise.all(topics.map(endOffsets))).flat();
         },
@@ -267,6 +273,142 @@ export function createBroker(options: { brokers: string; clientId: string; logge
     async close() {
       await Promise.allSettled([...producers, ...consumers].map((client) => client.disconnect()));
       if (adminConnected) await admin.disconnect();
+    },
+  };
+}
+
+function toIncomingBatch({ batch }: EachBatchPayload): IncomingBatch {
+  return {
+    topic: batch.topic,
+    partition: batch.partition,
+    highWatermark: batch.highWatermark,
+    messages: batch.messages.map((m) => ({
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: m.offset,
+      key: m.key?.toString('utf8') ?? null,
+      value: m.value,
+      timestamp: Number(m.timestamp),
+      headers: Object.fromEntries(
+        Object.entries(m.headers ?? {}).map(([name, value]) => [name, value?.toString() ?? '']),
+      ),
+    })),
+  };
+}
+
+/**
+ * The group mode of startBatchConsumer (see BatchConsumerOptions.handleBatches). kafkajs fetches the
+ * next batches only once eachBatch returned for every batch of the previous fetch, so eachBatch here
+ * only queues the batch and returns; one handleBatches call at a time drains the queue.
+ *
+ * Nothing may be skipped: once a call failed, the batches fetched after its batches must not be
+ * handled, or their positions would be stored past the failed ones. So a failure (or a reassignment)
+ * bumps `epoch`, drops the queue, and drops every batch offered until the seeks to `positions()` are
+ * set; kafkajs marks batches fetched before a seek as stale, and the ones after start at the seek.
+ */
+function createGroupPump(
+  options: BatchConsumerOptions,
+  handleBatches: NonNullable<BatchConsumerOptions['handleBatches']>,
+  seek: (position: PartitionPosition) => void,
+  logger: Logger,
+) {
+  const maxPending = options.maxPendingMessages ?? 10_000;
+  const baseDelayMs = options.retryDelayMs ?? 1_000;
+  let queue: IncomingBatch[] = [];
+  let queued = 0;
+  let epoch = 0;
+  /** Resumes in progress (a failure or a reassignment): offered batches are dropped meanwhile. */
+  let resuming = 0;
+  let stopped = false;
+  let failures = 0;
+  let assigned: { topic: string; partition: number }[] = [];
+  let heartbeat: () => Promise<void> = async () => undefined;
+  let running: Promise<void> | undefined;
+  let roomWaiters: (() => void)[] = [];
+
+  const wakeOffers = () => {
+    const waiters = roomWaiters;
+    roomWaiters = [];
+    for (const wake of waiters) wake();
+  };
+  const accepting = (since: number) => !stopped && resuming === 0 && epoch === since;
+
+  const drain = () => {
+    if (running || queue.length === 0 || stopped) return;
+    const batches = queue;
+    const since = epoch;
+    queue = [];
+    queued = 0;
+    wakeOffers();
+    running = handleBatches(batches, heartbeat).then(
+      () => {
+        failures = 0;
+        running = undefined;
+        drain();
+      },
+      (error: unknown) => {
+        running = undefined;
+        if (stopped || since !== epoch) return;
+        failures += 1;
+        const delayMs = Math.min(30_000, baseDelayMs * 2 ** (failures - 1));
+        logger.error({ err: error, delayMs }, 'batch handling failed; resuming from the stored positions');
+        void resume(delayMs);
+      },
+    );
+  };
+
+  /** Drops what is queued and, after `delayMs`, seeks every assigned partition to `positions()`. */
+  const resume = async (delayMs: number) => {
+    epoch += 1;
+    resuming += 1;
+    queue = [];
+    queued = 0;
+    wakeOffers();
+    try {
+      for (let attempt = 1; !stopped; attempt++) {
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+        try {
+          for (const p of await options.positions(assigned)) seek(p);
+          return;
+        } catch (error) {
+          logger.error({ err: error }, 'could not load stored positions; retrying');
+          delayMs = Math.min(30_000, baseDelayMs * 2 ** attempt);
+        }
+      }
+    } finally {
+      resuming -= 1;
+    }
+  };
+
+  return {
+    reassigned(partitions: { topic: string; partition: number }[]) {
+      assigned = partitions;
+      void resume(0);
+    },
+    async offer(payload: EachBatchPayload) {
+      const since = epoch;
+      if (!accepting(since)) return;
+      // Back-pressure: kafkajs fetches again only after this returns.
+      while (queued >= maxPending && accepting(since)) {
+        await new Promise<void>((resolve) => roomWaiters.push(resolve));
+      }
+      if (!accepting(since) || payload.isStale() || !payload.isRunning()) return;
+      const batch = toIncomingBatch(payload);
+      if (batch.messages.length === 0) return;
+      heartbeat = () => payload.heartbeat();
+      options.onFetched?.(batch);
+      queue.push(batch);
+      queued += batch.messages.length;
+      // Let the other batches of this fetch join the queue before a call takes it.
+      setImmediate(drain);
+    },
+    stopping() {
+      stopped = true;
+      queue = [];
+      wakeOffers();
+    },
+    async idle() {
+      await running?.catch(() => undefined);
     },
   };
 }

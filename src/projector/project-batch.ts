@@ -64,6 +64,7 @@ export async function projectBatches(
   batches: readonly IncomingBatch[],
 ): Promise<BatchOutcome> {
   const started = performance.now();
+  batches = mergeByPartition(batches);
   const attempts = target.batchAttempts ?? 3;
   let outcome: BatchOutcome | undefined;
   for (let attempt = 1; outcome === undefined; attempt++) {
@@ -92,6 +93,26 @@ export async function projectBatches(
     }
   }
   return outcome;
+}
+
+/**
+ * One batch per partition: a group fetched ahead can hold several consecutive batches of a partition,
+ * and the plan (one stored offset per partition, one position row per partition) needs them as one.
+ */
+export function mergeByPartition(batches: readonly IncomingBatch[]): readonly IncomingBatch[] {
+  const by = new Map<string, IncomingBatch>();
+  for (const batch of batches) {
+    const key = `${batch.topic}/${batch.partition}`;
+    const seen = by.get(key);
+    if (!seen) by.set(key, batch);
+    else
+      by.set(key, {
+        ...batch,
+        messages: [...seen.messages, ...batch.messages],
+        highWatermark: BigInt(batch.highWatermark) > BigInt(seen.highWatermark) ? batch.highWatermark : seen.highWatermark,
+      });
+  }
+  return by.size === batches.length ? batches : [...by.values()];
 }
 
 /** One partition's batch: see projectBatches. */

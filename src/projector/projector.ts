@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { Topics } from '../contracts/topics.js';
-import type { BatchConsumer, Broker, IncomingBatch, PartitionPosition } from '../messaging/kafka.js';
+import type { BatchConsumer, Broker, PartitionPosition } from '../messaging/kafka.js';
 import type { HealthCheck } from '../shared/http-server.js';
+import { decodeAhead } from './batch-plan.js';
 import { countOpenDeadLetters } from './dead-letter.repository.js';
 import { loadPositions } from './positions.repository.js';
 import { projectBatches, type BatchOutcome, type ProjectionTarget } from './project-batch.js';
@@ -13,6 +14,8 @@ export interface ProjectorOptions extends ProjectionTarget {
   /** Unhealthy when there is lag and no batch committed for this long. */
   stuckAfterMs: number;
   lagPollMs?: number;
+  /** How many fetched events may wait for the next transaction (default 10,000). */
+  maxEventsPerTransaction?: number;
   /** Called after every committed batch (progress bars, tests). */
   onBatch?: (outcome: BatchOutcome) => void;
 }
@@ -81,17 +84,21 @@ export function createProjector(options: ProjectorOptions): Projector {
         groupId: options.groupId,
         topics,
         positions: (assigned) => resumePositions(options.pool, consumer, assigned),
-        // The batches of one fetch arrive concurrently, one call per partition; they commit together.
-        partitionsConsumedConcurrently: 32,
+        // Group commit with fetch-ahead: everything fetched while one transaction runs is applied by
+        // the next one, in one transaction. Kafka keeps fetching meanwhile, and the bigger the group, the
+        // more events per aggregate collapse into one row change (a backlog catches up faster). The cap
+        // bounds memory and how long one transaction holds the consumer's lock.
+        maxPendingMessages: options.maxEventsPerTransaction ?? 10_000,
         maxBytesPerPartition: 512 * 1024,
-        handleBatch: coalesce(async (batches) => {
+        onFetched: (batch) => decodeAhead(batch.messages),
+        handleBatches: async (batches) => {
           const outcome = await projectBatches(options, batches);
           if (outcome.handled > 0) {
             handled += outcome.handled;
             lastProgressAt = clock.now();
           }
           options.onBatch?.(outcome);
-        }),
+        },
       });
       const poll = () =>
         measureLag().then(
@@ -131,28 +138,4 @@ export async function resumePositions(
   const stored = await loadPositions(pool, consumer);
   const by = new Map(stored.map((p) => [`${p.topic}/${p.partition}`, p.offset]));
   return assigned.map((a) => ({ ...a, offset: by.get(`${a.topic}/${a.partition}`) ?? '0' }));
-}
-
-/**
- * Group commit: batches handed in during the same turn of the event loop (the partitions of one fetch)
- * are applied by one call, so they share one transaction; every caller settles with that call. Safe
- * because positions live in the read store: a failure rejects every caller, and nothing was stored.
- */
-export function coalesce(
-  apply: (batches: IncomingBatch[]) => Promise<void>,
-): (batch: IncomingBatch) => Promise<void> {
-  let pending: { batch: IncomingBatch; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  const flush = () => {
-    const group = pending;
-    pending = [];
-    apply(group.map((item) => item.batch)).then(
-      () => group.forEach((item) => item.resolve()),
-      (error: unknown) => group.forEach((item) => item.reject(error)),
-    );
-  };
-  return (batch) =>
-    new Promise<void>((resolve, reject) => {
-      if (pending.length === 0) setImmediate(flush);
-      pending.push({ batch, resolve, reject });
-    });
 }

@@ -6,7 +6,7 @@ import type { IncomingMessage } from '../../src/messaging/kafka.js';
 import { splitAccepted } from '../../src/projector/apply-changes.js';
 import { dedupeChanges, planBatch } from '../../src/projector/batch-plan.js';
 import type { Change } from '../../src/projector/projection.types.js';
-import { isInfrastructureError } from '../../src/projector/project-batch.js';
+import { isInfrastructureError, mergeByPartition } from '../../src/projector/project-batch.js';
 import { reached } from '../../src/projector/rebuild.js';
 import { roundHalfUp } from './projector.fixtures.js';
 
@@ -203,5 +203,19 @@ describe('summary math and helpers', () => {
     expect(reached([at('5'), at('3', 1)], [at('5'), at('2', 1)])).toBe(true);
     expect(reached([at('5')], [at('5'), at('1', 1)])).toBe(false);
     expect(reached([], [at('0')])).toBe(true);
+  });
+
+  it('merges consecutive batches of one partition fetched ahead into one, in offset order', () => {
+    const batch = (partition: number, offsets: number[], highWatermark: string) => ({
+      topic: 'p',
+      partition,
+      highWatermark,
+      messages: offsets.map((o) => ({ ...raw(o, 'k', '{}'), partition })),
+    });
+    const merged = mergeByPartition([batch(0, [1, 2], '3'), batch(1, [7], '8'), batch(0, [3, 4], '9')]);
+    expect(merged.map((b) => [b.partition, b.messages.map((m) => m.offset), b.highWatermark])).toEqual([
+      [0, ['1', '2', '3', '4'], '9'],
+      [1, ['7'], '8'],
+    ]);
   });
 });

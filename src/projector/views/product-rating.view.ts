@@ -27,7 +27,11 @@ export const productRatingView: ViewModule = {
          LEFT JOIN ${tables.reviewView} r ON r.product_id = t.id
          GROUP BY t.id
        ) s
-       WHERE p.id = s.id`,
+       WHERE p.id = s.id
+         -- A new product without reviews, or a review edit that kept its rating, changes nothing:
+         -- skipping those rows spares a new row version and its index entries.
+         AND (p.review_count, p.rating_sum, p.average_rating, p.rating_histogram, p.last_review_at)
+           IS DISTINCT FROM (s.review_count, s.rating_sum, s.average_rating, s.rating_histogram, s.last_review_at)`,
       [changes.touchedProductIds],
     );
   },

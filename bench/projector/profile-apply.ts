@@ -1,0 +1,107 @@
+/**
+ * Where the projector's time goes without Kafka (a profiling aid, not a benchmark with targets): builds
+ * the catch-up stream of projector.bench.ts, then times decode+validate, and every SQL statement of
+ * applyChanges grouped by its first line, plus COMMIT, over transactions of `--chunk` events.
+ * Run: `npx tsx bench/projector/profile-apply.ts [--events 60000] [--chunk 1000] [--sync-off 1]`
+ */
+import pg from 'pg';
+import { readEnvFile } from '../../src/cli/services.command.js';
+import { migrate } from '../../src/migrate/migrator.js';
+import { applyChanges } from '../../src/projector/apply-changes.js';
+import { decodeMessage } from '../../src/projector/batch-plan.js';
+import { viewTables, type Change, type Tx } from '../../src/projector/projection.types.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { createPool } from '../../src/shared/postgres.js';
+import { EventWriter, mixedStream, seededRandom } from '../../test/projector/projector.fixtures.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const EVENTS = arg('events', 60_000);
+const CHUNK = arg('chunk', 1_000);
+const SYNC_OFF = arg('sync-off', 0) === 1;
+
+const env = { ...readEnvFile(), ...process.env };
+const config = loadConfig(['LOCUS_READ_DB_URL'], env);
+const name = `bench_profile_${Date.now().toString(36)}`;
+
+const admin = new pg.Client({ connectionString: config.LOCUS_READ_DB_URL });
+await admin.connect();
+await admin.query(`CREATE DATABASE ${name}`);
+const url = new URL(config.LOCUS_READ_DB_URL);
+url.pathname = `/${name}`;
+const pool = createPool(url.toString(), { applicationName: 'bench-profile', max: 1 });
+try {
+  await migrate(pool, 'readmodel');
+  const writer = new EventWriter();
+  const scale = EVENTS / 200_000;
+  mixedStream(writer, seededRandom(1), {
+    categories: 50,
+    products: Math.round(20_000 * scale),
+    reviews: Math.round(110_000 * scale),
+    edits: Math.round(70_000 * scale),
+  });
+  const buffers = writer.events.map((e) => ({ key: e.key, value: Buffer.from(JSON.stringify(e.envelope)) }));
+
+  let t = performance.now();
+  const changes: Change[] = buffers.map((b, i) => {
+    const decoded = decodeMessage({
+      topic: 't',
+      partition: 0,
+      offset: String(i),
+      key: b.key,
+      value: b.value,
+      headers: {},
+      timestamp: 0,
+    });
+    if (!('change' in decoded)) throw new Error(decoded.reason);
+    return decoded.change;
+  });
+  const decodeMs = performance.now() - t;
+
+  const client = await pool.connect();
+  const timings = new Map<string, { ms: number; calls: number }>();
+  const query = client.query.bind(client) as (text: string, values?: unknown[]) => Promise<unknown>;
+  (client as unknown as { query: typeof query }).query = async (text: string, values?: unknown[]) => {
+    const label = text.trim().split('\n')[0]!.slice(0, 70);
+    const started = performance.now();
+    try {
+      return await query(text, values);
+    } finally {
+      const entry = timings.get(label) ?? { ms: 0, calls: 0 };
+      entry.ms += performance.now() - started;
+      entry.calls += 1;
+      timings.set(label, entry);
+    }
+  };
+  t = performance.now();
+  for (let i = 0; i < changes.length; i += CHUNK) {
+    await client.query('BEGIN');
+    if (SYNC_OFF) await client.query('SET LOCAL synchronous_commit = off');
+    await applyChanges(client as Tx, viewTables(), changes.slice(i, i + CHUNK));
+    await client.query('COMMIT');
+  }
+  const applyMs = performance.now() - t;
+  client.release();
+  console.log(
+    JSON.stringify(
+      {
+        events: changes.length,
+        chunk: CHUNK,
+        syncOff: SYNC_OFF,
+        decodePerSecond: Math.round(changes.length / (decodeMs / 1000)),
+        applyPerSecond: Math.round(changes.length / (applyMs / 1000)),
+        statements: [...timings]
+          .sort((a, b) => b[1].ms - a[1].ms)
+          .map(([label, v]) => ({ label, ms: Math.round(v.ms), calls: v.calls })),
+      },
+      null,
+      2,
+    ),
+  );
+} finally {
+  await pool.end();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.end();
+}

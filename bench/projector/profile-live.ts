@@ -1,0 +1,110 @@
+/**
+ * Catch-up with the projector in this process (a profiling aid): produces the benchmark's backlog, runs
+ * createProjector over it, and reports how many events each group commit held and how the wall time
+ * splits between applying (inside projectBatches) and waiting for Kafka.
+ * Run: `npx tsx bench/projector/profile-live.ts [--backlog 200000] [--cap 10000]` (add `node --cpu-prof` via
+ * NODE_OPTIONS for a CPU profile).
+ */
+import pg from 'pg';
+import { readEnvFile } from '../../src/cli/services.command.js';
+import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
+import { createBroker } from '../../src/messaging/kafka.js';
+import { migrate } from '../../src/migrate/migrator.js';
+import { createProjectorMetrics } from '../../src/projector/projector.metrics.js';
+import { createProjector } from '../../src/projector/projector.js';
+import { viewTables } from '../../src/projector/projection.types.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { createMetricsRegistry } from '../../src/shared/metrics.js';
+import { createPool } from '../../src/shared/postgres.js';
+import { EventWriter, mixedStream, produce, seededRandom } from '../../test/projector/projector.fixtures.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const BACKLOG = arg('backlog', 200_000);
+const CAP = arg('cap', 0);
+const env = { ...readEnvFile(), ...process.env };
+const config = loadConfig(['LOCUS_READ_DB_URL', 'LOCUS_KAFKA_BROKERS'], env);
+const logger = createLogger('profile-live', 'warn');
+const stamp = Date.now().toString(36);
+const name = `bench_live_${stamp}`;
+const prefix = `live_${stamp}.`;
+const topics = topicNames(prefix);
+
+const admin = new pg.Client({ connectionString: config.LOCUS_READ_DB_URL });
+await admin.connect();
+await admin.query(`CREATE DATABASE ${name}`);
+const url = new URL(config.LOCUS_READ_DB_URL);
+url.pathname = `/${name}`;
+const pool = createPool(url.toString(), { applicationName: 'bench-live', max: 6 });
+const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'bench-live', logger });
+try {
+  await migrate(pool, 'readmodel');
+  await broker.ensureTopics(topicSpecs(topics));
+  const writer = new EventWriter();
+  const scale = BACKLOG / 200_000;
+  mixedStream(writer, seededRandom(1), {
+    categories: 50,
+    products: Math.round(20_000 * scale),
+    reviews: Math.round(110_000 * scale),
+    edits: Math.round(70_000 * scale),
+  });
+  const producer = await broker.producer();
+  await produce(producer, topics, writer.events, 5_000);
+  await producer.close();
+  const total = writer.events.length;
+
+  const registry = createMetricsRegistry('profile');
+  const metrics = createProjectorMetrics(registry);
+  const sizes: number[] = [];
+  let done = 0;
+  let finished: () => void;
+  const caughtUp = new Promise<void>((resolve) => (finished = resolve));
+  let firstAt = 0;
+  const projector = createProjector({
+    pool,
+    broker,
+    topics,
+    groupId: `live-${stamp}`,
+    consumer: `live-${stamp}`,
+    tables: viewTables(),
+    logger,
+    clock: systemClock,
+    metrics,
+    stuckAfterMs: 60_000,
+    ...(CAP > 0 ? { maxEventsPerTransaction: CAP } : {}),
+    onBatch: (outcome) => {
+      if (outcome.handled === 0) return;
+      firstAt ||= performance.now();
+      sizes.push(outcome.handled);
+      done += outcome.handled;
+      if (done >= total) finished();
+    },
+  });
+  const started = performance.now();
+  await projector.start();
+  await caughtUp;
+  const wallMs = performance.now() - started;
+  await projector.stop();
+  const duration = (await metrics.batchDuration.get()).values.find((v) => v.metricName?.endsWith('_sum'));
+  sizes.sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      events: total,
+      wallSeconds: wallMs / 1000,
+      eventsPerSecond: Math.round(total / ((performance.now() - firstAt) / 1000)),
+      applySeconds: duration?.value,
+      commits: sizes.length,
+      size: { p10: sizes[Math.floor(sizes.length * 0.1)], p50: sizes[sizes.length >> 1], max: sizes.at(-1) },
+    }),
+  );
+} finally {
+  await broker.deleteTopics([topics.products, topics.categories, topics.reviews]).catch(() => undefined);
+  await broker.close();
+  await pool.end();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.end();
+}
