@@ -26,11 +26,14 @@ export async function runOpenLoop(
   let inFlight = 0;
   let errors = 0;
   const pending = new Set<Promise<void>>();
+  // One waiter for a free slot: racing every pending promise on each wait would attach a handler to
+  // each of them again and again, and grow without bound while the system is slow.
+  let slotFreed: (() => void) | undefined;
   for (let i = 0; i < total; i++) {
     const intended = started + i * interval;
     const wait = intended - performance.now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    while (inFlight >= maxInFlight) await Promise.race(pending);
+    while (inFlight >= maxInFlight) await new Promise<void>((resolve) => (slotFreed = resolve));
     inFlight += 1;
     // Late: count from the intended time (the wait is the system's fault). Early, by the timer's
     // granularity: count from when it was really sent.
@@ -43,6 +46,8 @@ export async function runOpenLoop(
       .finally(() => {
         inFlight -= 1;
         pending.delete(call);
+        slotFreed?.();
+        slotFreed = undefined;
       });
     pending.add(call);
     if (i % Math.max(1, Math.floor(ratePerSecond)) === 0) options.onProgress?.(i);

@@ -134,6 +134,16 @@ function toLocusError(error: unknown): LocusError {
     const unknownField = fastifyError.validation.some((e) => e.keyword === 'additionalProperties');
     return new LocusError(unknownField ? 'LOCUS_UNKNOWN_FIELD' : 'LOCUS_VALIDATION', message, { details });
   }
+  if (isStoreUnavailable(error)) {
+    return new LocusError(
+      'LOCUS_BACKEND_UNAVAILABLE',
+      'the store is unavailable or overloaded; retry shortly',
+      {
+        cause: error,
+        retryAfterSeconds: 1,
+      },
+    );
+  }
   const code = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (code) {
     // Name the part that failed, like schema errors do: the body, or the content-type header.
@@ -142,4 +152,16 @@ function toLocusError(error: unknown): LocusError {
     return new LocusError(code, message, { cause: error, details: [{ field, message }] });
   }
   return new LocusError('LOCUS_INTERNAL', 'internal error', { cause: error });
+}
+
+// Connection-level failures of a store (refused, reset, pool exhausted, server shutting down or full):
+// the request did nothing and may be retried, so they are 503s, not 500s.
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300']);
+
+function isStoreUnavailable(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return (
+    (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
+    (typeof message === 'string' && message.includes('timeout exceeded when trying to connect'))
+  );
 }
