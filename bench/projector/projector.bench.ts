@@ -6,7 +6,8 @@
  *      (target ≥ 5×);
  *   3. sustained 10,000 events/s for 60 s with the projector at the head → lag per second (flat?);
  *   4. the projector process's peak RSS (VmHWM; target ≤ 200 MB).
- * Run: `npx tsx bench/projector/projector.bench.ts [--backlog 200000] [--sustain-seconds 60]`
+ * Run: `[PROJECTOR_NODE_ARGS='--max-semi-space-size=2'] npx tsx bench/projector/projector.bench.ts [--backlog 200000]
+ * [--sustain-seconds 60]`
  * (services up; LOCUS_* set or ~/.locus/env). Writes bench/results/projector-<time>.json.
  */
 import { spawn } from 'node:child_process';
@@ -41,6 +42,11 @@ const BACKLOG = arg('backlog', 200_000);
 const SUSTAIN_SECONDS = arg('sustain-seconds', 60);
 const SUSTAIN_RATE = arg('rate', 10_000);
 const COMPARE_EVENTS = arg('compare', 20_000);
+/**
+ * Node/V8 flags for the projector process only, e.g. `--max-old-space-size=96 --max-semi-space-size=2`
+ * (what a deployment would put in NODE_OPTIONS for it); recorded in the results.
+ */
+const PROJECTOR_NODE_FLAGS = process.env.PROJECTOR_NODE_ARGS ?? '';
 
 const env = { ...readEnvFile(), ...process.env };
 const config = loadConfig(['LOCUS_READ_DB_URL', 'LOCUS_KAFKA_BROKERS'], env);
@@ -105,7 +111,11 @@ function peakRssMb(pid: number): number {
 }
 
 async function main() {
-  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), backlog: BACKLOG };
+  const results: Record<string, unknown> = {
+    startedAt: new Date().toISOString(),
+    backlog: BACKLOG,
+    projectorNodeFlags: PROJECTOR_NODE_FLAGS,
+  };
   const dbName = `bench_projector_${stamp}`;
   const prefix = `bench_${stamp}.`;
   const topics = topicNames(prefix);
@@ -131,17 +141,26 @@ async function main() {
     console.log(`producing a backlog of ${backlog.length} events`);
     results.produceRate = await produceAll(producer, topics, backlog, 'produce');
 
-    child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'projector', 'run'], {
-      env: {
-        ...env,
-        LOCUS_READ_DB_URL: url,
-        LOCUS_TOPIC_PREFIX: prefix,
-        LOCUS_PROJECTOR_GROUP: consumer,
-        LOCUS_PROJECTOR_PORT: '0',
-        LOCUS_LOG_LEVEL: 'warn',
+    child = spawn(
+      process.execPath,
+      [
+        ...PROJECTOR_NODE_FLAGS.split(' ').filter(Boolean),
+        path.join(REPO_ROOT, 'bin/locus.js'),
+        'projector',
+        'run',
+      ],
+      {
+        env: {
+          ...env,
+          LOCUS_READ_DB_URL: url,
+          LOCUS_TOPIC_PREFIX: prefix,
+          LOCUS_PROJECTOR_GROUP: consumer,
+          LOCUS_PROJECTOR_PORT: '0',
+          LOCUS_LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    );
     const spawnedAt = performance.now();
     const total = await endTotal(broker, topics);
     const bar = new SingleBar(

@@ -65,7 +65,7 @@ export interface BatchConsumerOptions {
    * Handles one fetched batch of one partition; the next batch of that partition waits for it.
    * Give either this or `handleBatches`.
    */
-  handleBatch?(batch: IncomingBatch, heartbeat: () => Promise<void>): Promise<void>;
+  handleBatch?: (batch: IncomingBatch, heartbeat: () => Promise<void>) => Promise<void>;
   /**
    * Group mode, instead of `handleBatch`: handles every batch fetched since the previous call in ONE
    * call, one call at a time, while the consumer keeps fetching the next batches (at most
@@ -75,12 +75,12 @@ export interface BatchConsumerOptions {
    * after `retryDelayMs`, every assigned partition resumes from `positions()`: nothing is skipped.
    * On every (re)assignment, waiting batches are dropped too and partitions resume from `positions()`.
    */
-  handleBatches?(batches: IncomingBatch[], heartbeat: () => Promise<void>): Promise<void>;
+  handleBatches?: (batches: IncomingBatch[], heartbeat: () => Promise<void>) => Promise<void>;
   /**
    * Group mode: called for each batch as soon as it is fetched, before it waits for `handleBatches`
    * (e.g. to decode it while the previous call waits on its store). Must not throw.
    */
-  onFetched?(batch: IncomingBatch): void;
+  onFetched?: (batch: IncomingBatch) => void;
   /** Group mode: how many fetched messages may wait for the next `handleBatches` call (default 10,000). */
   maxPendingMessages?: number;
   /** Group mode: wait before resuming from `positions()` after a failed call (default 1,000 ms, doubling to 30 s). */

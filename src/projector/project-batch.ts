@@ -109,7 +109,8 @@ export function mergeByPartition(batches: readonly IncomingBatch[]): readonly In
       by.set(key, {
         ...batch,
         messages: [...seen.messages, ...batch.messages],
-        highWatermark: BigInt(batch.highWatermark) > BigInt(seen.highWatermark) ? batch.highWatermark : seen.highWatermark,
+        highWatermark:
+          BigInt(batch.highWatermark) > BigInt(seen.highWatermark) ? batch.highWatermark : seen.highWatermark,
       });
   }
   return by.size === batches.length ? batches : [...by.values()];

@@ -31,7 +31,11 @@ describe('batch consumer fetching ahead', () => {
     const producer = await broker.producer();
     for (let i = 0; i < 6; i++) {
       await producer.send(
-        Array.from({ length: 100 }, (_, j) => ({ topic, key: `k${(i * 100 + j) % 17}`, value: `${i * 100 + j}` })),
+        Array.from({ length: 100 }, (_, j) => ({
+          topic,
+          key: `k${(i * 100 + j) % 17}`,
+          value: `${i * 100 + j}`,
+        })),
       );
     }
     await producer.close();
