@@ -83,9 +83,14 @@ export interface BatchConsumerOptions {
   onFetched?: (batch: IncomingBatch) => void;
   /** Group mode: how many fetched messages may wait for the next `handleBatches` call (default 10,000). */
   maxPendingMessages?: number;
-  /** Group mode: wait before resuming from `positions()` after a failed call (default 1,000 ms, doubling to 30 s). */
+  /** Group mode: wait before resuming from `positions()` after a failed call (default 1,000 ms, doubling up to 10 s: the fetcher waits meanwhile, within the session timeout). */
   retryDelayMs?: number;
   maxBytesPerPartition?: number;
+  /**
+   * How long a fetch at the head waits for new messages (default 5,000 ms). A seek or a stop waits
+   * for the fetch in flight, so a short wait makes those prompt.
+   */
+  maxWaitMs?: number;
   /**
    * How many partitions' batches may be handled at once (default 1). Above 1, the batches of one fetch
    * are handed to `handleBatch` concurrently, e.g. so a consumer can commit them together.
@@ -217,6 +222,7 @@ export function createBroker(options: { brokers: string; clientId: string; logge
         maxBytesPerPartition: consumerOptions.maxBytesPerPartition ?? 4 * 1024 * 1024,
         sessionTimeout: 30_000,
         heartbeatInterval: 3_000,
+        maxWaitTimeInMs: consumerOptions.maxWaitMs ?? 5_000,
       });
       consumers.push(consumer);
       await consumer.connect();
@@ -325,6 +331,7 @@ function createGroupPump(
   let heartbeat: () => Promise<void> = async () => undefined;
   let running: Promise<void> | undefined;
   let roomWaiters: (() => void)[] = [];
+  let resumeWaiters: (() => void)[] = [];
 
   const wakeOffers = () => {
     const waiters = roomWaiters;
@@ -350,7 +357,7 @@ function createGroupPump(
         running = undefined;
         if (stopped || since !== epoch) return;
         failures += 1;
-        const delayMs = Math.min(30_000, baseDelayMs * 2 ** (failures - 1));
+        const delayMs = Math.min(10_000, baseDelayMs * 2 ** (failures - 1));
         logger.error({ err: error, delayMs }, 'batch handling failed; resuming from the stored positions');
         void resume(delayMs);
       },
@@ -372,11 +379,16 @@ function createGroupPump(
           return;
         } catch (error) {
           logger.error({ err: error }, 'could not load stored positions; retrying');
-          delayMs = Math.min(30_000, baseDelayMs * 2 ** attempt);
+          delayMs = Math.min(10_000, baseDelayMs * 2 ** attempt);
         }
       }
     } finally {
       resuming -= 1;
+      if (resuming === 0) {
+        const waiters = resumeWaiters;
+        resumeWaiters = [];
+        for (const wake of waiters) wake();
+      }
     }
   };
 
@@ -387,6 +399,12 @@ function createGroupPump(
     },
     async offer(payload: EachBatchPayload) {
       const since = epoch;
+      // While resuming, hold the fetcher until the seeks are set, then drop this batch (fetched before
+      // them): its next fetch then starts at the seeks instead of long-polling at the old offsets.
+      if (resuming > 0 && !stopped) {
+        await new Promise<void>((resolve) => resumeWaiters.push(resolve));
+        return;
+      }
       if (!accepting(since)) return;
       // Back-pressure: kafkajs fetches again only after this returns.
       while (queued >= maxPending && accepting(since)) {
@@ -406,6 +424,7 @@ function createGroupPump(
       stopped = true;
       queue = [];
       wakeOffers();
+      for (const wake of resumeWaiters.splice(0)) wake();
     },
     async idle() {
       await running?.catch(() => undefined);

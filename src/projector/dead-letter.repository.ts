@@ -102,20 +102,23 @@ export async function insertDeadLetters(
   );
 }
 
-/** Keys of `topic` that have an unresolved dead letter: their later events must wait behind it. */
+/**
+ * Which of the given keys have an open (parked or waiting) dead letter, by topic: `topic/key`. One
+ * round trip for every partition of a group commit.
+ */
 export async function blockedKeys(
   tx: Tx,
   consumer: string,
-  topic: string,
-  keys: readonly string[],
+  keys: readonly { topic: string; key: string }[],
 ): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const result = await tx.query<{ message_key: string }>(
-    `SELECT DISTINCT message_key FROM dead_letters
-     WHERE consumer = $1 AND topic = $2 AND status IN ('parked', 'waiting') AND message_key = ANY($3::text[])`,
-    [consumer, topic, keys],
+  const result = await tx.query<{ topic: string; message_key: string }>(
+    `SELECT DISTINCT topic, message_key FROM dead_letters
+     WHERE consumer = $1 AND status IN ('parked', 'waiting')
+       AND (topic, message_key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+    [consumer, keys.map((k) => k.topic), keys.map((k) => k.key)],
   );
-  return new Set(result.rows.map((row) => row.message_key));
+  return new Set(result.rows.map((row) => `${row.topic}/${row.message_key}`));
 }
 
 export async function listDeadLetters(

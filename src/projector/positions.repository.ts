@@ -11,20 +11,22 @@ export async function lockConsumer(tx: Tx, consumer: string): Promise<void> {
   await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`locus-projector:${consumer}`]);
 }
 
-/** The stored next offset of one partition, locked until the transaction ends; null when none. */
-export async function storedOffsetForUpdate(
+/**
+ * The stored next offsets of the given partitions (by `topic/partition`; absent = none), locked until
+ * the transaction ends. One round trip for every partition of a group commit.
+ */
+export async function storedOffsetsForUpdate(
   tx: Tx,
   consumer: string,
-  topic: string,
-  partition: number,
-): Promise<bigint | null> {
-  const result = await tx.query<{ next_offset: string }>(
-    `SELECT next_offset::text FROM projector_positions
-     WHERE consumer = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
-    [consumer, topic, partition],
+  partitions: readonly { topic: string; partition: number }[],
+): Promise<Map<string, bigint>> {
+  const result = await tx.query<{ topic: string; partition: number; next_offset: string }>(
+    `SELECT topic, partition, next_offset::text FROM projector_positions
+     WHERE consumer = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
+     FOR UPDATE`,
+    [consumer, partitions.map((p) => p.topic), partitions.map((p) => p.partition)],
   );
-  const row = result.rows[0];
-  return row ? BigInt(row.next_offset) : null;
+  return new Map(result.rows.map((row) => [`${row.topic}/${row.partition}`, BigInt(row.next_offset)]));
 }
 
 /**

@@ -5,7 +5,12 @@ import type { Logger } from '../shared/logger.js';
 import { applyChanges } from './apply-changes.js';
 import { planBatch, type BatchPlan } from './batch-plan.js';
 import { blockedKeys, insertDeadLetters, type NewDeadLetter } from './dead-letter.repository.js';
-import { lockConsumer, recordCommit, storedOffsetForUpdate, storePositions } from './positions.repository.js';
+import {
+  lockConsumer,
+  recordCommit,
+  storedOffsetsForUpdate,
+  storePositions,
+} from './positions.repository.js';
 import type { ProjectorMetrics } from './projector.metrics.js';
 import type { Tx, ViewTables } from './projection.types.js';
 
@@ -164,11 +169,22 @@ async function inTransaction(
   await lockConsumer(tx, consumer);
   if (target.retired?.()) return outcome;
 
-  const plans: BatchPlan[] = [];
-  for (const batch of batches) {
-    const stored = await storedOffsetForUpdate(tx, consumer, batch.topic, batch.partition);
+  // Two round trips for the whole group (not two per partition): positions, then parked keys.
+  const storedBy = await storedOffsetsForUpdate(tx, consumer, batches);
+  const parts = batches.map((batch) => {
+    const stored = storedBy.get(`${batch.topic}/${batch.partition}`) ?? null;
     const fresh = batch.messages.filter((m) => stored === null || BigInt(m.offset) >= stored);
     outcome.skippedBelowPosition += batch.messages.length - fresh.length;
+    return { batch, stored, fresh };
+  });
+  const keys = new Map<string, { topic: string; key: string }>();
+  for (const { batch, fresh } of parts)
+    for (const m of fresh)
+      keys.set(`${batch.topic}/${m.key ?? ''}`, { topic: batch.topic, key: m.key ?? '' });
+  const blockedAll = await blockedKeys(tx, consumer, [...keys.values()]);
+
+  const plans: BatchPlan[] = [];
+  for (const { batch, stored, fresh } of parts) {
     const last = fresh[fresh.length - 1];
     if (!last) continue;
     outcome.handled += fresh.length;
@@ -178,8 +194,9 @@ async function inTransaction(
       nextOffset: (BigInt(last.offset) + 1n).toString(),
       highWatermark: batch.highWatermark,
     });
-    const keys = [...new Set(fresh.map((m) => m.key ?? ''))];
-    const blocked = await blockedKeys(tx, consumer, batch.topic, keys);
+    const blocked = new Set<string>();
+    if (blockedAll.size > 0)
+      for (const m of fresh) if (blockedAll.has(`${batch.topic}/${m.key ?? ''}`)) blocked.add(m.key ?? '');
     const ignored = target.honourSkipsOf
       ? await skippedOffsets(tx, target.honourSkipsOf, batch.topic, batch.partition, fresh)
       : new Set<string>();

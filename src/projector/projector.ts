@@ -90,6 +90,8 @@ export function createProjector(options: ProjectorOptions): Projector {
         // bounds memory and how long one transaction holds the consumer's lock.
         maxPendingMessages: options.maxEventsPerTransaction ?? 10_000,
         maxBytesPerPartition: 512 * 1024,
+        // Resuming after a failure or a reassignment, and stopping, wait for the fetch in flight.
+        maxWaitMs: 500,
         onFetched: (batch) => decodeAhead(batch.messages),
         handleBatches: async (batches) => {
           const outcome = await projectBatches(options, batches);
