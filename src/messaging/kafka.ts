@@ -2,7 +2,7 @@
  * The only module that imports kafkajs. Everything else in locus speaks these small interfaces, so a
  * later move to another client (kafkajs is in maintenance mode) touches this file alone.
  */
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { Logger } from '../shared/logger.js';
 
 export interface OutgoingMessage {
@@ -191,15 +191,26 @@ export function createBroker(options: { brokers: string; clientId: string; logge
       const existing = new Set(await client.listTopics());
       const missing = topics.filter((t) => !existing.has(t.topic));
       if (missing.length === 0) return;
-      await client.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({
-          topic: t.topic,
-          numPartitions: t.partitions,
-          replicationFactor: 1,
-          configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
-        })),
-      });
+      try {
+        await client.createTopics({
+          // kafkajs's own wait for leaders fails on a KRaft broker that briefly answers "unknown
+          // topic" right after creating one; the wait below retries that instead.
+          waitForLeaders: false,
+          topics: missing.map((t) => ({
+            topic: t.topic,
+            numPartitions: t.partitions,
+            replicationFactor: 1,
+            configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+          })),
+        });
+      } catch (error) {
+        // Another process created them first: fine, they exist.
+        if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      }
+      await waitForLeaders(
+        client,
+        missing.map((t) => t.topic),
+      );
     },
 
     async deleteTopics(topics) {
@@ -430,4 +441,23 @@ function createGroupPump(
       await running?.catch(() => undefined);
     },
   };
+}
+
+/** Polls topic metadata until every partition of `topics` has a leader (at most `timeoutMs`). */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+      const ready = metadata.every(
+        (t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0),
+      );
+      if (ready && metadata.length === topics.length) return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
