@@ -19,6 +19,8 @@ export interface FakeCatalog {
   url: string;
   known: Set<string>;
   mode: 'ok' | 'fail' | 'hang';
+  /** Answer 500 to this many calls from now, then follow `mode`: a deterministic transient failure. */
+  failNext: number;
   calls: number;
   close(): Promise<void>;
 }
@@ -29,11 +31,16 @@ export async function startFakeCatalog(): Promise<FakeCatalog> {
     url: '',
     known: new Set<string>(),
     mode: 'ok' as FakeCatalog['mode'],
+    failNext: 0,
     calls: 0,
     close: () => app.close(),
   };
   app.get<{ Params: { id: string } }>('/products/:id', async (request, reply) => {
     fake.calls += 1;
+    if (fake.failNext > 0) {
+      fake.failNext -= 1;
+      return reply.code(500).send({ code: 'LOCUS_INTERNAL' });
+    }
     if (fake.mode === 'fail') return reply.code(500).send({ code: 'LOCUS_INTERNAL' });
     if (fake.mode === 'hang') await new Promise((resolve) => setTimeout(resolve, 5_000));
     if (!fake.known.has(request.params.id)) return reply.code(404).send({ code: 'LOCUS_PRODUCT_NOT_FOUND' });
@@ -71,6 +78,10 @@ export async function startReviewsFixture(
       baseUrl: catalog.url,
       clock: systemClock,
       cacheTtlMs: 0,
+      // Tests that are not about the catalog check must not fail because a loaded machine made the
+      // stand-in catalog (in this same process) slow: a generous timeout, a breaker that stays shut.
+      timeoutMs: 10_000,
+      breakerThreshold: 1_000,
       ...directory,
     }),
   });
