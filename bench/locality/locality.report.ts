@@ -200,7 +200,7 @@ export function renderMarkdown(results: BenchResults): string {
     parts.push(
       `## Result/input ratio sweep at ${results.sweep.reviews.toLocaleString('en')} reviews`,
       '',
-      'Rollup into G buckets by review id (result rows = min(G, N) less hash collisions) and the full export as ratio 1; `auto` is `strategy=auto`, with what it chose (`Locus-Strategy`). For the export, locality and service-join are the runs of the table above.',
+      'Rollup into G buckets by review id (result rows = min(G, N) less hash collisions) and the full export as ratio 1; `auto` is `strategy=auto`, with what it chose (`Locus-Strategy`). The export is measured again here, all three strategies interleaved.',
       '',
       sweepTable(results.sweep.points),
       '![latency and bytes against the result/input ratio](locality-latest.svg)',
