@@ -98,13 +98,9 @@ describe('query service rollup (the result-to-input ratio sweep)', () => {
       const body = response.json<RollupResponse>();
       expect(body.groups).toBe(groups);
       const expected = expectedRollup(groups);
+      // Equal to the independent computation; with random ids some buckets may be empty, so the
+      // count of buckets is at most min(groups, reviews), not exactly that.
       expect(body.buckets).toEqual(expected);
-      expect(body.buckets.length).toBe(
-        Math.min(
-          groups,
-          expected.reduce((n, b) => n + b.reviewCount, 0),
-        ),
-      );
     },
   );
 
