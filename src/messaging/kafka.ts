@@ -2,7 +2,15 @@
  * The only module that imports kafkajs. Everything else in locus speaks these small interfaces, so a
  * later move to another client (kafkajs is in maintenance mode) touches this file alone.
  */
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type Producer,
+} from 'kafkajs';
 import type { Logger } from '../shared/logger.js';
 
 export interface OutgoingMessage {
@@ -162,6 +170,8 @@ export function createBroker(options: { brokers: string; clientId: string; logge
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
+        // murmur2 on the key, as the Java client does, so other clients agree on a key's partition.
+        createPartitioner: Partitioners.DefaultPartitioner,
       });
       await producer.connect();
       producers.push(producer);
