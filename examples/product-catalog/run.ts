@@ -4,7 +4,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { readEnvFile, services, LOCUS_HOME } from '../../src/cli/services.command.js';
 import { migrateAll } from '../../src/cli/migrate.command.js';
 import { loadConfig, portOf } from '../../src/shared/config.js';
-import { ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
+import { PROCESS_NODE_FLAGS, ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
 import { SIZES, type SizeName } from './dataset.js';
 import { requestJson } from './http.js';
 import { seedThroughApis, type Endpoints, type SeedResult } from './seed.js';
@@ -85,7 +85,12 @@ export async function main(args: string[]): Promise<void> {
   try {
     for (const name of ['catalog', 'reviews', 'relay', 'projector', 'query'] as const) {
       step(`starting ${name} (port ${ports[name]}, log ${supervisor.logFile(name)})`);
-      await supervisor.start({ name, args: [name], healthUrl: `http://127.0.0.1:${ports[name]}/health` });
+      await supervisor.start({
+        name,
+        args: [name],
+        healthUrl: `http://127.0.0.1:${ports[name]}/health`,
+        nodeArgs: PROCESS_NODE_FLAGS[name],
+      });
     }
     step(`seeding the "${sizeName}" catalog (seed ${seed}) through the catalog and reviews APIs`);
     const seeded = await seedThroughApis(endpoints, size, seed);
