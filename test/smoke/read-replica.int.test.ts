@@ -14,6 +14,13 @@ describe('read store replica', () => {
     // The new database reaches the replica by WAL; wait for it before connecting there.
     replica = await connectWhenReplicated(db.replicaUrl);
     await primary.query('CREATE TABLE smoke (id int PRIMARY KEY, note text)');
+    // The table itself arrives by WAL too; measure row lag only once it is there.
+    await waitFor(async () => {
+      const { rows } = await replica.query<{ present: boolean }>(
+        "SELECT to_regclass('smoke') IS NOT NULL AS present",
+      );
+      return rows[0]?.present === true;
+    });
   });
 
   afterAll(async () => {
@@ -71,5 +78,13 @@ async function connectWhenReplicated(url: string): Promise<pg.Client> {
       if (Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+}
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
