@@ -12,6 +12,7 @@ import { buildQueryApp } from '../../src/query/query.app.js';
 import { ReadStore } from '../../src/query/read-store.js';
 import type { RequestSettings } from '../../src/query/request-context.js';
 import { ExportApi } from '../../src/query/upstream.client.js';
+import { createTestDatabase } from '../support/isolation.js';
 import type { HttpServer } from '../../src/shared/http-server.js';
 
 /** Test data for the read store, as the owners see it (full states) — the views are derived from it. */
@@ -334,6 +335,55 @@ export async function startQueryService(options: {
     async close() {
       await app.close();
       await Promise.all([replica.end(), primary.end()]);
+    },
+  };
+}
+
+export interface AnalyticsFixture {
+  data: Dataset;
+  service: TestQueryService;
+  close(): Promise<void>;
+}
+
+/**
+ * A read-store database of its own seeded with `makeDataset(seed)` and replicated, stand-ins for the
+ * owners' export APIs serving the same data (the reviews API also serves the orphan reviews when
+ * asked), and a query service over them.
+ */
+export async function startAnalyticsFixture(
+  name: string,
+  seed: number,
+  options: { orphansInReviewsApi?: boolean } = {},
+): Promise<AnalyticsFixture> {
+  const db = await createTestDatabase('readmodel');
+  const primary = createPool(db.url, { applicationName: name, max: 2 });
+  const replicaProbe = await replicaPoolWhenReady(db.replicaUrl, name);
+  const data = makeDataset(seed);
+  await seedViews(primary, data);
+  await waitForReplica(primary, replicaProbe);
+  const catalog = await startFakeExportApi({
+    '/export/products': data.products,
+    '/export/categories': data.categories,
+  });
+  const reviews = await startFakeExportApi({
+    '/export/reviews': options.orphansInReviewsApi ? [...data.reviews, ...data.orphanReviews] : data.reviews,
+  });
+  const service = await startQueryService({
+    replicaUrl: db.replicaUrl,
+    primaryUrl: db.url,
+    catalogUrl: catalog.url,
+    reviewsUrl: reviews.url,
+  });
+  return {
+    data,
+    service,
+    async close() {
+      await service.close();
+      await catalog.close();
+      await reviews.close();
+      await replicaProbe.end();
+      await primary.end();
+      await db.drop();
     },
   };
 }

@@ -1,18 +1,10 @@
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { round } from '../../src/query/rounding.js';
-import { createPool } from '../../src/shared/postgres.js';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 import {
-  makeDataset,
   NOW,
-  replicaPoolWhenReady,
-  seedViews,
-  startFakeExportApi,
-  startQueryService,
-  waitForReplica,
+  startAnalyticsFixture,
+  type AnalyticsFixture,
   type Dataset,
-  type FakeUpstream,
   type TestQueryService,
 } from './query.fixtures.js';
 
@@ -26,42 +18,16 @@ interface RollupResponse {
 }
 
 describe('query service rollup (the result-to-input ratio sweep)', () => {
-  let db: TestDatabase;
-  let primary: pg.Pool;
-  let replicaProbe: pg.Pool;
+  let fixture: AnalyticsFixture;
   let data: Dataset;
-  let catalog: FakeUpstream;
-  let reviews: FakeUpstream;
   let service: TestQueryService;
 
   beforeAll(async () => {
-    db = await createTestDatabase('readmodel');
-    primary = createPool(db.url, { applicationName: 'query-rollup-test', max: 2 });
-    replicaProbe = await replicaPoolWhenReady(db.replicaUrl, 'query-rollup-test');
-    data = makeDataset(20261125);
-    await seedViews(primary, data);
-    await waitForReplica(primary, replicaProbe);
-    catalog = await startFakeExportApi({
-      '/export/products': data.products,
-      '/export/categories': data.categories,
-    });
-    reviews = await startFakeExportApi({ '/export/reviews': [...data.reviews, ...data.orphanReviews] });
-    service = await startQueryService({
-      replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
-      catalogUrl: catalog.url,
-      reviewsUrl: reviews.url,
-    });
+    fixture = await startAnalyticsFixture('query-rollup-test', 20261125, { orphansInReviewsApi: true });
+    ({ data, service } = fixture);
   });
 
-  afterAll(async () => {
-    await service?.close();
-    await catalog?.close();
-    await reviews?.close();
-    await replicaProbe?.end();
-    await primary?.end();
-    await db?.drop();
-  });
+  afterAll(() => fixture?.close());
 
   const get = (url: string) => service.app.inject({ method: 'GET', url });
 
