@@ -4,21 +4,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetterTopic, startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
 import { ProductCreatedV1 } from '../../src/contracts/catalog.events.js';
 import { createEnvelope } from '../../src/contracts/registry.js';
-import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
-import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
+import { topicNames } from '../../src/contracts/topics.js';
+import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import {
-  createTestDatabase,
-  uniqueName,
-  uniqueTopicPrefix,
-  type TestDatabase,
-} from '../support/isolation.js';
-import { caughtUp, EventWriter, produce, projectorConfig, toMessage, waitFor } from './projector.fixtures.js';
+  caughtUp,
+  EventWriter,
+  produce,
+  projectorConfig,
+  toMessage,
+  waitFor,
+  openProjectorTestbed,
+  type ProjectorTestbed,
+} from './projector.fixtures.js';
 
 const logger = createLogger('projector-test', 'error');
 
 describe('projector dead letters', () => {
+  let testbed: ProjectorTestbed;
   let db: TestDatabase;
   let pool: pg.Pool;
   let broker: Broker;
@@ -52,15 +57,8 @@ describe('projector dead letters', () => {
     ).rows;
 
   beforeAll(async () => {
-    db = await createTestDatabase('readmodel');
-    pool = new pg.Pool({ connectionString: db.url, max: 3 });
-    broker = createBroker({
-      brokers: process.env.LOCUS_KAFKA_BROKERS!,
-      clientId: 'projector-dlq-test',
-      logger,
-    });
-    await broker.ensureTopics(topicSpecs(topics));
-    producer = await broker.producer();
+    testbed = await openProjectorTestbed({ prefix, clientId: 'projector-dlq-test', poolSize: 3, logger });
+    ({ db, pool, broker, producer } = testbed);
     running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
       listen: false,
     });
@@ -68,11 +66,7 @@ describe('projector dead letters', () => {
 
   afterAll(async () => {
     await running?.process.close();
-    await producer?.close();
-    await broker?.deleteTopics([topics.products, topics.categories, topics.reviews, deadLetterTopic(prefix)]);
-    await broker?.close();
-    await pool?.end();
-    await db?.drop();
+    await testbed?.close();
   });
 
   it('given poison events among good ones, when projected, then they are parked with their reason, events behind them wait, and other products keep updating', async () => {

@@ -1,16 +1,11 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopic, startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
-import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
-import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
+import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
+import { topicNames } from '../../src/contracts/topics.js';
+import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import {
-  createTestDatabase,
-  uniqueName,
-  uniqueTopicPrefix,
-  type TestDatabase,
-} from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import {
   caughtUp,
   EventWriter,
@@ -21,6 +16,8 @@ import {
   readViews,
   seededRandom,
   waitFor,
+  openProjectorTestbed,
+  type ProjectorTestbed,
 } from './projector.fixtures.js';
 
 const logger = createLogger('projector-test', 'error');
@@ -38,6 +35,7 @@ const READS = [
 ];
 
 describe('projector rebuild', () => {
+  let testbed: ProjectorTestbed;
   let db: TestDatabase;
   let pool: pg.Pool;
   let broker: Broker;
@@ -57,15 +55,8 @@ describe('projector rebuild', () => {
     ).rows;
 
   beforeAll(async () => {
-    db = await createTestDatabase('readmodel');
-    pool = new pg.Pool({ connectionString: db.url, max: 6 });
-    broker = createBroker({
-      brokers: process.env.LOCUS_KAFKA_BROKERS!,
-      clientId: 'projector-rebuild-test',
-      logger,
-    });
-    await broker.ensureTopics(topicSpecs(topics));
-    producer = await broker.producer();
+    testbed = await openProjectorTestbed({ prefix, clientId: 'projector-rebuild-test', poolSize: 6, logger });
+    ({ db, pool, broker, producer } = testbed);
     running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
       listen: false,
     });
@@ -73,11 +64,7 @@ describe('projector rebuild', () => {
 
   afterAll(async () => {
     await running?.process.close();
-    await producer?.close();
-    await broker?.deleteTopics([topics.products, topics.categories, topics.reviews, deadLetterTopic(prefix)]);
-    await broker?.close();
-    await pool?.end();
-    await db?.drop();
+    await testbed?.close();
   });
 
   it('given live views, when rebuilt under concurrent reads and writes, then every read succeeds with data and the swapped-in views are correct', async () => {

@@ -2,15 +2,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProjectorProcess } from '../../src/apps/projector.js';
 import { topicNames } from '../../src/contracts/topics.js';
-import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
+import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import {
-  createTestDatabase,
-  uniqueName,
-  uniqueTopicPrefix,
-  type TestDatabase,
-} from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import {
   caughtUp,
   EventWriter,
@@ -22,11 +17,14 @@ import {
   seededRandom,
   waitFor,
   type StreamEvent,
+  openProjectorTestbed,
+  type ProjectorTestbed,
 } from './projector.fixtures.js';
 
 const logger = createLogger('projector-test', 'error');
 
 describe('projector views', () => {
+  let testbed: ProjectorTestbed;
   let db: TestDatabase;
   let pool: pg.Pool;
   let broker: Broker;
@@ -37,20 +35,12 @@ describe('projector views', () => {
   const produced: StreamEvent[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase('readmodel');
-    pool = new pg.Pool({ connectionString: db.url, max: 3 });
-    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'projector-test', logger });
-    const { topicSpecs } = await import('../../src/contracts/topics.js');
-    await broker.ensureTopics(topicSpecs(topics));
-    producer = await broker.producer();
+    testbed = await openProjectorTestbed({ prefix, clientId: 'projector-test', poolSize: 3, logger });
+    ({ db, pool, broker, producer } = testbed);
   });
 
   afterAll(async () => {
-    await producer?.close();
-    await broker?.deleteTopics([topics.products, topics.categories, topics.reviews, `${prefix}dead-letter`]);
-    await broker?.close();
-    await pool?.end();
-    await db?.drop();
+    await testbed?.close();
   });
 
   it('given a mixed stream with duplicates and out-of-order events, when projected, then the views match the newest state of every aggregate', async () => {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
-import type { ProjectorConfig } from '../../src/apps/projector.js';
-import type { Broker } from '../../src/messaging/kafka.js';
+import pg from 'pg';
+import { deadLetterTopic, type ProjectorConfig } from '../../src/apps/projector.js';
+import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { loadConfig } from '../../src/shared/config.js';
-import type { TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 import {
   CategoryCreatedV1,
   CategoryUpdatedV1,
@@ -21,7 +21,7 @@ import {
   ReviewUpdatedV1,
   type ReviewState,
 } from '../../src/contracts/review.events.js';
-import type { Topics } from '../../src/contracts/topics.js';
+import { topicNames, topicSpecs, type Topics } from '../../src/contracts/topics.js';
 import type { MessageProducer, OutgoingMessage } from '../../src/messaging/kafka.js';
 
 /** A seeded pseudo-random generator (mulberry32), so a failing stream can be reproduced. */
@@ -482,4 +482,53 @@ export async function caughtUp(
   );
   const at = new Map(stored.rows.map((r) => [`${r.topic}/${r.partition}`, Number(r.next_offset)]));
   return ends.every((end) => (at.get(`${end.topic}/${end.partition}`) ?? 0) >= Number(end.offset));
+}
+
+export interface ProjectorTestbed {
+  db: TestDatabase;
+  pool: pg.Pool;
+  broker: Broker;
+  producer: MessageProducer;
+  /** Deletes the topics (dead-letter topic included), closes the clients, drops the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * What every projector integration test stands on: a read-store database of its own, a pool on it,
+ * the topics of `prefix` created, and a producer to write events into them.
+ */
+export async function openProjectorTestbed(options: {
+  prefix: string;
+  clientId: string;
+  poolSize: number;
+  logger: Parameters<typeof createBroker>[0]['logger'];
+}): Promise<ProjectorTestbed> {
+  const topics = topicNames(options.prefix);
+  const db = await createTestDatabase('readmodel');
+  const pool = new pg.Pool({ connectionString: db.url, max: options.poolSize });
+  const broker = createBroker({
+    brokers: process.env.LOCUS_KAFKA_BROKERS!,
+    clientId: options.clientId,
+    logger: options.logger,
+  });
+  await broker.ensureTopics(topicSpecs(topics));
+  const producer = await broker.producer();
+  return {
+    db,
+    pool,
+    broker,
+    producer,
+    async close() {
+      await producer.close();
+      await broker.deleteTopics([
+        topics.products,
+        topics.categories,
+        topics.reviews,
+        deadLetterTopic(options.prefix),
+      ]);
+      await broker.close();
+      await pool.end();
+      await db.drop();
+    },
+  };
 }
