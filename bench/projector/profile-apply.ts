@@ -2,13 +2,14 @@
  * Where the projector's time goes without Kafka (a profiling aid, not a benchmark with targets): builds
  * the catch-up stream of projector.bench.ts, then times decode+validate, and every SQL statement of
  * applyChanges grouped by its first line, plus COMMIT, over transactions of `--chunk` events.
- * Run: `npx tsx bench/projector/profile-apply.ts [--events 60000] [--chunk 1000] [--sync-off 1]`
+ * Run: `npx tsx bench/projector/profile-apply.ts [--events 60000] [--chunk 1000] [--sync-off 1] [--explain 1]`
  */
 import pg from 'pg';
 import { readEnvFile } from '../../src/cli/services.command.js';
 import { migrate } from '../../src/migrate/migrator.js';
 import { applyChanges } from '../../src/projector/apply-changes.js';
 import { decodeMessage } from '../../src/projector/batch-plan.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
 import { viewTables, type Change, type Tx } from '../../src/projector/projection.types.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createPool } from '../../src/shared/postgres.js';
@@ -31,7 +32,11 @@ await admin.connect();
 await admin.query(`CREATE DATABASE ${name}`);
 const url = new URL(config.LOCUS_READ_DB_URL);
 url.pathname = `/${name}`;
-const pool = createPool(url.toString(), { applicationName: 'bench-profile', max: 1 });
+const pool = createPool(url.toString(), {
+  applicationName: 'bench-profile',
+  max: 1,
+  sessionSettings: PROJECTOR_SESSION_SETTINGS,
+});
 try {
   await migrate(pool, 'readmodel');
   const writer = new EventWriter();
@@ -61,6 +66,11 @@ try {
   const decodeMs = performance.now() - t;
 
   const client = await pool.connect();
+  // --explain 1: plans of statements over 100 ms, with timings, go to the read store's log.
+  if (arg('explain', 0) === 1)
+    await client.query(
+      "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 100; SET auto_explain.log_analyze = on",
+    );
   const timings = new Map<string, { ms: number; calls: number }>();
   const query = client.query.bind(client) as (text: string, values?: unknown[]) => Promise<unknown>;
   (client as unknown as { query: typeof query }).query = async (text: string, values?: unknown[]) => {

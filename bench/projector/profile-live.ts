@@ -11,6 +11,7 @@ import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
 import { createBroker } from '../../src/messaging/kafka.js';
 import { migrate } from '../../src/migrate/migrator.js';
 import { createProjectorMetrics } from '../../src/projector/projector.metrics.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
 import { createProjector } from '../../src/projector/projector.js';
 import { viewTables } from '../../src/projector/projection.types.js';
 import { systemClock } from '../../src/shared/clock.js';
@@ -39,7 +40,11 @@ await admin.connect();
 await admin.query(`CREATE DATABASE ${name}`);
 const url = new URL(config.LOCUS_READ_DB_URL);
 url.pathname = `/${name}`;
-const pool = createPool(url.toString(), { applicationName: 'bench-live', max: 6 });
+const pool = createPool(url.toString(), {
+  applicationName: 'bench-live',
+  max: 6,
+  sessionSettings: PROJECTOR_SESSION_SETTINGS,
+});
 const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'bench-live', logger });
 try {
   await migrate(pool, 'readmodel');

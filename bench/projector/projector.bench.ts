@@ -22,6 +22,7 @@ import { createBroker, type Broker, type MessageProducer } from '../../src/messa
 import { migrate, REPO_ROOT } from '../../src/migrate/migrator.js';
 import { applyChanges } from '../../src/projector/apply-changes.js';
 import { decodeMessage } from '../../src/projector/batch-plan.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
 import { viewTables, withTransaction, type Change } from '../../src/projector/projection.types.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -284,7 +285,11 @@ async function compareBatching(events: StreamEvent[]) {
   });
   const run = async (label: string, perEvent: boolean) => {
     const name = `bench_projector_${stamp}_${label}`;
-    const pool = createPool(await createDatabase(name), { applicationName: 'bench-compare', max: 1 });
+    const pool = createPool(await createDatabase(name), {
+      applicationName: 'bench-compare',
+      max: 1,
+      sessionSettings: PROJECTOR_SESSION_SETTINGS,
+    });
     const bar = new SingleBar({ format: `${label} [{bar}] {value}/{total}` }, Presets.shades_classic);
     bar.start(changes.length, 0);
     const started = performance.now();

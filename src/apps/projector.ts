@@ -7,10 +7,11 @@ import { listDeadLetters } from '../projector/dead-letter.repository.js';
 import { retryDeadLetter, skipDeadLetter } from '../projector/dead-letter.service.js';
 import { createProjectorMetrics, type ProjectorMetrics } from '../projector/projector.metrics.js';
 import { createProjector } from '../projector/projector.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../projector/project-batch.js';
 import { viewTables } from '../projector/projection.types.js';
 import { rebuildViews, type RebuildProgress } from '../projector/rebuild.js';
 import { systemClock, type Clock } from '../shared/clock.js';
-import { loadConfig, portOf, type Config } from '../shared/config.js';
+import { loadConfig, portOf, positiveOf, type Config } from '../shared/config.js';
 import { LocusError } from '../shared/errors.js';
 import { createHttpServer, type HttpServer } from '../shared/http-server.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -25,6 +26,7 @@ const SETTINGS = [
   'LOCUS_PROJECTOR_PORT',
   'LOCUS_PROJECTOR_GROUP',
   'LOCUS_PROJECTOR_STUCK_SECONDS',
+  'LOCUS_PROJECTOR_MAX_BATCH_EVENTS',
   'LOCUS_HOST',
   'LOCUS_LOG_LEVEL',
 ] as const;
@@ -77,7 +79,11 @@ export async function startProjectorProcess(
 ): Promise<ProjectorProcess> {
   const topics = topicNames(config.LOCUS_TOPIC_PREFIX);
   const consumer = config.LOCUS_PROJECTOR_GROUP;
-  const pool = createPool(config.LOCUS_READ_DB_URL, { applicationName: 'locus-projector', max: 6 });
+  const pool = createPool(config.LOCUS_READ_DB_URL, {
+    applicationName: 'locus-projector',
+    max: 6,
+    sessionSettings: PROJECTOR_SESSION_SETTINGS,
+  });
   const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'locus-projector', logger });
   await ensureProjectorTopics(broker, topics, config.LOCUS_TOPIC_PREFIX);
   const producer = await broker.producer();
@@ -96,6 +102,7 @@ export async function startProjectorProcess(
     clock,
     metrics,
     stuckAfterMs: Number(config.LOCUS_PROJECTOR_STUCK_SECONDS) * 1000,
+    maxEventsPerTransaction: positiveOf(config, 'LOCUS_PROJECTOR_MAX_BATCH_EVENTS'),
     publishDeadLetters: (letters) =>
       publishDeadLetters(producer, deadLetterTopic(config.LOCUS_TOPIC_PREFIX), letters),
   });
@@ -197,7 +204,11 @@ function rebuildInBackground(deps: {
 
 async function rebuildCommand(config: ProjectorConfig, clock: Clock, logger: Logger): Promise<void> {
   const topics = topicNames(config.LOCUS_TOPIC_PREFIX);
-  const pool = createPool(config.LOCUS_READ_DB_URL, { applicationName: 'locus-projector-rebuild', max: 4 });
+  const pool = createPool(config.LOCUS_READ_DB_URL, {
+    applicationName: 'locus-projector-rebuild',
+    max: 4,
+    sessionSettings: PROJECTOR_SESSION_SETTINGS,
+  });
   const broker = createBroker({
     brokers: config.LOCUS_KAFKA_BROKERS,
     clientId: 'locus-projector-rebuild',

@@ -1,6 +1,5 @@
-import { loadConfig, portOf } from '../shared/config.js';
+import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { systemClock } from '../shared/clock.js';
-import { LocusError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createPool } from '../shared/postgres.js';
@@ -29,20 +28,12 @@ const SETTINGS = [
   'LOCUS_BREAKER_HALF_OPEN_MS',
 ] as const;
 
-function positive(config: Readonly<Record<string, string>>, name: (typeof SETTINGS)[number]): number {
-  const value = Number(config[name]);
-  if (!Number.isInteger(value) || value < 1) {
-    throw new LocusError('LOCUS_CONFIG_INVALID', `${name} must be a positive integer, got "${config[name]}"`);
-  }
-  return value;
-}
-
 /** The query service's composition root: two read-store pools, two upstream APIs, one HTTP server. */
 export async function main(): Promise<void> {
   const config = loadConfig(SETTINGS);
   const logger = createLogger('query');
   await runUntilSignal('query', logger, async (): Promise<RunningProcess> => {
-    const statementTimeoutMs = positive(config, 'LOCUS_QUERY_STATEMENT_TIMEOUT_MS');
+    const statementTimeoutMs = positiveOf(config, 'LOCUS_QUERY_STATEMENT_TIMEOUT_MS');
     const replica = createPool(config.LOCUS_READ_REPLICA_URL, {
       applicationName: 'locus-query-replica',
       max: 20,
@@ -58,16 +49,16 @@ export async function main(): Promise<void> {
     bytes.meterPool(replica, 'replica');
     bytes.meterPool(primary, 'primary');
     const resilience: ResilienceOptions = {
-      breakerFailures: positive(config, 'LOCUS_BREAKER_FAILURES'),
-      halfOpenAfterMs: positive(config, 'LOCUS_BREAKER_HALF_OPEN_MS'),
+      breakerFailures: positiveOf(config, 'LOCUS_BREAKER_FAILURES'),
+      halfOpenAfterMs: positiveOf(config, 'LOCUS_BREAKER_HALF_OPEN_MS'),
       retries: 2,
       retryInitialDelayMs: 10,
     };
     const settings: RequestSettings = {
-      defaultDeadlineMs: positive(config, 'LOCUS_QUERY_DEADLINE_MS'),
-      exportDeadlineMs: positive(config, 'LOCUS_QUERY_EXPORT_DEADLINE_MS'),
-      maxDeadlineMs: positive(config, 'LOCUS_QUERY_MAX_DEADLINE_MS'),
-      consistencyWaitMs: positive(config, 'LOCUS_CONSISTENCY_WAIT_MS'),
+      defaultDeadlineMs: positiveOf(config, 'LOCUS_QUERY_DEADLINE_MS'),
+      exportDeadlineMs: positiveOf(config, 'LOCUS_QUERY_EXPORT_DEADLINE_MS'),
+      maxDeadlineMs: positiveOf(config, 'LOCUS_QUERY_MAX_DEADLINE_MS'),
+      consistencyWaitMs: positiveOf(config, 'LOCUS_CONSISTENCY_WAIT_MS'),
       maxWindowDays: 1830,
       defaultWindowDays: 90,
     };
@@ -75,7 +66,7 @@ export async function main(): Promise<void> {
       replica,
       primary,
       resilience,
-      maxReplicaLagMs: positive(config, 'LOCUS_MAX_REPLICA_LAG_MS'),
+      maxReplicaLagMs: positiveOf(config, 'LOCUS_MAX_REPLICA_LAG_MS'),
     });
     const app = await buildQueryApp({
       store,

@@ -1,7 +1,6 @@
 import { topicNames, topicSpecs } from '../contracts/topics.js';
 import { createBroker } from '../messaging/kafka.js';
-import { loadConfig, portOf } from '../shared/config.js';
-import { LocusError } from '../shared/errors.js';
+import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { createHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
@@ -14,13 +13,6 @@ import { reviewsOutboxSource } from '../reviews/review-outbox.relay.js';
 
 /** A relay that failed this many batches in a row reports itself unhealthy. */
 const UNHEALTHY_AFTER_FAILURES = 5;
-
-function positiveNumber(name: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new LocusError('LOCUS_CONFIG_INVALID', `${name} must be a positive number, got "${text}"`);
-  return value;
-}
 
 /**
  * Composition root of the relay process (port LOCUS_RELAY_PORT, default 8084: /health, /metrics).
@@ -40,9 +32,8 @@ export async function main(): Promise<void> {
     'LOCUS_OUTBOX_RETENTION_HOURS',
   ]);
   const logger = createLogger('relay', config.LOCUS_LOG_LEVEL);
-  const batchSize = positiveNumber('LOCUS_RELAY_BATCH_SIZE', config.LOCUS_RELAY_BATCH_SIZE);
-  const retentionMs =
-    positiveNumber('LOCUS_OUTBOX_RETENTION_HOURS', config.LOCUS_OUTBOX_RETENTION_HOURS) * 3600_000;
+  const batchSize = positiveOf(config, 'LOCUS_RELAY_BATCH_SIZE');
+  const retentionMs = positiveOf(config, 'LOCUS_OUTBOX_RETENTION_HOURS', 'number') * 3600_000;
 
   await runUntilSignal('relay', logger, async () => {
     const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'locus-relay', logger });

@@ -113,10 +113,21 @@ export async function prepareNextTables(pool: pg.Pool, rebuildConsumer: string):
     for (const table of VIEW_TABLE_NAMES) {
       await tx.query(`DROP TABLE IF EXISTS ${table}${NEXT_SUFFIX}, ${table}${OLD_SUFFIX}`);
       await tx.query(`CREATE TABLE ${table}${NEXT_SUFFIX} (LIKE ${table} INCLUDING ALL)`);
+      await copyStorageOptions(tx, table, `${table}${NEXT_SUFFIX}`);
     }
     await tx.query('DELETE FROM projector_positions WHERE consumer = $1', [rebuildConsumer]);
     await tx.query('DELETE FROM dead_letters WHERE consumer = $1', [rebuildConsumer]);
   });
+}
+
+/** LIKE … INCLUDING ALL copies columns and indexes but not reloptions such as fillfactor. */
+async function copyStorageOptions(tx: Tx, from: string, to: string): Promise<void> {
+  const { rows } = await tx.query<{ reloptions: string[] | null }>(
+    'SELECT reloptions FROM pg_class WHERE oid = $1::regclass',
+    [from],
+  );
+  const options = rows[0]?.reloptions ?? [];
+  if (options.length > 0) await tx.query(`ALTER TABLE ${to} SET (${options.join(', ')})`);
 }
 
 /** True when every partition of `goals` has a position in `positions` at or past it. */

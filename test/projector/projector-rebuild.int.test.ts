@@ -45,6 +45,13 @@ describe('projector rebuild', () => {
   const topics = topicNames(prefix);
   const group = uniqueName('projector');
 
+  const storageOptions = async () =>
+    (
+      await pool.query<{ relname: string; reloptions: string[] | null }>(
+        `SELECT relname, reloptions FROM pg_class WHERE relname IN ('product_summary', 'review_view')
+         AND relkind = 'r' ORDER BY 1`,
+      )
+    ).rows;
   const indexNames = async () =>
     (
       await pool.query<{
@@ -75,6 +82,10 @@ describe('projector rebuild', () => {
     await produce(producer, topics, writer.events);
     await waitFor('initial catch-up', () => caughtUp(pool, broker, topics, group));
     const indexesBefore = await indexNames();
+    const storageBefore = await storageOptions();
+    expect(storageBefore.every((table) => table.reloptions?.some((o) => o.startsWith('fillfactor=')))).toBe(
+      true,
+    );
 
     // when: readers and a writer run all through the rebuild
     let stop = false;
@@ -136,6 +147,7 @@ describe('projector rebuild', () => {
     expect(reads.ok).toBeGreaterThan(READS.length * 2);
     expect(await readViews(pool)).toEqual(expectedViews(writer.events));
     expect(await indexNames()).toEqual(indexesBefore);
+    expect(await storageOptions()).toEqual(storageBefore);
     const leftovers = await pool.query(
       `SELECT tablename FROM pg_tables WHERE tablename LIKE '%\\_\\_next' OR tablename LIKE '%\\_\\_old'`,
     );

@@ -452,6 +452,7 @@ export function projectorConfig(db: TestDatabase, prefix: string, group: string)
       'LOCUS_PROJECTOR_PORT',
       'LOCUS_PROJECTOR_GROUP',
       'LOCUS_PROJECTOR_STUCK_SECONDS',
+      'LOCUS_PROJECTOR_MAX_BATCH_EVENTS',
       'LOCUS_HOST',
       'LOCUS_LOG_LEVEL',
     ],
