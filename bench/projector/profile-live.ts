@@ -61,6 +61,17 @@ try {
   await produce(producer, topics, writer.events, 5_000);
   await producer.close();
   const total = writer.events.length;
+  writer.events.length = 0;
+  // Memory the projector adds: sampled every 200 ms against a baseline taken after a full GC
+  // (run with `node --expose-gc` for the baseline to be exact).
+  (globalThis as { gc?: () => void }).gc?.();
+  const base = process.memoryUsage();
+  const peak = { heapUsed: 0, external: 0, arrayBuffers: 0, rss: 0 };
+  const sampler = setInterval(() => {
+    const now = process.memoryUsage();
+    for (const key of Object.keys(peak) as (keyof typeof peak)[])
+      peak[key] = Math.max(peak[key], Math.round((now[key] - base[key]) / 2 ** 20));
+  }, 200);
 
   const registry = createMetricsRegistry('profile');
   const metrics = createProjectorMetrics(registry);
@@ -94,6 +105,7 @@ try {
   await caughtUp;
   const wallMs = performance.now() - started;
   await projector.stop();
+  clearInterval(sampler);
   const duration = (await metrics.batchDuration.get()).values.find((v) => v.metricName?.endsWith('_sum'));
   sizes.sort((a, b) => a - b);
   console.log(
@@ -103,6 +115,7 @@ try {
       eventsPerSecond: Math.round(total / ((performance.now() - firstAt) / 1000)),
       applySeconds: duration?.value,
       commits: sizes.length,
+      peakAboveBaselineMb: peak,
       size: { p10: sizes[Math.floor(sizes.length * 0.1)], p50: sizes[sizes.length >> 1], max: sizes.at(-1) },
     }),
   );

@@ -11,7 +11,7 @@ export interface OutboxEntry {
 
 /**
  * Records an event in the outbox. Takes a transaction so the event commits (or vanishes) together
- * with the change it describes; the insert trigger NOTIFYs the relay at commit.
+ * with the change it describes; the relay polls for it (see relay/idle-backoff.ts).
  */
 export async function appendToOutbox(trx: Transaction<CatalogDb>, entry: OutboxEntry): Promise<void> {
   await trx

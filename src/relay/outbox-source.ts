@@ -19,14 +19,14 @@ export interface PendingEvent {
  */
 export interface OutboxSource {
   readonly name: string;
+  /** Longest wait between polls of an idle outbox, in ms (the relay polls sooner while busy). */
+  readonly pollIntervalMs: number;
   /**
    * Claims up to `limit` unpublished events in per-key order and passes them to `publish`; marks them
    * published only after `publish` resolves. When `publish` throws, nothing is marked.
    * @returns how many events were published.
    */
   publishBatch(limit: number, publish: (events: PendingEvent[]) => Promise<void>): Promise<number>;
-  /** Resolves when new events may be waiting (a notification, or the fallback poll interval). */
-  waitForWork(signal: AbortSignal): Promise<void>;
   /** Deletes published events older than the retention period; returns how many. */
   purgePublished(olderThan: Date): Promise<number>;
   /** How many events wait to be published (for the pending gauge); optional. */

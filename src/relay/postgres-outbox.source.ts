@@ -2,20 +2,18 @@ import type pg from 'pg';
 import type { EventEnvelope } from '../contracts/envelope.js';
 import type { Logger } from '../shared/logger.js';
 import { createPool } from '../shared/postgres.js';
-import { OutboxListener } from './outbox-listener.js';
 import type { OutboxSource, PendingEvent } from './outbox-source.js';
 
 /** Must match the `lane` column of migrations/catalog/0001_catalog.sql. */
 export const OUTBOX_LANES = 16;
 /** First key of the lanes' advisory locks ('locu' in ASCII), so they collide with no other lock. */
 export const LANE_LOCK_NAMESPACE = 0x6c6f6375;
-export const OUTBOX_CHANNEL = 'locus_catalog_outbox';
 
 export interface PostgresOutboxSourceOptions {
   url: string;
   logger: Logger;
   name?: string;
-  /** Fallback wake-up when no notification arrives (default 1000 ms). */
+  /** Longest wait between polls of an idle outbox (default 100 ms). */
   pollIntervalMs?: number;
   /** Most lanes one batch claims (default all 16); fewer lets several relays share the load. */
   lanesPerBatch?: number;
@@ -65,30 +63,17 @@ const PENDING_IN_LANES = `
 export class PostgresOutboxSource implements OutboxSource {
   readonly name: string;
   private readonly pool: pg.Pool;
-  private readonly listener: OutboxListener;
-  private readonly pollIntervalMs: number;
+  readonly pollIntervalMs: number;
   private readonly lanesPerBatch: number;
-  private woken = false;
-  private readonly waiters = new Set<() => void>();
 
   constructor(options: PostgresOutboxSourceOptions) {
     this.name = options.name ?? 'catalog';
-    this.pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 100;
     this.lanesPerBatch = options.lanesPerBatch ?? OUTBOX_LANES;
     this.pool = createPool(options.url, { applicationName: `locus-relay-${this.name}`, max: 4 });
-    this.listener = new OutboxListener(options.url, OUTBOX_CHANNEL, () => this.wake(), options.logger);
-    this.listener.start();
-  }
-
-  private wake(): void {
-    this.woken = true;
-    for (const resolve of this.waiters) resolve();
-    this.waiters.clear();
   }
 
   async publishBatch(limit: number, publish: (events: PendingEvent[]) => Promise<void>): Promise<number> {
-    // A notification from now on means work this batch may not see: wait no longer after it.
-    this.woken = false;
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -118,24 +103,6 @@ export class PostgresOutboxSource implements OutboxSource {
     }
   }
 
-  waitForWork(signal: AbortSignal): Promise<void> {
-    if (this.woken || signal.aborted) {
-      this.woken = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.pollIntervalMs);
-      signal.addEventListener('abort', done, { once: true });
-      this.waiters.add(done);
-    });
-  }
-
   /** Deletes published rows older than `olderThan` in chunks, so no statement holds locks for long. */
   async purgePublished(olderThan: Date): Promise<number> {
     let total = 0;
@@ -158,8 +125,6 @@ export class PostgresOutboxSource implements OutboxSource {
   }
 
   async close(): Promise<void> {
-    this.wake();
-    await this.listener.close();
     await this.pool.end();
   }
 }

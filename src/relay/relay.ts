@@ -2,6 +2,7 @@ import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/envelope.js';
 import type { MessageProducer, OutgoingMessage } from '../messaging/kafka.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import { IdleBackoff } from './idle-backoff.js';
 import type { OutboxSource, PendingEvent } from './outbox-source.js';
 import type { RelayMetrics } from './relay.metrics.js';
 
@@ -17,6 +18,8 @@ export interface RelayOptions {
   retentionMs?: number;
   /** How often the retention purge runs (default 1 hour; the first run is at start). */
   purgeIntervalMs?: number;
+  /** Shortest wait after an empty batch (default 5 ms); see IdleBackoff. */
+  minPollMs?: number;
   /** Called after each batch is acknowledged by Kafka, before it is marked published. */
   onPublished?: (events: PendingEvent[], ackedAt: Date) => void;
 }
@@ -59,8 +62,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
  * (acks=all) and only then marked published, so delivery is at-least-once: a crash between the ack
  * and the mark re-sends the batch, and consumers drop the duplicates by aggregate version. Per-key
  * order is the source's guarantee (it hands one key's events to one relay at a time, in order) kept
- * here by sending a batch in the order given. Full batches are followed at once by the next; an
- * empty one waits for the source's wake-up (notification or poll). Failures (store or broker down)
+ * here by sending a batch in the order given. A batch with events is followed at once by the next;
+ * after empty ones the wait grows from `minPollMs` to the source's `pollIntervalMs` (IdleBackoff). Failures (store or broker down)
  * are logged and retried with capped exponential backoff. The retention purge runs beside it.
  */
 export function runRelay(
@@ -96,6 +99,10 @@ export function runRelay(
     options.onPublished?.(events, ackedAt);
   };
 
+  const idle = new IdleBackoff(
+    options.minPollMs ?? 5,
+    Math.max(options.minPollMs ?? 5, source.pollIntervalMs),
+  );
   const publishLoop = async () => {
     while (!signal.aborted) {
       try {
@@ -103,7 +110,8 @@ export function runRelay(
         options.metrics?.published.inc(labels, count);
         status.consecutiveFailures = 0;
         status.lastBatchAt = clock.now();
-        if (count === 0) await source.waitForWork(signal);
+        const wait = idle.afterBatch(count);
+        if (wait > 0) await sleep(wait, signal);
       } catch (error) {
         status.consecutiveFailures += 1;
         status.lastError = error instanceof Error ? error.message : String(error);

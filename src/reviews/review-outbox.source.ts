@@ -19,7 +19,7 @@ import { isDuplicateKey, loadCurrent } from './review.repository.js';
 export interface ReviewOutboxSourceOptions {
   /** LOCUS_TOPIC_PREFIX: events go to `topicNames(prefix).reviews`, keyed by product id. */
   topicPrefix: string;
-  /** How long `waitForWork` sleeps: there are no change streams on FerretDB (default 200 ms). */
+  /** Longest wait between polls of an idle outbox: there are no change streams on FerretDB (default 200 ms). */
   pollIntervalMs?: number;
   /** Must equal the lanes the reviews service writes with (default 8). */
   lanes?: number;
@@ -110,7 +110,7 @@ export class ReviewOutboxSource implements OutboxSource {
   readonly name: string;
   private readonly collections: ReviewCollections;
   private readonly topic: string;
-  private readonly pollIntervalMs: number;
+  readonly pollIntervalMs: number;
   private readonly lanes: number;
   private readonly leaseMs: number;
   private readonly maxLanes: number;
@@ -177,19 +177,6 @@ export class ReviewOutboxSource implements OutboxSource {
       lanes.filter((lane) => this.queues.get(lane)?.ready.length === 0).map((lane) => this.flushDone(lane)),
     );
     return batch.length;
-  }
-
-  waitForWork(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.pollIntervalMs);
-      signal.addEventListener('abort', done, { once: true });
-    });
   }
 
   /**

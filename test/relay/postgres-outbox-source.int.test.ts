@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
+import { createBroker } from '../../src/messaging/kafka.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
+import { runRelay } from '../../src/relay/relay.js';
+import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import { appendProductEvent, pendingRows, productKey } from './outbox-fixture.js';
 
 const logger = createLogger('outbox-source-test', 'silent');
@@ -17,8 +19,7 @@ describe('PostgresOutboxSource', () => {
   beforeAll(async () => {
     database = await createTestDatabase('catalog');
     db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'outbox-source-test' }));
-    // A long poll interval: only a notification can wake the source within the test's bound.
-    source = new PostgresOutboxSource({ url: database.url, logger, pollIntervalMs: 30_000 });
+    source = new PostgresOutboxSource({ url: database.url, logger });
   });
 
   afterAll(async () => {
@@ -27,21 +28,37 @@ describe('PostgresOutboxSource', () => {
     await database?.drop();
   });
 
-  it('wakes a waiting relay as soon as an outbox insert commits (LISTEN/NOTIFY)', async () => {
-    // given a source whose listener is connected and whose outbox is empty
-    await new Promise((r) => setTimeout(r, 500));
-    await source.publishBatch(10, async () => undefined);
-    const controller = new AbortController();
+  it('given an idle relay, when an event commits, then it is published within the idle poll interval', async () => {
+    // given a relay over an empty outbox that has backed off to its longest wait (300 ms)
+    const broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'poll-test', logger });
+    const producer = await broker.producer();
+    const topic = `${uniqueTopicPrefix()}products`;
+    await broker.ensureTopics([{ topic, partitions: 1 }]);
+    const idleSource = new PostgresOutboxSource({ url: database.url, logger, pollIntervalMs: 300 });
+    const published: { key: string; at: number }[] = [];
+    const relay = runRelay(idleSource, producer, {
+      logger,
+      onPublished: (events) => published.push(...events.map((e) => ({ key: e.key, at: Date.now() }))),
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 1_500));
 
-    // when an event is recorded while the relay waits
-    const started = Date.now();
-    const waiting = source.waitForWork(controller.signal);
-    await appendProductEvent(db, 'any-topic', productKey(1), 1);
-    await waiting;
+      // when an event is recorded
+      const committedAt = Date.now();
+      await appendProductEvent(db, topic, productKey(9), 1);
+      while (published.length === 0 && Date.now() - committedAt < 10_000)
+        await new Promise((r) => setTimeout(r, 5));
 
-    // then the wait ends long before the 30 s poll interval
-    expect(Date.now() - started).toBeLessThan(2_000);
-    controller.abort();
+      // then it goes out after at most one idle wait (plus the batch itself), not at some later poll
+      expect(published.map((p) => p.key)).toEqual([productKey(9)]);
+      expect(published[0]!.at - committedAt).toBeLessThan(300 + 700);
+    } finally {
+      await relay.stop();
+      await idleSource.close();
+      await producer.close();
+      await broker.deleteTopics([topic]);
+      await broker.close();
+    }
   });
 
   it('hands out events in outbox order and marks them only after publish resolves', async () => {
