@@ -2,7 +2,8 @@
  * Where the projector's time goes without Kafka (a profiling aid, not a benchmark with targets): builds
  * the catch-up stream of projector.bench.ts, then times decode+validate, and every SQL statement of
  * applyChanges grouped by its first line, plus COMMIT, over transactions of `--chunk` events.
- * Run: `npx tsx bench/projector/profile-apply.ts [--events 60000] [--chunk 1000] [--sync-off 1] [--explain 1]`
+ * Run: `npx tsx bench/projector/profile-apply.ts [--events 60000] [--chunk 1000] [--sync-off 1] [--explain 1]
+ *   [--sustained 100000]`
  */
 import pg from 'pg';
 import { readEnvFile } from '../../src/cli/services.command.js';
@@ -22,6 +23,8 @@ const arg = (name: string, fallback: number) => {
 const EVENTS = arg('events', 60_000);
 const CHUNK = arg('chunk', 1_000);
 const SYNC_OFF = arg('sync-off', 0) === 1;
+/** --sustained N: apply the catch-up stream untimed, then time N events of the bench's sustained mix. */
+const SUSTAINED = arg('sustained', 0);
 
 const env = { ...readEnvFile(), ...process.env };
 const config = loadConfig(['LOCUS_READ_DB_URL'], env);
@@ -47,6 +50,17 @@ try {
     reviews: Math.round(110_000 * scale),
     edits: Math.round(70_000 * scale),
   });
+  const seeded = SUSTAINED > 0 ? writer.events.length : 0;
+  if (SUSTAINED > 0) {
+    // projector.bench.ts's sustained mix: 40% price updates, 60% new reviews, on live products
+    const random = seededRandom(2);
+    const products = writer.liveProductIds();
+    for (let i = 0; i < SUSTAINED; i++) {
+      const id = products[Math.floor(random() * products.length)]!;
+      if (random() < 0.4) writer.product({ id, price: 100 + Math.floor(random() * 10_000) });
+      else writer.review({ productId: id, rating: 1 + Math.floor(random() * 5) });
+    }
+  }
   const buffers = writer.events.map((e) => ({ key: e.key, value: Buffer.from(JSON.stringify(e.envelope)) }));
 
   let t = performance.now();
@@ -64,8 +78,15 @@ try {
     return decoded.change;
   });
   const decodeMs = performance.now() - t;
+  const decoded = changes.length;
 
   const client = await pool.connect();
+  for (let i = 0; i < seeded; i += 20_000) {
+    await client.query('BEGIN');
+    await applyChanges(client as Tx, viewTables(), changes.slice(i, Math.min(seeded, i + 20_000)));
+    await client.query('COMMIT');
+  }
+  changes.splice(0, seeded);
   // --explain 1: plans of statements over 100 ms, with timings, go to the read store's log.
   if (arg('explain', 0) === 1)
     await client.query(
@@ -100,7 +121,7 @@ try {
         events: changes.length,
         chunk: CHUNK,
         syncOff: SYNC_OFF,
-        decodePerSecond: Math.round(changes.length / (decodeMs / 1000)),
+        decodePerSecond: Math.round(decoded / (decodeMs / 1000)),
         applyPerSecond: Math.round(changes.length / (applyMs / 1000)),
         statements: [...timings]
           .sort((a, b) => b[1].ms - a[1].ms)
