@@ -1,6 +1,7 @@
 import type { AcceptedChanges, Change, Tx, ViewTables } from './projection.types.js';
 import { dedupeChanges } from './batch-plan.js';
 import { acceptNewer } from './version-guard.js';
+import { planRatings, type StoredReview } from './rating-delta.js';
 import { VIEWS } from './views/index.js';
 
 /**
@@ -21,7 +22,21 @@ export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly
     );
     for (const row of rows.rows) previous.set(row.id, row);
   }
-  const split = splitAccepted(accepted, previous);
+  const reviewIds = accepted.filter((c) => c.aggregateType === 'review').map((c) => c.id);
+  const previousReviews = new Map<string, StoredReview>();
+  if (reviewIds.length > 0) {
+    const rows = await tx.query<{ id: string; product_id: string; rating: number; created_at: Date }>(
+      `SELECT id, product_id, rating, created_at FROM ${tables.reviewView} WHERE id = ANY($1::uuid[])`,
+      [reviewIds],
+    );
+    for (const row of rows.rows)
+      previousReviews.set(row.id, {
+        productId: row.product_id,
+        rating: row.rating,
+        createdAt: row.created_at,
+      });
+  }
+  const split = splitAccepted(accepted, previous, previousReviews);
   const kinds = new Set(accepted.map((c) => c.aggregateType));
   for (const view of VIEWS) {
     if (view.handles.some((kind) => kinds.has(kind))) await view.apply(tx, split, tables);
@@ -30,12 +45,13 @@ export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly
 }
 
 /**
- * Splits accepted changes by kind and works out what else they touch, given the changed products' rows
- * before the batch (`previous`, by id; absent = not in the view yet).
+ * Splits accepted changes by kind and works out what else they touch, given the changed products' and
+ * reviews' rows before the batch (`previous`, `previousReviews`, by id; absent = not in the view yet).
  */
 export function splitAccepted(
   accepted: readonly Change[],
   previous: ReadonlyMap<string, { name: string; category_id: string | null }> = new Map(),
+  previousReviews: ReadonlyMap<string, StoredReview> = new Map(),
 ): AcceptedChanges {
   const split: AcceptedChanges = {
     categories: [],
@@ -46,7 +62,9 @@ export function splitAccepted(
     productCategoryIds: [],
     renamedProductIds: [],
     touchedProductIds: [],
+    ratings: { deltas: [], recompute: [] },
   };
+  const newProductIds: string[] = [];
   const touched = new Set<string>();
   const categories = new Set<string>();
   for (const row of previous.values()) if (row.category_id) categories.add(row.category_id);
@@ -62,7 +80,10 @@ export function splitAccepted(
         split.productUpserts.push({ ...base, state: change.state });
         if (change.state.categoryId) categories.add(change.state.categoryId);
         const before = previous.get(change.id);
-        if (!before) touched.add(change.id);
+        if (!before) {
+          touched.add(change.id);
+          newProductIds.push(change.id);
+        }
         if (!before || before.name !== change.state.name || before.category_id !== change.state.categoryId) {
           split.renamedProductIds.push(change.id);
         }
@@ -75,6 +96,8 @@ export function splitAccepted(
       touched.add(change.state.productId);
     }
   }
+  split.ratings = planRatings(split.reviewUpserts, split.reviewDeletes, previousReviews, newProductIds);
+  for (const id of split.ratings.recompute) touched.add(id);
   split.touchedProductIds = [...touched];
   split.productCategoryIds = [...categories];
   return split;

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { CategoryState, ProductState } from '../contracts/catalog.events.js';
 import type { AggregateType } from '../contracts/envelope.js';
 import type { ReviewState } from '../contracts/review.events.js';
+import type { RatingPlan } from './rating-delta.js';
 
 /**
  * A pg client inside an open transaction. Only `withTransaction` makes one, so a function that takes
@@ -85,10 +86,12 @@ export interface AcceptedChanges {
   /** Products new to the view or whose name or category changed: their reviews' copies must follow. */
   renamedProductIds: string[];
   /**
-   * Products whose rating summary must be recomputed: products of changed reviews, and products new to
-   * the view (their reviews may have arrived first). An update of an existing product keeps its rating.
+   * Products whose rating summary changes: products of changed reviews, and products new to the view
+   * (their reviews may have arrived first). An update of an existing product keeps its rating.
    */
   touchedProductIds: string[];
+  /** How the touched products' rating summaries change: increments, or a recompute (planRatings). */
+  ratings: RatingPlan;
 }
 
 /** One materialized view: which aggregates change it, and how to apply accepted changes set-based. */

@@ -134,4 +134,38 @@ describe('projector views', () => {
     ).toEqual([{ version: 3, deleted: true }]);
     expect(await readViews(pool)).toEqual(expectedViews(produced));
   });
+  it('given views that already hold products and reviews, when reviews are added, re-rated and deleted over many small transactions, then the rating summaries match the source', async () => {
+    // given: products and reviews already projected
+    const writer = new EventWriter();
+    mixedStream(writer, seededRandom(99), { categories: 3, products: 20, reviews: 80, edits: 0 });
+    const before = writer.events.splice(0);
+    produced.push(...before);
+    await produce(producer, topics, before);
+    const config = { ...projectorConfig(db, prefix, group), LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '15' };
+    const running = await startProjectorProcess(config, systemClock, logger, { listen: false });
+    try {
+      await waitFor('first catch-up', () => caughtUp(pool, broker, topics, group));
+
+      // when: new reviews on those products, rating edits (some twice in a row) and deletes, applied
+      // at most 15 events per transaction, so they change products that are already in the view
+      const random = seededRandom(100);
+      const products = writer.liveProductIds();
+      for (let i = 0; i < 240; i++) {
+        const reviews = writer.live('review');
+        const roll = random();
+        if (roll < 0.45) writer.review({ productId: products[i % products.length]!, rating: 1 + (i % 5) });
+        else if (roll < 0.85) writer.review({ id: reviews[i % reviews.length]!, rating: 1 + ((i * 3) % 5) });
+        else writer.deleteReview(reviews[i % reviews.length]!);
+      }
+      const after = writer.events.splice(0);
+      produced.push(...after, ...after.slice(0, 30)); // and some duplicates
+      await produce(producer, topics, [...after, ...after.slice(0, 30)]);
+      await waitFor('second catch-up', () => caughtUp(pool, broker, topics, group));
+    } finally {
+      await running.process.close();
+    }
+
+    // then
+    expect(await readViews(pool)).toEqual(expectedViews(produced));
+  });
 });
