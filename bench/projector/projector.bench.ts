@@ -6,7 +6,7 @@
  *      (target ≥ 5×);
  *   3. sustained 10,000 events/s for 60 s with the projector at the head → lag per second (flat?);
  *   4. the projector process's peak RSS (VmHWM; target ≤ 200 MB).
- * Run: `[PROJECTOR_NODE_ARGS='--max-semi-space-size=2'] npx tsx bench/projector/projector.bench.ts [--backlog 200000]
+ * Run: `[PROJECTOR_NODE_ARGS='--max-semi-space-size=2'] [LOCUS_PROJECTOR_MAX_BATCH_EVENTS=20000] npx tsx bench/projector/projector.bench.ts [--backlog 200000]
  * [--sustain-seconds 60]`
  * (services up; LOCUS_* set or ~/.locus/env). Writes bench/results/projector-<time>.json.
  */
@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import os from 'node:os';
 import { Presets, SingleBar } from 'cli-progress';
 import pg from 'pg';
 import { readEnvFile } from '../../src/cli/services.command.js';
@@ -25,8 +26,11 @@ import { decodeMessage } from '../../src/projector/batch-plan.js';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
 import { viewTables, withTransaction, type Change } from '../../src/projector/projection.types.js';
 import { loadConfig } from '../../src/shared/config.js';
+import { PROCESS_NODE_FLAGS } from '../../src/supervisor/process-supervisor.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createPool } from '../../src/shared/postgres.js';
+import { writeChartSvg } from '../lib/chart.js';
+import { machineDescription, markdownTable, RESULTS_DIR, writeResults } from '../lib/results.js';
 import {
   EventWriter,
   mixedStream,
@@ -44,13 +48,16 @@ const SUSTAIN_SECONDS = arg('sustain-seconds', 60);
 const SUSTAIN_RATE = arg('rate', 10_000);
 const COMPARE_EVENTS = arg('compare', 20_000);
 /**
- * Node/V8 flags for the projector process only, e.g. `--max-old-space-size=96 --max-semi-space-size=2`
- * (what a deployment would put in NODE_OPTIONS for it); recorded in the results.
+ * Node/V8 flags for the projector process only (default: the heap caps locus starts it with,
+ * PROCESS_NODE_FLAGS.projector; `PROJECTOR_NODE_ARGS=''` for V8's defaults); recorded in the results.
  */
-const PROJECTOR_NODE_FLAGS = process.env.PROJECTOR_NODE_ARGS ?? '';
+const PROJECTOR_NODE_FLAGS = process.env.PROJECTOR_NODE_ARGS ?? PROCESS_NODE_FLAGS.projector!.join(' ');
 
 const env = { ...readEnvFile(), ...process.env };
-const config = loadConfig(['LOCUS_READ_DB_URL', 'LOCUS_KAFKA_BROKERS'], env);
+const config = loadConfig(
+  ['LOCUS_READ_DB_URL', 'LOCUS_KAFKA_BROKERS', 'LOCUS_PROJECTOR_MAX_BATCH_EVENTS'],
+  env,
+);
 const logger = createLogger('bench-projector', 'warn');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stamp = Date.now().toString(36);
@@ -114,8 +121,11 @@ function peakRssMb(pid: number): number {
 async function main() {
   const results: Record<string, unknown> = {
     startedAt: new Date().toISOString(),
+    machine: machineDescription(),
+    loadAverageAtStart: os.loadavg().map((n) => Number(n.toFixed(2))),
     backlog: BACKLOG,
     projectorNodeFlags: PROJECTOR_NODE_FLAGS,
+    maxEventsPerTransaction: Number(config.LOCUS_PROJECTOR_MAX_BATCH_EVENTS),
   };
   const dbName = `bench_projector_${stamp}`;
   const prefix = `bench_${stamp}.`;
@@ -239,6 +249,8 @@ async function main() {
       lagMax: Math.max(...lagSamples),
       lagMeanFirstHalf: Math.round(mean(lagSamples.slice(0, half))),
       lagMeanSecondHalf: Math.round(mean(lagSamples.slice(half))),
+      // flat = the lag neither grows nor shrinks: its least-squares slope over the second half ≈ 0
+      lagSlopePerSecondSecondHalf: Math.round(slope(lagSamples.slice(half))),
       peakRssMb: peakRssMb(child.pid!),
     };
     results.sustained = sustained;
@@ -261,6 +273,8 @@ async function main() {
     await dropDatabase(dbName);
   }
   results.finishedAt = new Date().toISOString();
+  results.loadAverageAtEnd = os.loadavg().map((n) => Number(n.toFixed(2)));
+  await writeSummary(results);
   const dir = path.join(REPO_ROOT, 'bench/results');
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `projector-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -318,6 +332,108 @@ async function compareBatching(events: StreamEvent[]) {
     speedup: Number((batched / perEvent).toFixed(1)),
     target: 5,
   };
+}
+
+/** Least-squares slope of equally spaced samples (per sample). */
+function slope(ys: number[]): number {
+  const n = ys.length;
+  if (n < 2) return 0;
+  const meanX = (n - 1) / 2;
+  const meanY = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  ys.forEach((y, x) => {
+    num += (x - meanX) * (y - meanY);
+    den += (x - meanX) ** 2;
+  });
+  return num / den;
+}
+
+/** projector-latest.md (figures against the targets) and projector-latest.svg (lag per second). */
+async function writeSummary(results: Record<string, unknown>): Promise<void> {
+  const catchUp = results.catchUp as {
+    eventsPerSecond: number;
+    events: number;
+    peakRssMbAfterCatchUp: number;
+  };
+  const sustained = results.sustained as {
+    targetRate: number;
+    producedRate: number;
+    seconds: number;
+    lagSamples: number[];
+    lagMax: number;
+    lagMeanFirstHalf: number;
+    lagMeanSecondHalf: number;
+    lagSlopePerSecondSecondHalf: number;
+    peakRssMb: number;
+  };
+  const batching = results.batchedVsPerEvent as {
+    speedup: number;
+    batchedPerSecond: number;
+    perEventPerSecond: number;
+  };
+  const mark = (ok: boolean) => (ok ? 'met' : '**not met**');
+  const flat = Math.abs(sustained.lagSlopePerSecondSecondHalf) < sustained.targetRate * 0.01;
+  const table = markdownTable([
+    {
+      figure: 'catch-up of a backlog',
+      measured: `${catchUp.eventsPerSecond} events/s (${catchUp.events} events)`,
+      target: '≥ 25,000 events/s',
+      verdict: mark(catchUp.eventsPerSecond >= 25_000),
+    },
+    {
+      figure: 'set-based batches vs one statement set per event',
+      measured: `${batching.speedup}× (${batching.batchedPerSecond} vs ${batching.perEventPerSecond} events/s)`,
+      target: '≥ 5×',
+      verdict: mark(batching.speedup >= 5),
+    },
+    {
+      figure: `sustained ${sustained.targetRate} events/s for ${Math.round(sustained.seconds)} s`,
+      measured:
+        `produced ${sustained.producedRate}/s; lag mean ${sustained.lagMeanFirstHalf} → ` +
+        `${sustained.lagMeanSecondHalf} (first → second half), slope ` +
+        `${sustained.lagSlopePerSecondSecondHalf} events/s, max ${sustained.lagMax}`,
+      target: 'lag flat (|slope| < 1% of the rate)',
+      verdict: mark(flat),
+    },
+    {
+      figure: 'projector peak RSS (VmHWM)',
+      measured: `${Math.round(sustained.peakRssMb)} MB (after catch-up ${Math.round(catchUp.peakRssMbAfterCatchUp)} MB)`,
+      target: '≤ 200 MB',
+      verdict: mark(sustained.peakRssMb <= 200),
+    },
+  ]);
+  const markdown = [
+    '# Projector benchmark',
+    '',
+    `Run ${String(results.startedAt)}. Machine: ${String(results.machine)}; load average at start ` +
+      `${String(results.loadAverageAtStart)}, at end ${String(results.loadAverageAtEnd)}.`,
+    `The projector runs as its own process (\`locus projector run\`, node flags ` +
+      `\`${PROJECTOR_NODE_FLAGS || 'none'}\`, up to ${String(results.maxEventsPerTransaction)} events per ` +
+      'transaction); Kafka, PostgreSQL (primary and replica) and this load generator share the machine.',
+    '',
+    table,
+    'Lag = the topics’ end offsets − the positions the projector committed in the read store, sampled ' +
+      'every second; chart: `projector-latest.svg`. Freshness at 1,000 events/s is measured end to end by ' +
+      '`npm run bench:pipeline`. Raw figures: the `projector-*.json` of the same time.',
+    '',
+  ].join('\n');
+  await writeResults('projector-latest', { '.md': markdown });
+  await writeChartSvg(
+    {
+      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      title: `Projector lag while ${sustained.targetRate} events/s are produced`,
+      width: 640,
+      height: 260,
+      data: { values: sustained.lagSamples.map((lag, i) => ({ second: i + 1, lag })) },
+      mark: { type: 'line' },
+      encoding: {
+        x: { field: 'second', type: 'quantitative', title: 'second of the sustained phase' },
+        y: { field: 'lag', type: 'quantitative', title: 'lag (events)' },
+      },
+    },
+    path.join(RESULTS_DIR, 'projector-latest.svg'),
+  );
 }
 
 await main();
