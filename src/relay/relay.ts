@@ -110,7 +110,7 @@ export function runRelay(
         options.metrics?.published.inc(labels, count);
         status.consecutiveFailures = 0;
         status.lastBatchAt = clock.now();
-        const wait = idle.afterBatch(count);
+        const wait = idle.afterBatch(count, performance.now());
         if (wait > 0) await sleep(wait, signal);
       } catch (error) {
         status.consecutiveFailures += 1;
