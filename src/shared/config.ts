@@ -30,7 +30,7 @@ const SETTINGS = {
    * Most events one projector transaction applies (a backlog is applied in groups up to this size;
    * as many again are fetched ahead meanwhile). Bigger groups catch up faster — more events per
    * aggregate collapse into one row change — and hold more memory: measured with the heap caps of
-   * `PROJECTOR_NODE_FLAGS`, 10,000 → peak RSS ~200 MB, 25,000 → ~250 MB and 10–25% faster catch-up.
+   * `PROCESS_NODE_FLAGS`, 10,000 → peak RSS ~212 MB, 25,000 → ~250 MB and 10–25% faster catch-up.
    */
   LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '10000',
   LOCUS_RELAY_PORT: '8084',
