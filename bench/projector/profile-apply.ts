@@ -5,16 +5,15 @@
  * Run: `npx tsx bench/projector/profile-apply.ts [--events 60000] [--chunk 1000] [--sync-off 1] [--explain 1]
  *   [--sustained 100000]`
  */
-import pg from 'pg';
 import { readEnvFile } from '../../src/cli/services.command.js';
-import { migrate } from '../../src/migrate/migrator.js';
 import { applyChanges } from '../../src/projector/apply-changes.js';
 import { decodeMessage } from '../../src/projector/batch-plan.js';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
 import { viewTables, type Change, type Tx } from '../../src/projector/projection.types.js';
-import { loadConfig } from '../../src/shared/config.js';
 import { createPool } from '../../src/shared/postgres.js';
-import { EventWriter, mixedStream, seededRandom } from '../../test/projector/projector.fixtures.js';
+import { seededRandom } from '../../test/projector/projector.fixtures.js';
+import { createTestDatabase } from '../../test/support/isolation.js';
+import { writeCatchUpBacklog } from './backlog.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,30 +25,15 @@ const SYNC_OFF = arg('sync-off', 0) === 1;
 /** --sustained N: apply the catch-up stream untimed, then time N events of the bench's sustained mix. */
 const SUSTAINED = arg('sustained', 0);
 
-const env = { ...readEnvFile(), ...process.env };
-const config = loadConfig(['LOCUS_READ_DB_URL'], env);
-const name = `bench_profile_${Date.now().toString(36)}`;
-
-const admin = new pg.Client({ connectionString: config.LOCUS_READ_DB_URL });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const url = new URL(config.LOCUS_READ_DB_URL);
-url.pathname = `/${name}`;
-const pool = createPool(url.toString(), {
+Object.assign(process.env, { ...readEnvFile(), ...process.env });
+const db = await createTestDatabase('readmodel');
+const pool = createPool(db.url, {
   applicationName: 'bench-profile',
   max: 1,
   sessionSettings: PROJECTOR_SESSION_SETTINGS,
 });
 try {
-  await migrate(pool, 'readmodel');
-  const writer = new EventWriter();
-  const scale = EVENTS / 200_000;
-  mixedStream(writer, seededRandom(1), {
-    categories: 50,
-    products: Math.round(20_000 * scale),
-    reviews: Math.round(110_000 * scale),
-    edits: Math.round(70_000 * scale),
-  });
+  const writer = writeCatchUpBacklog(EVENTS);
   const seeded = SUSTAINED > 0 ? writer.events.length : 0;
   if (SUSTAINED > 0) {
     // projector.bench.ts's sustained mix: 40% price updates, 60% new reviews, on live products
@@ -133,6 +117,5 @@ try {
   );
 } finally {
   await pool.end();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  await db.drop();
 }

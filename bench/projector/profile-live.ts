@@ -5,11 +5,9 @@
  * Run: `npx tsx bench/projector/profile-live.ts [--backlog 200000] [--cap 10000]` (add `node --cpu-prof` via
  * NODE_OPTIONS for a CPU profile).
  */
-import pg from 'pg';
 import { readEnvFile } from '../../src/cli/services.command.js';
 import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
 import { createBroker } from '../../src/messaging/kafka.js';
-import { migrate } from '../../src/migrate/migrator.js';
 import { createProjectorMetrics } from '../../src/projector/projector.metrics.js';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
 import { createProjector } from '../../src/projector/projector.js';
@@ -19,7 +17,9 @@ import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { createPool } from '../../src/shared/postgres.js';
-import { EventWriter, mixedStream, produce, seededRandom } from '../../test/projector/projector.fixtures.js';
+import { produce } from '../../test/projector/projector.fixtures.js';
+import { createTestDatabase } from '../../test/support/isolation.js';
+import { writeCatchUpBacklog } from './backlog.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,36 +27,23 @@ const arg = (name: string, fallback: number) => {
 };
 const BACKLOG = arg('backlog', 200_000);
 const CAP = arg('cap', 0);
-const env = { ...readEnvFile(), ...process.env };
-const config = loadConfig(['LOCUS_READ_DB_URL', 'LOCUS_KAFKA_BROKERS'], env);
+Object.assign(process.env, { ...readEnvFile(), ...process.env });
+const config = loadConfig(['LOCUS_KAFKA_BROKERS']);
 const logger = createLogger('profile-live', 'warn');
 const stamp = Date.now().toString(36);
-const name = `bench_live_${stamp}`;
 const prefix = `live_${stamp}.`;
 const topics = topicNames(prefix);
 
-const admin = new pg.Client({ connectionString: config.LOCUS_READ_DB_URL });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const url = new URL(config.LOCUS_READ_DB_URL);
-url.pathname = `/${name}`;
-const pool = createPool(url.toString(), {
+const db = await createTestDatabase('readmodel');
+const pool = createPool(db.url, {
   applicationName: 'bench-live',
   max: 6,
   sessionSettings: PROJECTOR_SESSION_SETTINGS,
 });
 const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'bench-live', logger });
 try {
-  await migrate(pool, 'readmodel');
   await broker.ensureTopics(topicSpecs(topics));
-  const writer = new EventWriter();
-  const scale = BACKLOG / 200_000;
-  mixedStream(writer, seededRandom(1), {
-    categories: 50,
-    products: Math.round(20_000 * scale),
-    reviews: Math.round(110_000 * scale),
-    edits: Math.round(70_000 * scale),
-  });
+  const writer = writeCatchUpBacklog(BACKLOG);
   const producer = await broker.producer();
   await produce(producer, topics, writer.events, 5_000);
   await producer.close();
@@ -123,6 +110,5 @@ try {
   await broker.deleteTopics([topics.products, topics.categories, topics.reviews]).catch(() => undefined);
   await broker.close();
   await pool.end();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
+  await db.drop();
 }

@@ -20,7 +20,7 @@ import pg from 'pg';
 import { readEnvFile } from '../../src/cli/services.command.js';
 import { topicNames, topicSpecs, type Topics } from '../../src/contracts/topics.js';
 import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
-import { migrate, REPO_ROOT } from '../../src/migrate/migrator.js';
+import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { applyChanges } from '../../src/projector/apply-changes.js';
 import { decodeMessage } from '../../src/projector/batch-plan.js';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
@@ -31,13 +31,9 @@ import { createLogger } from '../../src/shared/logger.js';
 import { createPool } from '../../src/shared/postgres.js';
 import { writeChartSvg } from '../lib/chart.js';
 import { machineDescription, markdownTable, RESULTS_DIR, writeResults } from '../lib/results.js';
-import {
-  EventWriter,
-  mixedStream,
-  seededRandom,
-  toMessage,
-  type StreamEvent,
-} from '../../test/projector/projector.fixtures.js';
+import { seededRandom, toMessage, type StreamEvent } from '../../test/projector/projector.fixtures.js';
+import { createTestDatabase } from '../../test/support/isolation.js';
+import { writeCatchUpBacklog } from './backlog.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -53,7 +49,9 @@ const COMPARE_EVENTS = arg('compare', 20_000);
  */
 const PROJECTOR_NODE_FLAGS = process.env.PROJECTOR_NODE_ARGS ?? PROCESS_NODE_FLAGS.projector!.join(' ');
 
-const env = { ...readEnvFile(), ...process.env };
+// createTestDatabase reads the addresses from process.env.
+Object.assign(process.env, { ...readEnvFile(), ...process.env });
+const env = process.env;
 const config = loadConfig(
   ['LOCUS_READ_DB_URL', 'LOCUS_KAFKA_BROKERS', 'LOCUS_PROJECTOR_MAX_BATCH_EVENTS'],
   env,
@@ -61,26 +59,6 @@ const config = loadConfig(
 const logger = createLogger('bench-projector', 'warn');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stamp = Date.now().toString(36);
-
-async function createDatabase(name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: config.LOCUS_READ_DB_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(config.LOCUS_READ_DB_URL);
-  url.pathname = `/${name}`;
-  const pool = createPool(url.toString(), { applicationName: 'bench-migrate', max: 1 });
-  await migrate(pool, 'readmodel');
-  await pool.end();
-  return url.toString();
-}
-
-async function dropDatabase(name: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: config.LOCUS_READ_DB_URL });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.end();
-}
 
 async function produceAll(producer: MessageProducer, topics: Topics, events: StreamEvent[], label: string) {
   const bar = new SingleBar(
@@ -127,11 +105,11 @@ async function main() {
     projectorNodeFlags: PROJECTOR_NODE_FLAGS,
     maxEventsPerTransaction: Number(config.LOCUS_PROJECTOR_MAX_BATCH_EVENTS),
   };
-  const dbName = `bench_projector_${stamp}`;
   const prefix = `bench_${stamp}.`;
   const topics = topicNames(prefix);
   const consumer = `bench-projector-${stamp}`;
-  const url = await createDatabase(dbName);
+  const db = await createTestDatabase('readmodel');
+  const url = db.url;
   const pool = createPool(url, { applicationName: 'bench-projector', max: 4 });
   const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'bench-projector', logger });
   await broker.ensureTopics(topicSpecs(topics));
@@ -139,15 +117,8 @@ async function main() {
   let child: ReturnType<typeof spawn> | undefined;
   try {
     // ---- 1. catch-up of a backlog
-    const writer = new EventWriter();
     const random = seededRandom(1);
-    const scale = BACKLOG / 200_000;
-    mixedStream(writer, random, {
-      categories: 50,
-      products: Math.round(20_000 * scale),
-      reviews: Math.round(110_000 * scale),
-      edits: Math.round(70_000 * scale),
-    });
+    const writer = writeCatchUpBacklog(BACKLOG, random);
     const backlog = writer.events.splice(0);
     console.log(`producing a backlog of ${backlog.length} events`);
     results.produceRate = await produceAll(producer, topics, backlog, 'produce');
@@ -270,7 +241,7 @@ async function main() {
     await broker.deleteTopics([topics.products, topics.categories, topics.reviews, `${prefix}dead-letter`]);
     await broker.close();
     await pool.end();
-    await dropDatabase(dbName);
+    await db.drop();
   }
   results.finishedAt = new Date().toISOString();
   results.loadAverageAtEnd = os.loadavg().map((n) => Number(n.toFixed(2)));
@@ -298,8 +269,8 @@ async function compareBatching(events: StreamEvent[]) {
     return decoded.change;
   });
   const run = async (label: string, perEvent: boolean) => {
-    const name = `bench_projector_${stamp}_${label}`;
-    const pool = createPool(await createDatabase(name), {
+    const db = await createTestDatabase('readmodel');
+    const pool = createPool(db.url, {
       applicationName: 'bench-compare',
       max: 1,
       sessionSettings: PROJECTOR_SESSION_SETTINGS,
@@ -319,7 +290,7 @@ async function compareBatching(events: StreamEvent[]) {
     } finally {
       bar.stop();
       await pool.end();
-      await dropDatabase(name);
+      await db.drop();
     }
     return changes.length / ((performance.now() - started) / 1000);
   };

@@ -261,7 +261,7 @@ async function main(): Promise<void> {
         ?.n,
     );
   const startRelay = (batchSize: number, onPublished?: (events: number) => void) => {
-    source = new PostgresOutboxSource({ url: dbUrl.toString(), logger });
+    source = new PostgresOutboxSource({ url: dbUrl.toString() });
     relay = runRelay(source, producer, {
       logger,
       batchSize,

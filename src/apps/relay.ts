@@ -40,7 +40,7 @@ export async function main(): Promise<void> {
     await broker.ensureTopics(topicSpecs(topicNames(config.LOCUS_TOPIC_PREFIX)));
     const producer = await broker.producer();
 
-    const sources: OutboxSource[] = [new PostgresOutboxSource({ url: config.LOCUS_CATALOG_DB_URL, logger })];
+    const sources: OutboxSource[] = [new PostgresOutboxSource({ url: config.LOCUS_CATALOG_DB_URL })];
     sources.push(await reviewsOutboxSource(logger));
 
     const metrics = createMetricsRegistry('relay');

@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import type { EventEnvelope } from '../contracts/envelope.js';
-import type { Logger } from '../shared/logger.js';
 import { createPool } from '../shared/postgres.js';
 import type { OutboxSource, PendingEvent } from './outbox-source.js';
 
@@ -11,7 +10,6 @@ export const LANE_LOCK_NAMESPACE = 0x6c6f6375;
 
 export interface PostgresOutboxSourceOptions {
   url: string;
-  logger: Logger;
   name?: string;
   /** Longest wait between polls of an idle outbox (default 100 ms). */
   pollIntervalMs?: number;

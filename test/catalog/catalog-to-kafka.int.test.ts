@@ -28,7 +28,7 @@ describe('catalog writes reach Kafka through the outbox relay', () => {
     });
     await broker.ensureTopics(topicSpecs(catalog.topics));
     producer = await broker.producer();
-    source = new PostgresOutboxSource({ url: catalog.database.url, logger });
+    source = new PostgresOutboxSource({ url: catalog.database.url });
     relay = runRelay(source, producer, { logger });
     collector = await collectMessages(broker, [catalog.topics.products, catalog.topics.categories]);
   });

@@ -19,7 +19,7 @@ describe('PostgresOutboxSource', () => {
   beforeAll(async () => {
     database = await createTestDatabase('catalog');
     db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'outbox-source-test' }));
-    source = new PostgresOutboxSource({ url: database.url, logger });
+    source = new PostgresOutboxSource({ url: database.url });
   });
 
   afterAll(async () => {
@@ -34,7 +34,7 @@ describe('PostgresOutboxSource', () => {
     const producer = await broker.producer();
     const topic = `${uniqueTopicPrefix()}products`;
     await broker.ensureTopics([{ topic, partitions: 1 }]);
-    const idleSource = new PostgresOutboxSource({ url: database.url, logger, pollIntervalMs: 300 });
+    const idleSource = new PostgresOutboxSource({ url: database.url, pollIntervalMs: 300 });
     const published: { key: string; at: number }[] = [];
     const relay = runRelay(idleSource, producer, {
       logger,

@@ -50,7 +50,6 @@ describe('two relays on one outbox', () => {
     const relays = producers.map((producer, i) => {
       const source = new PostgresOutboxSource({
         url: database.url,
-        logger,
         name: `relay-${i}`,
         lanesPerBatch: 4,
       });

@@ -72,7 +72,7 @@ describe('relay crash between Kafka ack and mark', () => {
   }
 
   async function drain(): Promise<void> {
-    const source = new PostgresOutboxSource({ url: database.url, logger, pollIntervalMs: 100 });
+    const source = new PostgresOutboxSource({ url: database.url, pollIntervalMs: 100 });
     const relay = runRelay(source, producer, { logger, batchSize: 100 });
     const deadline = Date.now() + 30_000;
     while ((await pendingRows(db)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -87,7 +87,7 @@ describe('relay crash between Kafka ack and mark', () => {
     const collector = await collectMessages(broker, [topic]);
 
     // when a relay publishes a batch of 12 and dies before marking it
-    const crashing = new PostgresOutboxSource({ url: database.url, logger });
+    const crashing = new PostgresOutboxSource({ url: database.url });
     await expect(
       crashing.publishBatch(12, async (events) => {
         await producer.send(events.map(toMessage));
