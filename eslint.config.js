@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bin/**', 'bench/results/**', 'scripts/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bin/**', 'bench/results/**', 'scripts/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -34,6 +34,13 @@ services
   .action(async () => (await import('./services.command.js')).printEnv());
 
 program
+  .command('build')
+  .description(
+    'compile the TypeScript to dist/ (bin/locus.js does it; `test`, `example`, `bench` do it first)',
+  )
+  .action(() => console.log('dist/ is up to date'));
+
+program
   .command('migrate')
   .description('apply SQL migrations to the catalog and read stores, then (re)install procedures/*.sql')
   .action(async () => (await import('./migrate.command.js')).migrateAll());

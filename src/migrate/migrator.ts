@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import { LocusError } from '../shared/errors.js';
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
+/** The folder of package.json: two levels up from this module in src/, three when compiled to dist/src/. */
+export const REPO_ROOT = findRoot(import.meta.dirname);
 export const MIGRATIONS_DIR = path.join(REPO_ROOT, 'migrations');
 export const PROCEDURES_DIR = path.join(REPO_ROOT, 'procedures');
 
@@ -15,6 +17,13 @@ export interface MigrationResult {
   applied: string[];
   skipped: number;
   procedures: string[];
+}
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
 }
 
 async function sqlFiles(dir: string): Promise<string[]> {
