@@ -43,6 +43,7 @@ import {
   type TestDatabase,
 } from '../../test/support/isolation.js';
 import { writeChartSvg } from '../lib/chart.js';
+import { compileLocus } from '../lib/compiled.js';
 import { runOpenLoop, type OpenLoopResult } from '../lib/open-loop.js';
 import { machineDescription, markdownTable, RESULTS_DIR, writeResults } from '../lib/results.js';
 import { round, type LatencySummary } from '../lib/stats.js';
@@ -464,6 +465,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal(143));
 
   try {
+    const processesRun = compileLocus();
     const loadAverageAtStart = os.loadavg().map((l) => round(l));
     console.log(`▸ machine: ${machineDescription()}; load average ${loadAverageAtStart.join(', ')}`);
     console.log(
@@ -824,6 +826,7 @@ async function main(): Promise<void> {
       benchmark: 'pipeline',
       at: startedAt.toISOString(),
       machine: machineDescription(),
+      processesRun,
       loadAverageAtStart,
       loadAverageAtEnd: os.loadavg(),
       settings: {
@@ -888,7 +891,7 @@ async function main(): Promise<void> {
       `# Pipeline benchmark: write → replica freshness`,
       '',
       `Run ${startedAt.toISOString()}${QUICK ? ' (--quick smoke run)' : ''}. Machine: ${machineDescription()}; load average at start ${loadAverageAtStart.join(', ')}, at end ${result.loadAverageAtEnd.map((l) => l.toFixed(2)).join(', ')}.`,
-      `All five locus processes, the services (PostgreSQL ×3, FerretDB, Kafka) and this load generator share the machine.`,
+      `All five locus processes (run from ${processesRun}), the services (PostgreSQL ×3, FerretDB, Kafka) and this load generator share the machine.`,
       '',
       `Catalog: PATCH /products/{id} (price) on ${PRODUCTS} products, open loop, ${STEP_SECONDS} s per step. Reviews: POST /products/{id}/reviews at ${REVIEW_RATE}/s during every step (FerretDB sustains only ~100–200 writes/s here).`,
       `Freshness = first poll of the replica's applied_versions that shows the write's version − write response received (one connection, polled every ${POLL_MS} ms; poll query p50 ${pollSummary.p50} ms, p99 ${pollSummary.p99} ms: resolution ≈ poll interval + query time). Write latency counts from the intended send time (coordinated omission corrected). A write due while ${MAX_IN_FLIGHT.catalog} catalog (${MAX_IN_FLIGHT.reviews} review) writes are unanswered, or more than ${LATE_SECONDS} s after its step's end, is shed: counted, not sent, not in the latencies. ‘of which → projector txn on primary’ = applied_versions.applied_at (start of the projector transaction that applied the write, primary clock, same machine) − write response, for the writes whose exact version the replica showed (n); the rest of the freshness is that transaction, its commit, WAL replay on the replica and polling.`,

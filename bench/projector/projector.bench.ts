@@ -30,6 +30,7 @@ import { PROCESS_NODE_FLAGS } from '../../src/supervisor/process-supervisor.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createPool } from '../../src/shared/postgres.js';
 import { writeChartSvg } from '../lib/chart.js';
+import { compileLocus } from '../lib/compiled.js';
 import { machineDescription, markdownTable, RESULTS_DIR, writeResults } from '../lib/results.js';
 import { seededRandom, toMessage, type StreamEvent } from '../../test/projector/projector.fixtures.js';
 import { createTestDatabase } from '../../test/support/isolation.js';
@@ -103,6 +104,7 @@ async function main() {
     loadAverageAtStart: os.loadavg().map((n) => Number(n.toFixed(2))),
     backlog: BACKLOG,
     projectorNodeFlags: PROJECTOR_NODE_FLAGS,
+    projectorRuns: compileLocus(),
     maxEventsPerTransaction: Number(config.LOCUS_PROJECTOR_MAX_BATCH_EVENTS),
   };
   const prefix = `bench_${stamp}.`;
@@ -379,7 +381,7 @@ async function writeSummary(results: Record<string, unknown>): Promise<void> {
     '',
     `Run ${String(results.startedAt)}. Machine: ${String(results.machine)}; load average at start ` +
       `${String(results.loadAverageAtStart)}, at end ${String(results.loadAverageAtEnd)}.`,
-    `The projector runs as its own process (\`locus projector run\`, node flags ` +
+    `The projector runs as its own process (\`locus projector run\` from ${String(results.projectorRuns)}, node flags ` +
       `\`${PROJECTOR_NODE_FLAGS || 'none'}\`, up to ${String(results.maxEventsPerTransaction)} events per ` +
       'transaction); Kafka, PostgreSQL (primary and replica) and this load generator share the machine.',
     '',
