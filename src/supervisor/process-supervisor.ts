@@ -17,10 +17,11 @@ export interface ProcessSpec {
 
 /**
  * Heap settings measured in the benchmarks (bench/results). Projector, 10k events per transaction,
- * 150 s at 10k events/s: semi-space 2 MB peaks at ~200 MB RSS but its lag grows (scavenges promote
- * every event in flight, and old-space GC took ~40% of its CPU); 4 MB keeps the lag flat at ~217 MB;
- * 8 MB ~231 MB. The query service stays under 200 MB at saturation with 4 MB. Without caps, V8's
- * defaults let both grow to 300–500 MB on this kind of machine.
+ * 180 s at 10k events/s, compiled (dist/): semi-space 4 MB keeps the lag flat at 186–193 MB peak RSS;
+ * 8 MB peaks at ~205 MB. With 2 MB its lag grew (scavenges promote every event in flight, and
+ * old-space GC took ~40% of its CPU). Run from the sources through tsx, every figure is ~25 MB higher.
+ * The query service stays under 200 MB at saturation with 4 MB. Without caps, V8's defaults let both
+ * grow to 300–500 MB on this kind of machine.
  */
 export const PROCESS_NODE_FLAGS: Record<string, string[]> = {
   projector: ['--max-old-space-size=128', '--max-semi-space-size=4'],

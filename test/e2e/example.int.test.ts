@@ -3,7 +3,11 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIZES } from '../../examples/product-catalog/dataset.js';
+import { deadLetterTopic } from '../../src/apps/projector.js';
+import { topicNames } from '../../src/contracts/topics.js';
+import { createBroker } from '../../src/messaging/kafka.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
+import { createLogger } from '../../src/shared/logger.js';
 import { verifyViews } from '../../src/verify/verify.command.js';
 import {
   createTestDatabase,
@@ -20,6 +24,7 @@ describe('product-catalog example', () => {
   let catalogDb: TestDatabase;
   let readDb: TestDatabase;
   const mongo = uniqueMongoUrl();
+  const topicPrefix = uniqueTopicPrefix();
   let output = '';
   let exitCode: number | null = null;
 
@@ -31,7 +36,7 @@ describe('product-catalog example', () => {
       LOCUS_READ_DB_URL: readDb.url,
       LOCUS_READ_REPLICA_URL: readDb.replicaUrl,
       LOCUS_MONGO_URL: mongo.url,
-      LOCUS_TOPIC_PREFIX: uniqueTopicPrefix(),
+      LOCUS_TOPIC_PREFIX: topicPrefix,
       LOCUS_QUERY_PORT: '18080',
       LOCUS_CATALOG_PORT: '18081',
       LOCUS_REVIEWS_PORT: '18082',
@@ -53,7 +58,20 @@ describe('product-catalog example', () => {
   }, 280_000);
 
   afterAll(async () => {
-    await Promise.all([catalogDb?.drop(), readDb?.drop()]);
+    // The example's processes created its topics; a broker left running across suites keeps them otherwise.
+    const broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      clientId: 'example-test-cleanup',
+      logger: createLogger('example-test', 'warn'),
+    });
+    const topics = topicNames(topicPrefix);
+    await Promise.all([
+      catalogDb?.drop(),
+      readDb?.drop(),
+      broker
+        .deleteTopics([topics.products, topics.categories, topics.reviews, deadLetterTopic(topicPrefix)])
+        .finally(() => broker.close()),
+    ]);
   });
 
   it('exits cleanly after the tour', () => {
