@@ -9,6 +9,7 @@ import {
   type Admin,
   type Consumer,
   type EachBatchPayload,
+  type IHeaders,
   type Producer,
 } from 'kafkajs';
 import type { Logger } from '../shared/logger.js';
@@ -316,11 +317,16 @@ function toIncomingBatch({ batch }: EachBatchPayload): IncomingBatch {
       key: m.key?.toString('utf8') ?? null,
       value: m.value,
       timestamp: Number(m.timestamp),
-      headers: Object.fromEntries(
-        Object.entries(m.headers ?? {}).map(([name, value]) => [name, value?.toString() ?? '']),
-      ),
+      headers: stringHeaders(m.headers),
     })),
   };
+}
+
+function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  // A loop, not entries/map/fromEntries: this runs for every message consumed.
+  for (const name in headers) result[name] = headers[name]?.toString() ?? '';
+  return result;
 }
 
 /**

@@ -69,30 +69,30 @@ export function splitAccepted(
   const categories = new Set<string>();
   for (const row of previous.values()) if (row.category_id) categories.add(row.category_id);
   for (const change of accepted) {
-    const base = { id: change.id, version: change.version, eventTime: change.eventTime };
+    const { id, version, eventTime } = change;
     if (change.aggregateType === 'category') {
-      split.categories.push({ ...base, state: change.state });
+      split.categories.push({ id, version, eventTime, state: change.state });
     } else if (change.aggregateType === 'product') {
       if (change.deleted) {
-        split.productDeletes.push({ ...base, categoryId: change.categoryId });
+        split.productDeletes.push({ id, version, eventTime, categoryId: change.categoryId });
         if (change.categoryId) categories.add(change.categoryId);
       } else {
-        split.productUpserts.push({ ...base, state: change.state });
+        split.productUpserts.push({ id, version, eventTime, state: change.state });
         if (change.state.categoryId) categories.add(change.state.categoryId);
-        const before = previous.get(change.id);
+        const before = previous.get(id);
         if (!before) {
-          touched.add(change.id);
-          newProductIds.push(change.id);
+          touched.add(id);
+          newProductIds.push(id);
         }
         if (!before || before.name !== change.state.name || before.category_id !== change.state.categoryId) {
-          split.renamedProductIds.push(change.id);
+          split.renamedProductIds.push(id);
         }
       }
     } else if (change.deleted) {
-      split.reviewDeletes.push({ ...base, productId: change.productId });
+      split.reviewDeletes.push({ id, version, eventTime, productId: change.productId });
       touched.add(change.productId);
     } else {
-      split.reviewUpserts.push({ ...base, state: change.state });
+      split.reviewUpserts.push({ id, version, eventTime, state: change.state });
       touched.add(change.state.productId);
     }
   }

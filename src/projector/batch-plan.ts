@@ -34,28 +34,44 @@ export interface BatchPlan {
 
 /** Turns a validated envelope into the change it carries. */
 export function toChange(envelope: EventEnvelope): Change {
-  const base = { version: envelope.aggregateversion, eventTime: envelope.time };
+  // Object literals rather than spreads of a shared base: this runs for every event the projector reads.
+  const version = envelope.aggregateversion;
+  const eventTime = envelope.time;
   const deleted = envelope.type.includes('.deleted.');
   switch (envelope.aggregatetype) {
     case 'category': {
       const state = envelope.data as CategoryState;
-      return { ...base, aggregateType: 'category', id: state.id, deleted: false, state };
+      return { aggregateType: 'category', id: state.id, version, eventTime, deleted: false, state };
     }
     case 'product': {
       if (deleted) {
         const data = envelope.data as ProductDeleted;
-        return { ...base, aggregateType: 'product', id: data.id, deleted: true, categoryId: data.categoryId };
+        return {
+          aggregateType: 'product',
+          id: data.id,
+          version,
+          eventTime,
+          deleted: true,
+          categoryId: data.categoryId,
+        };
       }
       const state = envelope.data as ProductState;
-      return { ...base, aggregateType: 'product', id: state.id, deleted: false, state };
+      return { aggregateType: 'product', id: state.id, version, eventTime, deleted: false, state };
     }
     case 'review': {
       if (deleted) {
         const data = envelope.data as ReviewDeleted;
-        return { ...base, aggregateType: 'review', id: data.id, deleted: true, productId: data.productId };
+        return {
+          aggregateType: 'review',
+          id: data.id,
+          version,
+          eventTime,
+          deleted: true,
+          productId: data.productId,
+        };
       }
       const state = envelope.data as ReviewState;
-      return { ...base, aggregateType: 'review', id: state.id, deleted: false, state };
+      return { aggregateType: 'review', id: state.id, version, eventTime, deleted: false, state };
     }
     default:
       throw new LocusError('LOCUS_EVENT_UNKNOWN_TYPE', `unknown aggregate type ${envelope.aggregatetype}`);
@@ -108,9 +124,21 @@ function peekType(value: Buffer | null): string | null {
 }
 
 /**
- * Plans a batch: drops messages below `storedOffset`, decodes the rest, and keeps per-key order around
- * poison events: once a key has a parked event (`blockedKeys`, or poison earlier in this batch),
- * every later message with that key waits behind it. Pure: no I/O.
+ * The index of the first of `messages` (one partition's, in offset order) at or past `storedOffset`:
+ * the ones before it were applied already. Converts only the offsets it skips, not one per message.
+ */
+export function firstAtOrPast(messages: readonly IncomingMessage[], storedOffset: bigint | null): number {
+  let index = 0;
+  if (storedOffset !== null)
+    while (index < messages.length && BigInt(messages[index]!.offset) < storedOffset) index++;
+  return index;
+}
+
+/**
+ * Plans a batch of one partition's messages, in offset order: drops messages below `storedOffset`,
+ * decodes the rest, and keeps per-key order around poison events: once a key has a parked event
+ * (`blockedKeys`, or poison earlier in this batch), every later message with that key waits behind
+ * it. Pure: no I/O.
  */
 export function planBatch(
   messages: readonly IncomingMessage[],
@@ -119,12 +147,10 @@ export function planBatch(
 ): BatchPlan {
   const plan: BatchPlan = { events: [], poison: [], waiting: [], skipped: 0, nextOffset: null };
   const blocked = new Set(blockedKeys);
-  for (const message of messages) {
-    if (storedOffset !== null && BigInt(message.offset) < storedOffset) {
-      plan.skipped += 1;
-      continue;
-    }
-    plan.nextOffset = (BigInt(message.offset) + 1n).toString();
+  const start = firstAtOrPast(messages, storedOffset);
+  plan.skipped = start;
+  for (let i = start; i < messages.length; i++) {
+    const message = messages[i]!;
     const key = message.key ?? '';
     if (blocked.has(key)) {
       plan.waiting.push(message);
@@ -138,6 +164,8 @@ export function planBatch(
       blocked.add(key);
     }
   }
+  const last = messages[messages.length - 1];
+  if (last && start < messages.length) plan.nextOffset = (BigInt(last.offset) + 1n).toString();
   return plan;
 }
 

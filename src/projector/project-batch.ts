@@ -3,7 +3,7 @@ import type { IncomingBatch, IncomingMessage } from '../messaging/kafka.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { applyChanges } from './apply-changes.js';
-import { planBatch, type BatchPlan } from './batch-plan.js';
+import { firstAtOrPast, planBatch, type BatchPlan } from './batch-plan.js';
 import { blockedKeys, insertDeadLetters, type NewDeadLetter } from './dead-letter.repository.js';
 import {
   lockConsumer,
@@ -182,7 +182,7 @@ async function inTransaction(
   const storedBy = await storedOffsetsForUpdate(tx, consumer, batches);
   const parts = batches.map((batch) => {
     const stored = storedBy.get(`${batch.topic}/${batch.partition}`) ?? null;
-    const fresh = batch.messages.filter((m) => stored === null || BigInt(m.offset) >= stored);
+    const fresh = batch.messages.slice(firstAtOrPast(batch.messages, stored));
     outcome.skippedBelowPosition += batch.messages.length - fresh.length;
     return { batch, stored, fresh };
   });
