@@ -1,4 +1,5 @@
 import type { AcceptedChanges, Change, Tx, ViewTables } from './projection.types.js';
+import { arrayLiteral } from '../shared/postgres.js';
 import { dedupeChanges } from './batch-plan.js';
 import { acceptNewer } from './version-guard.js';
 import { planRatings, type StoredReview } from './rating-delta.js';
@@ -18,7 +19,7 @@ export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly
   if (productIds.length > 0) {
     const rows = await tx.query<{ id: string; name: string; category_id: string | null }>(
       `SELECT id, name, category_id FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`,
-      [productIds],
+      [arrayLiteral(productIds)],
     );
     for (const row of rows.rows) previous.set(row.id, row);
   }
@@ -27,7 +28,7 @@ export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly
   if (reviewIds.length > 0) {
     const rows = await tx.query<{ id: string; product_id: string; rating: number; created_at: Date }>(
       `SELECT id, product_id, rating, created_at FROM ${tables.reviewView} WHERE id = ANY($1::uuid[])`,
-      [reviewIds],
+      [arrayLiteral(reviewIds)],
     );
     for (const row of rows.rows)
       previousReviews.set(row.id, {

@@ -1,4 +1,5 @@
 import type { Change, Tx, ViewTables } from './projection.types.js';
+import { arrayLiteral } from '../shared/postgres.js';
 
 /**
  * Records the versions of `changes` in applied_versions and returns the changes that were newer than
@@ -17,11 +18,11 @@ export async function acceptNewer(tx: Tx, tables: ViewTables, changes: readonly 
        WHERE av.version < excluded.version
      RETURNING aggregate_type, aggregate_id`,
     [
-      changes.map((c) => c.aggregateType),
-      changes.map((c) => c.id),
-      changes.map((c) => c.version),
-      changes.map((c) => c.deleted),
-      changes.map((c) => c.eventTime),
+      arrayLiteral(changes.map((c) => c.aggregateType)),
+      arrayLiteral(changes.map((c) => c.id)),
+      arrayLiteral(changes.map((c) => c.version)),
+      arrayLiteral(changes.map((c) => c.deleted)),
+      arrayLiteral(changes.map((c) => c.eventTime)),
     ],
   );
   const accepted = new Set(result.rows.map((row) => `${row.aggregate_type}:${row.aggregate_id}`));

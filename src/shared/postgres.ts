@@ -40,3 +40,28 @@ export function sessionOptions(settings: Readonly<Record<string, string>>): stri
 export function createKysely<DB>(pool: pg.Pool): Kysely<DB> {
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
+
+/** What arrayLiteral takes: one column of a set-based statement. */
+export type ArrayElement = string | number | boolean | null | undefined;
+
+/** An element that needs no quotes: no separators, braces, quotes, backslashes or spaces, and not NULL. */
+const BARE_ELEMENT = /^[^\s,{}"\\]+$/;
+
+/**
+ * The PostgreSQL array literal of a column of values, for a parameter cast to an array type
+ * (`unnest($1::uuid[], $2::text[])`): what node-postgres sends for a JS array, built with one join.
+ * node-postgres escapes element by element into several intermediate strings each; for the projector's
+ * 10,000-row columns that garbage was a measurable share of its CPU. Strings are quoted only when
+ * they must be (ids and timestamps never are); null and undefined become NULL.
+ */
+export function arrayLiteral(values: readonly ArrayElement[]): string {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value === null || value === undefined) parts[i] = 'NULL';
+    else if (typeof value !== 'string') parts[i] = String(value);
+    else if (BARE_ELEMENT.test(value) && value.toUpperCase() !== 'NULL') parts[i] = value;
+    else parts[i] = `"${value.replace(/[\\"]/g, '\\$&')}"`;
+  }
+  return `{${parts.join(',')}}`;
+}

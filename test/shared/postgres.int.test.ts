@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
-import { createPool, sessionOptions } from '../../src/shared/postgres.js';
+import { arrayLiteral, createPool, sessionOptions } from '../../src/shared/postgres.js';
 
 describe('createPool session settings', () => {
   const url = process.env.LOCUS_READ_DB_URL!;
@@ -29,5 +29,57 @@ describe('createPool session settings', () => {
 
   it('escapes spaces and backslashes in values', () => {
     expect(sessionOptions({ a: 'x y', b: 'c\\d' })).toBe('-c a=x\\ y -c b=c\\\\d');
+  });
+});
+
+describe('arrayLiteral', () => {
+  const pool = createPool(process.env.LOCUS_READ_DB_URL!, { applicationName: 'test-array-literal', max: 1 });
+  afterAll(() => pool.end());
+
+  const tricky = [
+    'plain',
+    '',
+    ' leading and trailing spaces ',
+    'comma, and {braces}',
+    'double "quotes"',
+    'back\\slash \\" both',
+    'NULL',
+    'null',
+    'tab\tnew\nline',
+    'ünïcødé ✓',
+    '{"json": ["array", 1]}',
+    null,
+  ];
+
+  it('given awkward strings and nulls, when PostgreSQL parses the literal as text[], then it gets each value back', async () => {
+    const { rows } = await pool.query<{ values: (string | null)[] }>('SELECT $1::text[] AS values', [
+      arrayLiteral(tricky),
+    ]);
+    expect(rows[0]!.values).toEqual(tricky);
+  });
+
+  it('given the column types the projector sends, then each parses to the same values node-postgres would send', async () => {
+    const columns = {
+      uuid: ['8a1f3c2e-5b7d-4e9a-a1c3-0f2e4d6b8a9c', null],
+      bigint: [1, 9_007_199_254_740_991, -3],
+      int: [0, 5],
+      boolean: [true, false, null],
+      timestamptz: ['2026-11-25T12:00:00.123Z', '2026-01-01T00:00:00Z'],
+      jsonb: [JSON.stringify({ a: 'x "y"', b: [1, 2] }), '{}'],
+    };
+    for (const [type, values] of Object.entries(columns)) {
+      const sent = await pool.query<{ literal: string; native: string }>(
+        `SELECT $1::${type}[]::text AS literal, $2::${type}[]::text AS native`,
+        [arrayLiteral(values), values],
+      );
+      expect(sent.rows[0]!.literal, type).toBe(sent.rows[0]!.native);
+    }
+  });
+
+  it('given no values, then it is the empty array', async () => {
+    const { rows } = await pool.query<{ n: number }>('SELECT cardinality($1::uuid[]) AS n', [
+      arrayLiteral([]),
+    ]);
+    expect(rows[0]!.n).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
+import { arrayLiteral } from '../../shared/postgres.js';
 
 /**
  * category_summary: recomputed from category_view and product_summary for every category the batch
@@ -39,7 +40,7 @@ export const categorySummaryView: ViewModule = {
        ON CONFLICT (category_id) DO UPDATE SET name = excluded.name, product_count = excluded.product_count,
          price_min = excluded.price_min, price_max = excluded.price_max, price_avg = excluded.price_avg,
          review_count = excluded.review_count, average_rating = excluded.average_rating`,
-      [[...explicit], changes.touchedProductIds],
+      [arrayLiteral([...explicit]), arrayLiteral(changes.touchedProductIds)],
     );
   },
 };

@@ -1,4 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
+import { arrayLiteral } from '../../shared/postgres.js';
 
 /** category_view: one row per category; also refreshes the denormalised category name of its products. */
 export const categoryView: ViewModule = {
@@ -13,12 +14,12 @@ export const categoryView: ViewModule = {
        ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
          version = excluded.version, created_at = excluded.created_at, updated_at = excluded.updated_at`,
       [
-        rows.map((r) => r.id),
-        rows.map((r) => r.state.name),
-        rows.map((r) => r.state.description),
-        rows.map((r) => r.version),
-        rows.map((r) => r.state.createdAt),
-        rows.map((r) => r.state.updatedAt),
+        arrayLiteral(rows.map((r) => r.id)),
+        arrayLiteral(rows.map((r) => r.state.name)),
+        arrayLiteral(rows.map((r) => r.state.description)),
+        arrayLiteral(rows.map((r) => r.version)),
+        arrayLiteral(rows.map((r) => r.state.createdAt)),
+        arrayLiteral(rows.map((r) => r.state.updatedAt)),
       ],
     );
     // Products that arrived before their category (or whose category was renamed) get the name now.
@@ -26,7 +27,7 @@ export const categoryView: ViewModule = {
       `UPDATE ${tables.productSummary} p SET category_name = c.name
        FROM ${tables.categoryView} c
        WHERE c.id = ANY($1::uuid[]) AND p.category_id = c.id AND p.category_name IS DISTINCT FROM c.name`,
-      [rows.map((r) => r.id)],
+      [arrayLiteral(rows.map((r) => r.id))],
     );
   },
 };

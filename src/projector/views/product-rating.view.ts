@@ -1,4 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
+import { arrayLiteral } from '../../shared/postgres.js';
 
 /**
  * product_summary, rating columns. Review upserts move them by increments (count, sum, histogram,
@@ -25,11 +26,11 @@ export const productRatingView: ViewModule = {
            $9::timestamptz[]) AS d(id, count, sum, h1, h2, h3, h4, h5, newest_at)
          WHERE p.id = d.id`,
         [
-          deltas.map((d) => d.productId),
-          deltas.map((d) => d.count),
-          deltas.map((d) => d.sum),
-          ...[0, 1, 2, 3, 4].map((k) => deltas.map((d) => d.histogram[k])),
-          deltas.map((d) => d.newestAt),
+          arrayLiteral(deltas.map((d) => d.productId)),
+          arrayLiteral(deltas.map((d) => d.count)),
+          arrayLiteral(deltas.map((d) => d.sum)),
+          ...[0, 1, 2, 3, 4].map((k) => arrayLiteral(deltas.map((d) => d.histogram[k]))),
+          arrayLiteral(deltas.map((d) => d.newestAt)),
         ],
       );
     }
@@ -56,7 +57,7 @@ export const productRatingView: ViewModule = {
          -- skipping those rows spares a new row version and its index entries.
          AND (p.review_count, p.rating_sum, p.average_rating, p.rating_histogram, p.last_review_at)
            IS DISTINCT FROM (s.review_count, s.rating_sum, s.average_rating, s.rating_histogram, s.last_review_at)`,
-      [recompute],
+      [arrayLiteral(recompute)],
     );
   },
 };

@@ -1,4 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
+import { arrayLiteral } from '../../shared/postgres.js';
 
 /**
  * product_summary, product fields: upserts the newest state of each changed product (with its category's
@@ -27,23 +28,23 @@ export const productSummaryView: ViewModule = {
            price_currency = excluded.price_currency, attributes = excluded.attributes,
            created_at = excluded.created_at, updated_at = excluded.updated_at, version = excluded.version`,
         [
-          rows.map((r) => r.id),
-          rows.map((r) => r.state.sku),
-          rows.map((r) => r.state.name),
-          rows.map((r) => r.state.description),
-          rows.map((r) => r.state.categoryId),
-          rows.map((r) => r.state.price.amount),
-          rows.map((r) => r.state.price.currency),
-          rows.map((r) => JSON.stringify(r.state.attributes)),
-          rows.map((r) => r.state.createdAt),
-          rows.map((r) => r.state.updatedAt),
-          rows.map((r) => r.version),
+          arrayLiteral(rows.map((r) => r.id)),
+          arrayLiteral(rows.map((r) => r.state.sku)),
+          arrayLiteral(rows.map((r) => r.state.name)),
+          arrayLiteral(rows.map((r) => r.state.description)),
+          arrayLiteral(rows.map((r) => r.state.categoryId)),
+          arrayLiteral(rows.map((r) => r.state.price.amount)),
+          arrayLiteral(rows.map((r) => r.state.price.currency)),
+          arrayLiteral(rows.map((r) => JSON.stringify(r.state.attributes))),
+          arrayLiteral(rows.map((r) => r.state.createdAt)),
+          arrayLiteral(rows.map((r) => r.state.updatedAt)),
+          arrayLiteral(rows.map((r) => r.version)),
         ],
       );
     }
     if (changes.productDeletes.length > 0) {
       await tx.query(`DELETE FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`, [
-        changes.productDeletes.map((r) => r.id),
+        arrayLiteral(changes.productDeletes.map((r) => r.id)),
       ]);
     }
   },

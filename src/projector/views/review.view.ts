@@ -1,4 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
+import { arrayLiteral } from '../../shared/postgres.js';
 
 /**
  * review_view: one row per live review, denormalised with its product's name and category. A review
@@ -24,21 +25,21 @@ export const reviewView: ViewModule = {
            created_at = excluded.created_at, updated_at = excluded.updated_at, version = excluded.version,
            product_name = excluded.product_name, category_id = excluded.category_id`,
         [
-          rows.map((r) => r.id),
-          rows.map((r) => r.state.productId),
-          rows.map((r) => r.state.author),
-          rows.map((r) => r.state.rating),
-          rows.map((r) => r.state.title),
-          rows.map((r) => r.state.body),
-          rows.map((r) => r.state.createdAt),
-          rows.map((r) => r.state.updatedAt),
-          rows.map((r) => r.version),
+          arrayLiteral(rows.map((r) => r.id)),
+          arrayLiteral(rows.map((r) => r.state.productId)),
+          arrayLiteral(rows.map((r) => r.state.author)),
+          arrayLiteral(rows.map((r) => r.state.rating)),
+          arrayLiteral(rows.map((r) => r.state.title)),
+          arrayLiteral(rows.map((r) => r.state.body)),
+          arrayLiteral(rows.map((r) => r.state.createdAt)),
+          arrayLiteral(rows.map((r) => r.state.updatedAt)),
+          arrayLiteral(rows.map((r) => r.version)),
         ],
       );
     }
     if (changes.reviewDeletes.length > 0) {
       await tx.query(`DELETE FROM ${tables.reviewView} WHERE id = ANY($1::uuid[])`, [
-        changes.reviewDeletes.map((r) => r.id),
+        arrayLiteral(changes.reviewDeletes.map((r) => r.id)),
       ]);
     }
     if (changes.productDeletes.length > 0) {
@@ -46,7 +47,7 @@ export const reviewView: ViewModule = {
       await tx.query(
         `UPDATE ${tables.reviewView} SET product_name = NULL, category_id = NULL
          WHERE product_id = ANY($1::uuid[]) AND (product_name IS NOT NULL OR category_id IS NOT NULL)`,
-        [changes.productDeletes.map((r) => r.id)],
+        [arrayLiteral(changes.productDeletes.map((r) => r.id))],
       );
     }
     if (changes.renamedProductIds.length > 0) {
@@ -56,7 +57,7 @@ export const reviewView: ViewModule = {
          FROM ${tables.productSummary} p
          WHERE p.id = ANY($1::uuid[]) AND r.product_id = p.id
            AND (r.product_name IS DISTINCT FROM p.name OR r.category_id IS DISTINCT FROM p.category_id)`,
-        [changes.renamedProductIds],
+        [arrayLiteral(changes.renamedProductIds)],
       );
     }
   },
