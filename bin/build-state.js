@@ -1,7 +1,7 @@
 // Whether dist/ may run: compiled JavaScript is used only when it is at least as new as every source
 // it was compiled from. Plain JavaScript so bin/locus.js can decide before any TypeScript loads.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** The folders tsconfig.build.json compiles, and the configs that change what it emits. */
@@ -34,9 +34,13 @@ export function compiledIsFresh(root, env = process.env) {
   return statSync(stampPath(root)).mtimeMs >= newestSourceMtime(root);
 }
 
-/** tsc over tsconfig.build.json; the stamp is written only when it succeeds. */
+/**
+ * tsc over tsconfig.build.json; the stamp is written only when it succeeds, dated with the newest
+ * source as tsc found it, so a source saved while tsc ran still counts as newer than the build.
+ */
 export function compile(root) {
   const started = Date.now();
+  const compiledFrom = newestSourceMtime(root);
   process.stderr.write('[locus] compiling TypeScript to dist/ … ');
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], {
@@ -47,6 +51,9 @@ export function compile(root) {
     return false;
   }
   writeFileSync(stampPath(root), `${new Date().toISOString()}\n`);
+  // Rounded up to the millisecond: utimes keeps less precision than mtimeMs reports.
+  const stampSeconds = Math.ceil(compiledFrom) / 1000;
+  if (compiledFrom > 0) utimesSync(stampPath(root), stampSeconds, stampSeconds);
   process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   return true;
 }
