@@ -11,6 +11,7 @@ import {
   eventOfOutboxEntry,
   reviewCollections,
   type LeaseDocument,
+  type OutboxDocument,
   type OutboxEntryDocument,
   type ReviewCollections,
 } from './review.model.js';
@@ -63,8 +64,8 @@ const DELETE_CHUNK = 1_000;
  * Cost on FerretDB v1 (its PostgreSQL backend pushes down only equality on top-level scalars, as
  * `_jsonb->'f' @> v`, which no btree index serves: every query is a sequential scan of its table, and
  * `$in`, ranges and sorts run in Go over what SQL returned): the relay therefore never queries
- * `review_events` (which grows with history) on the happy path. It reads one lane of the small outbox
- * at a time with `{lane}` (SQL-filtered), sorts in memory and publishes that snapshot in batches; it
+ * `review_events` (which grows with history) on the happy path. It reads the small outbox of its
+ * drained lanes in one query, sorts in memory and publishes that snapshot in batches; it
  * marks published entries by deleting them with `{lane, slot, _id: {$in}}` once the snapshot is
  * drained, so SQL hands Go only that slot's rows. Reads and deletes cost O(outbox) per snapshot,
  * amortized over the snapshot's events; nothing is updated in place.
@@ -155,7 +156,7 @@ export class ReviewOutboxSource implements OutboxSource {
     }
     if (lanes.length === 0) return 0;
     const empty = lanes.filter((lane) => (this.queues.get(lane)?.ready.length ?? 0) === 0);
-    await Promise.all(empty.map(async (lane) => this.loadLane(lane)));
+    if (empty.length > 0) await this.loadLanes(empty);
 
     const batch = this.takeBatch(lanes, limit);
     if (batch.length === 0) return 0;
@@ -267,14 +268,27 @@ export class ReviewOutboxSource implements OutboxSource {
   }
 
   /**
-   * Reads a lane's outbox (entries and confirmations; SQL-filtered on FerretDB) after deleting what was
-   * published from it, and queues the publishable entries in sequence order.
+   * Reads the outbox of `lanes` (entries and confirmations) in one query, after deleting what was
+   * published from them, and queues each lane's publishable entries in sequence order.
+   *
+   * One query, not one per lane: a relay polls every few milliseconds while events come in, and with
+   * a query per lane the empty polls alone cost FerretDB eight scans each. The outbox is small (entries
+   * leave it once published), so reading every held lane at once costs about what reading one did.
    */
-  private async loadLane(lane: number): Promise<void> {
-    await this.flushDone(lane);
+  private async loadLanes(lanes: number[]): Promise<void> {
+    await Promise.all(lanes.map(async (lane) => this.flushDone(lane)));
+    // With every lane held the filter is left out: `$in` is evaluated in Go on FerretDB anyway.
+    const filter = lanes.length === this.lanes ? {} : { lane: { $in: lanes } };
+    const documents = await this.collections.outbox.find(filter).toArray();
+    const byLane = new Map<number, OutboxDocument[]>(lanes.map((lane) => [lane, []]));
+    for (const document of documents) byLane.get(document.lane)?.push(document);
+    for (const [lane, laneDocuments] of byLane) await this.queueLane(lane, laneDocuments);
+  }
+
+  /** Queues a lane's publishable entries, given its outbox documents; resolves stale unconfirmed ones. */
+  private async queueLane(lane: number, documents: OutboxDocument[]): Promise<void> {
     const queue: LaneQueue = { ready: [], done: new Map() };
     this.queues.set(lane, queue);
-    const documents = await this.collections.outbox.find({ lane }).toArray();
     const entries: OutboxEntryDocument[] = [];
     const confirmed = new Set<string>();
     for (const document of documents) {
