@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { IncomingMessage } from '../messaging/kafka.js';
+import { arrayLiteral, type Statement } from '../shared/postgres.js';
 import type { Tx } from './projection.types.js';
 
 export type DeadLetterStatus = 'parked' | 'waiting' | 'retried' | 'skipped';
@@ -103,22 +104,24 @@ export async function insertDeadLetters(
 }
 
 /**
- * Which of the given keys have an open (parked or waiting) dead letter, by topic: `topic/key`. One
- * round trip for every partition of a group commit.
+ * Which of the given keys have an open (parked or waiting) dead letter, by topic (read them with
+ * blockedKeysOf). One statement for every partition of a group commit.
  */
-export async function blockedKeys(
-  tx: Tx,
+export function blockedKeysStatement(
   consumer: string,
   keys: readonly { topic: string; key: string }[],
-): Promise<Set<string>> {
-  if (keys.length === 0) return new Set();
-  const result = await tx.query<{ topic: string; message_key: string }>(
-    `SELECT DISTINCT topic, message_key FROM dead_letters
+): Statement {
+  return {
+    text: `SELECT DISTINCT topic, message_key FROM dead_letters
      WHERE consumer = $1 AND status IN ('parked', 'waiting')
        AND (topic, message_key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
-    [consumer, keys.map((k) => k.topic), keys.map((k) => k.key)],
-  );
-  return new Set(result.rows.map((row) => `${row.topic}/${row.message_key}`));
+    values: [consumer, arrayLiteral(keys.map((k) => k.topic)), arrayLiteral(keys.map((k) => k.key))],
+  };
+}
+
+/** The rows of blockedKeysStatement as `topic/key`. */
+export function blockedKeysOf(rows: readonly { topic: string; message_key: string }[]): Set<string> {
+  return new Set(rows.map((row) => `${row.topic}/${row.message_key}`));
 }
 
 export async function listDeadLetters(

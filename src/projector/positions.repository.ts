@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { PartitionPosition } from '../messaging/kafka.js';
+import { arrayLiteral, type Statement } from '../shared/postgres.js';
 import type { Tx } from './projection.types.js';
 
 /**
@@ -7,50 +8,62 @@ import type { Tx } from './projection.types.js';
  * summaries are recomputed from rows other partitions also write, which is only correct when no other
  * batch of the same projection commits in between. A rebuild's swap takes the same lock.
  */
+export function lockConsumerStatement(consumer: string): Statement {
+  return { text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [`locus-projector:${consumer}`] };
+}
+
 export async function lockConsumer(tx: Tx, consumer: string): Promise<void> {
-  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`locus-projector:${consumer}`]);
+  const { text, values } = lockConsumerStatement(consumer);
+  await tx.query(text, [...values]);
 }
 
 /**
- * The stored next offsets of the given partitions (by `topic/partition`; absent = none), locked until
- * the transaction ends. One round trip for every partition of a group commit.
+ * The stored next offsets of the given partitions, locked until the transaction ends (read them with
+ * storedOffsetsOf). One statement for every partition of a group commit.
  */
-export async function storedOffsetsForUpdate(
-  tx: Tx,
+export function storedOffsetsStatement(
   consumer: string,
   partitions: readonly { topic: string; partition: number }[],
-): Promise<Map<string, bigint>> {
-  const result = await tx.query<{ topic: string; partition: number; next_offset: string }>(
-    `SELECT topic, partition, next_offset::text FROM projector_positions
+): Statement {
+  return {
+    text: `SELECT topic, partition, next_offset::text FROM projector_positions
      WHERE consumer = $1 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
      FOR UPDATE`,
-    [consumer, partitions.map((p) => p.topic), partitions.map((p) => p.partition)],
-  );
-  return new Map(result.rows.map((row) => [`${row.topic}/${row.partition}`, BigInt(row.next_offset)]));
+    values: [
+      consumer,
+      arrayLiteral(partitions.map((p) => p.topic)),
+      arrayLiteral(partitions.map((p) => p.partition)),
+    ],
+  };
+}
+
+/** The rows of storedOffsetsStatement by `topic/partition` (absent = no stored position). */
+export function storedOffsetsOf(
+  rows: readonly { topic: string; partition: number; next_offset: string }[],
+): Map<string, bigint> {
+  return new Map(rows.map((row) => [`${row.topic}/${row.partition}`, BigInt(row.next_offset)]));
 }
 
 /**
  * Stores where partitions resume, in one statement. GREATEST: a stale re-delivery never moves a
  * position back.
  */
-export async function storePositions(
-  tx: Tx,
+export function storePositionsStatement(
   consumer: string,
   positions: readonly { topic: string; partition: number; nextOffset: string }[],
-): Promise<void> {
-  if (positions.length === 0) return;
-  await tx.query(
-    `INSERT INTO projector_positions AS p (consumer, topic, partition, next_offset)
+): Statement {
+  return {
+    text: `INSERT INTO projector_positions AS p (consumer, topic, partition, next_offset)
      SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[])
      ON CONFLICT (consumer, topic, partition) DO UPDATE
        SET next_offset = GREATEST(p.next_offset, excluded.next_offset), updated_at = now()`,
-    [
+    values: [
       consumer,
-      positions.map((p) => p.topic),
-      positions.map((p) => p.partition),
-      positions.map((p) => p.nextOffset),
+      arrayLiteral(positions.map((p) => p.topic)),
+      arrayLiteral(positions.map((p) => p.partition)),
+      arrayLiteral(positions.map((p) => p.nextOffset)),
     ],
-  );
+  };
 }
 
 /** Every stored position of a consumer (partitions never seen are absent: they start at 0). */
@@ -69,20 +82,16 @@ export async function loadPositions(
 
 /**
  * Records the read store's WAL position right after a committed batch, so a reader of the replica can
- * tell whether the replica has replayed that batch. Runs on its own, after the batch's COMMIT.
+ * tell whether the replica has replayed that batch. Runs on its own, after the batch's COMMIT; returns
+ * `commit_lsn`.
  */
-export async function recordCommit(
-  db: pg.PoolClient,
-  consumer: string,
-  batchEvents: number,
-): Promise<string> {
-  const result = await db.query<{ commit_lsn: string }>(
-    `INSERT INTO projector_commits AS c (consumer, commit_lsn, committed_at, batch_events)
+export function recordCommitStatement(consumer: string, batchEvents: number): Statement {
+  return {
+    text: `INSERT INTO projector_commits AS c (consumer, commit_lsn, committed_at, batch_events)
      VALUES ($1, pg_current_wal_lsn(), now(), $2)
      ON CONFLICT (consumer) DO UPDATE SET commit_lsn = GREATEST(c.commit_lsn, excluded.commit_lsn),
        committed_at = excluded.committed_at, batch_events = excluded.batch_events
      RETURNING commit_lsn::text`,
-    [consumer, batchEvents],
-  );
-  return result.rows[0]?.commit_lsn ?? '0/0';
+    values: [consumer, batchEvents],
+  };
 }

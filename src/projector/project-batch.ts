@@ -4,12 +4,19 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { applyChanges } from './apply-changes.js';
 import { firstAtOrPast, planBatch, type BatchPlan } from './batch-plan.js';
-import { blockedKeys, insertDeadLetters, type NewDeadLetter } from './dead-letter.repository.js';
+import { sendTogether, type Statement } from '../shared/postgres.js';
 import {
-  lockConsumer,
-  recordCommit,
-  storedOffsetsForUpdate,
-  storePositions,
+  blockedKeysOf,
+  blockedKeysStatement,
+  insertDeadLetters,
+  type NewDeadLetter,
+} from './dead-letter.repository.js';
+import {
+  lockConsumerStatement,
+  recordCommitStatement,
+  storedOffsetsOf,
+  storedOffsetsStatement,
+  storePositionsStatement,
 } from './positions.repository.js';
 import type { ProjectorMetrics } from './projector.metrics.js';
 import type { Tx, ViewTables } from './projection.types.js';
@@ -142,30 +149,83 @@ async function runBatches(
   isolateAttempt: number | null,
 ): Promise<BatchOutcome> {
   const client = await target.pool.connect();
-  let outcome: BatchOutcome;
   try {
-    await client.query('BEGIN');
-    try {
-      outcome = await inTransaction(target, client as Tx, batches, isolateAttempt);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-    if (outcome.handled > 0) outcome.commitLsn = await recordCommit(client, target.consumer, outcome.handled);
+    const opened = await openTransaction(client, target.consumer, batches);
+    const outcome = await inTransaction(target, client as Tx, batches, opened, isolateAttempt);
+    outcome.commitLsn = await commitTransaction(client, target.consumer, outcome);
+    return outcome;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
   } finally {
     client.release();
   }
-  return outcome;
+}
+
+/** What a batch transaction learns as it opens: stored positions, and keys with open dead letters. */
+interface Opened {
+  /** Next offset by `topic/partition`; absent = none stored. */
+  stored: Map<string, bigint>;
+  /** `topic/key` of every key of the batches that has a parked or waiting dead letter. */
+  blocked: Set<string>;
+}
+
+/**
+ * BEGIN, the consumer's lock, the stored positions (locked) and the keys of the batches that have open
+ * dead letters, in one round trip. The keys are those of every message, not only the ones past the
+ * stored positions: a superset, so the positions need not be known first.
+ */
+async function openTransaction(
+  client: pg.PoolClient,
+  consumer: string,
+  batches: readonly IncomingBatch[],
+): Promise<Opened> {
+  const keys = new Map<string, { topic: string; key: string }>();
+  for (const batch of batches)
+    for (const m of batch.messages) {
+      const key = m.key ?? '';
+      keys.set(`${batch.topic}/${key}`, { topic: batch.topic, key });
+    }
+  const [, , offsets, blocked] = await sendTogether(client, [
+    'BEGIN',
+    lockConsumerStatement(consumer),
+    storedOffsetsStatement(consumer, batches),
+    blockedKeysStatement(consumer, [...keys.values()]),
+  ]);
+  return {
+    stored: storedOffsetsOf(offsets!.rows as { topic: string; partition: number; next_offset: string }[]),
+    blocked: blockedKeysOf(blocked!.rows as { topic: string; message_key: string }[]),
+  };
+}
+
+/**
+ * The new positions, COMMIT, and the commit's WAL position (recorded right after it, for readers of
+ * the replica), in one round trip. @returns that position, or null when the batch handled nothing.
+ */
+async function commitTransaction(
+  client: pg.PoolClient,
+  consumer: string,
+  outcome: BatchOutcome,
+): Promise<string | null> {
+  const statements: (Statement | string)[] = [];
+  if (outcome.positions.length > 0) statements.push(storePositionsStatement(consumer, outcome.positions));
+  statements.push('COMMIT');
+  if (outcome.handled === 0) {
+    await sendTogether(client, statements);
+    return null;
+  }
+  statements.push(recordCommitStatement(consumer, outcome.handled));
+  const results = await sendTogether(client, statements);
+  return (results[results.length - 1]!.rows[0] as { commit_lsn: string } | undefined)?.commit_lsn ?? '0/0';
 }
 
 async function inTransaction(
   target: ProjectionTarget,
   tx: Tx,
   batches: readonly IncomingBatch[],
+  opened: Opened,
   isolateAttempt: number | null,
 ): Promise<BatchOutcome> {
-  const { consumer } = target;
   const outcome: BatchOutcome = {
     handled: 0,
     applied: 0,
@@ -175,22 +235,16 @@ async function inTransaction(
     commitLsn: null,
     eventTimesMs: [],
   };
-  await lockConsumer(tx, consumer);
+  const { consumer } = target;
   if (target.retired?.()) return outcome;
 
-  // Two round trips for the whole group (not two per partition): positions, then parked keys.
-  const storedBy = await storedOffsetsForUpdate(tx, consumer, batches);
   const parts = batches.map((batch) => {
-    const stored = storedBy.get(`${batch.topic}/${batch.partition}`) ?? null;
+    const stored = opened.stored.get(`${batch.topic}/${batch.partition}`) ?? null;
     const fresh = batch.messages.slice(firstAtOrPast(batch.messages, stored));
     outcome.skippedBelowPosition += batch.messages.length - fresh.length;
     return { batch, stored, fresh };
   });
-  const keys = new Map<string, { topic: string; key: string }>();
-  for (const { batch, fresh } of parts)
-    for (const m of fresh)
-      keys.set(`${batch.topic}/${m.key ?? ''}`, { topic: batch.topic, key: m.key ?? '' });
-  const blockedAll = await blockedKeys(tx, consumer, [...keys.values()]);
+  const blockedAll = opened.blocked;
 
   const plans: BatchPlan[] = [];
   for (const { batch, stored, fresh } of parts) {
@@ -251,7 +305,6 @@ async function inTransaction(
     target.logger.warn({ consumer, parked: lettersAll.length }, 'events parked in dead_letters');
     await target.publishDeadLetters?.(lettersAll);
   }
-  await storePositions(tx, consumer, outcome.positions);
   return outcome;
 }
 

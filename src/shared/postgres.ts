@@ -65,3 +65,38 @@ export function arrayLiteral(values: readonly ArrayElement[]): string {
   }
   return `{${parts.join(',')}}`;
 }
+
+/** A statement and its parameters, kept apart so it can be sent alone or together with others. */
+export interface Statement {
+  readonly text: string;
+  readonly values: readonly (string | number | null)[];
+}
+
+/**
+ * `statement` with each `$n` replaced by its value as an escaped literal (pg's escapeLiteral), for the
+ * simple query protocol, which carries several statements in one message but no parameters. Only for
+ * locus's own statement texts: they hold no `$` other than their placeholders.
+ */
+export function inlineParameters(statement: Statement): string {
+  return statement.text.replace(/\$(\d+)/g, (_placeholder, n: string) => {
+    const index = Number(n) - 1;
+    if (index >= statement.values.length) throw new RangeError(`no value for $${n} in: ${statement.text}`);
+    const value = statement.values[index];
+    return value === null || value === undefined ? 'NULL' : pg.escapeLiteral(String(value));
+  });
+}
+
+/**
+ * Sends `statements` in ONE round trip (one simple-protocol query) and returns each one's result, in
+ * order. Why: the projector's small batches are short transactions of many short statements, and on a
+ * busy machine every round trip waits for both the projector and its backend to be scheduled again.
+ * PostgreSQL stops at the first failing statement and reports its error; nothing after it runs.
+ */
+export async function sendTogether(
+  client: pg.ClientBase,
+  statements: readonly (Statement | string)[],
+): Promise<pg.QueryResult[]> {
+  const text = statements.map((s) => (typeof s === 'string' ? s : inlineParameters(s))).join(';\n');
+  const result = (await client.query(text)) as pg.QueryResult | pg.QueryResult[];
+  return Array.isArray(result) ? result : [result];
+}

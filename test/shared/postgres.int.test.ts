@@ -1,6 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
-import { arrayLiteral, createPool, sessionOptions } from '../../src/shared/postgres.js';
+import {
+  arrayLiteral,
+  createPool,
+  inlineParameters,
+  sendTogether,
+  sessionOptions,
+} from '../../src/shared/postgres.js';
 
 describe('createPool session settings', () => {
   const url = process.env.LOCUS_READ_DB_URL!;
@@ -81,5 +87,72 @@ describe('arrayLiteral', () => {
       arrayLiteral([]),
     ]);
     expect(rows[0]!.n).toBe(0);
+  });
+});
+
+describe('inlineParameters and sendTogether', () => {
+  const pool = createPool(process.env.LOCUS_READ_DB_URL!, { applicationName: 'test-send-together', max: 1 });
+  afterAll(() => pool.end());
+
+  const awkward = ["it's", 'back\\slash', "both \\' and '", '$1 and $2', '', 'ünïcødé', 'semi; colon --'];
+
+  it('given awkward strings, numbers and null, when inlined and run, then PostgreSQL gets each value back', async () => {
+    for (const value of awkward) {
+      const text = inlineParameters({
+        text: 'SELECT $1::text AS v, $2::int AS n, $3::text AS z',
+        values: [value, 42, null],
+      });
+      const { rows } = await pool.query<{ v: string; n: number; z: string | null }>(text);
+      expect(rows[0], text).toEqual({ v: value, n: 42, z: null });
+    }
+  });
+
+  it('given an array literal of awkward strings, when inlined, then it parses as with a bound parameter', async () => {
+    const statement = { text: 'SELECT $1::text[] AS values', values: [arrayLiteral([...awkward, null])] };
+    const inlined = await pool.query<{ values: (string | null)[] }>(inlineParameters(statement));
+    expect(inlined.rows[0]!.values).toEqual([...awkward, null]);
+  });
+
+  it('given a placeholder without a value, then it throws instead of sending', () => {
+    expect(() => inlineParameters({ text: 'SELECT $1, $2', values: ['a'] })).toThrow(/no value for \$2/);
+  });
+
+  it("given several statements, then it returns each one's rows in order from one query", async () => {
+    const client = await pool.connect();
+    try {
+      const results = await sendTogether(client, [
+        'BEGIN',
+        { text: 'SELECT $1::int + 1 AS n', values: [1] },
+        { text: 'SELECT $1::text AS s', values: ["o'clock"] },
+        'COMMIT',
+      ]);
+      expect(results.map((r) => r.command)).toEqual(['BEGIN', 'SELECT', 'SELECT', 'COMMIT']);
+      expect(results[1]!.rows).toEqual([{ n: 2 }]);
+      expect(results[2]!.rows).toEqual([{ s: "o'clock" }]);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('given a failing statement, then it rejects and nothing after it ran (the COMMIT neither)', async () => {
+    const client = await pool.connect();
+    const table = `send_together_${process.pid}`;
+    try {
+      await client.query(`CREATE TEMP TABLE ${table} (n int)`);
+      await expect(
+        sendTogether(client, [
+          'BEGIN',
+          `INSERT INTO ${table} VALUES (1)`,
+          'SELECT 1 / 0',
+          'COMMIT',
+          `INSERT INTO ${table} VALUES (2)`,
+        ]),
+      ).rejects.toThrow(/division by zero/);
+      await client.query('ROLLBACK');
+      const { rows } = await client.query<{ n: number }>(`SELECT n FROM ${table}`);
+      expect(rows).toEqual([]);
+    } finally {
+      client.release();
+    }
   });
 });
