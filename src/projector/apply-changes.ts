@@ -1,48 +1,48 @@
 import type { AcceptedChanges, Change, Tx, ViewTables } from './projection.types.js';
-import { arrayLiteral } from '../shared/postgres.js';
+import { sendTogether, type Statement } from '../shared/postgres.js';
 import { dedupeChanges } from './batch-plan.js';
-import { acceptNewer } from './version-guard.js';
+import { acceptNewer, type StoredProduct } from './version-guard.js';
 import { planRatings, type StoredReview } from './rating-delta.js';
 import { VIEWS } from './views/index.js';
 
+/** What planChanges decided: how many changes passed the version guard, and the view statements. */
+export interface PlannedChanges {
+  accepted: number;
+  /** To run in order, in the same transaction (sendTogether sends them in one round trip). */
+  statements: Statement[];
+}
+
 /**
- * Applies a batch of changes to the views inside `tx`: keeps the newest change per aggregate, lets the
- * version guard drop what is not newer than what was applied, then runs every view set-based over
- * what is left. Idempotent: applying the same changes again changes nothing.
- * @returns how many changes passed the version guard.
+ * Plans a batch of changes inside `tx`: keeps the newest change per aggregate, lets the version guard
+ * record and drop what is not newer than what was applied (one round trip, which also reads the rows
+ * the accepted changes replace), and returns every view's set-based statements for what is left,
+ * unsent, so the caller can send them together with the rest of its transaction. Idempotent: planning
+ * and running the same changes again changes nothing.
+ */
+export async function planChanges(
+  tx: Tx,
+  tables: ViewTables,
+  changes: readonly Change[],
+): Promise<PlannedChanges> {
+  const accepted = await acceptNewer(tx, tables, dedupeChanges(changes));
+  if (accepted.changes.length === 0) return { accepted: 0, statements: [] };
+  const split = splitAccepted(accepted.changes, accepted.previousProducts, accepted.previousReviews);
+  const kinds = new Set(accepted.changes.map((c) => c.aggregateType));
+  const statements: Statement[] = [];
+  for (const view of VIEWS) {
+    if (view.handles.some((kind) => kinds.has(kind))) statements.push(...view.statements(split, tables));
+  }
+  return { accepted: accepted.changes.length, statements };
+}
+
+/**
+ * Applies a batch of changes to the views inside `tx` (planChanges, then its statements in one round
+ * trip). @returns how many changes passed the version guard.
  */
 export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly Change[]): Promise<number> {
-  const accepted = await acceptNewer(tx, tables, dedupeChanges(changes));
-  if (accepted.length === 0) return 0;
-  const productIds = accepted.filter((c) => c.aggregateType === 'product').map((c) => c.id);
-  const previous = new Map<string, { name: string; category_id: string | null }>();
-  if (productIds.length > 0) {
-    const rows = await tx.query<{ id: string; name: string; category_id: string | null }>(
-      `SELECT id, name, category_id FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`,
-      [arrayLiteral(productIds)],
-    );
-    for (const row of rows.rows) previous.set(row.id, row);
-  }
-  const reviewIds = accepted.filter((c) => c.aggregateType === 'review').map((c) => c.id);
-  const previousReviews = new Map<string, StoredReview>();
-  if (reviewIds.length > 0) {
-    const rows = await tx.query<{ id: string; product_id: string; rating: number; created_at: Date }>(
-      `SELECT id, product_id, rating, created_at FROM ${tables.reviewView} WHERE id = ANY($1::uuid[])`,
-      [arrayLiteral(reviewIds)],
-    );
-    for (const row of rows.rows)
-      previousReviews.set(row.id, {
-        productId: row.product_id,
-        rating: row.rating,
-        createdAt: row.created_at,
-      });
-  }
-  const split = splitAccepted(accepted, previous, previousReviews);
-  const kinds = new Set(accepted.map((c) => c.aggregateType));
-  for (const view of VIEWS) {
-    if (view.handles.some((kind) => kinds.has(kind))) await view.apply(tx, split, tables);
-  }
-  return accepted.length;
+  const planned = await planChanges(tx, tables, changes);
+  if (planned.statements.length > 0) await sendTogether(tx, planned.statements);
+  return planned.accepted;
 }
 
 /**
@@ -51,7 +51,7 @@ export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly
  */
 export function splitAccepted(
   accepted: readonly Change[],
-  previous: ReadonlyMap<string, { name: string; category_id: string | null }> = new Map(),
+  previous: ReadonlyMap<string, StoredProduct> = new Map(),
   previousReviews: ReadonlyMap<string, StoredReview> = new Map(),
 ): AcceptedChanges {
   const split: AcceptedChanges = {

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { IncomingBatch, IncomingMessage } from '../messaging/kafka.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { applyChanges } from './apply-changes.js';
+import { applyChanges, planChanges } from './apply-changes.js';
 import { firstAtOrPast, planBatch, type BatchPlan } from './batch-plan.js';
 import { sendTogether, type Statement } from '../shared/postgres.js';
 import {
@@ -151,8 +151,8 @@ async function runBatches(
   const client = await target.pool.connect();
   try {
     const opened = await openTransaction(client, target.consumer, batches);
-    const outcome = await inTransaction(target, client as Tx, batches, opened, isolateAttempt);
-    outcome.commitLsn = await commitTransaction(client, target.consumer, outcome);
+    const { outcome, pending } = await inTransaction(target, client as Tx, batches, opened, isolateAttempt);
+    outcome.commitLsn = await commitTransaction(client, target.consumer, outcome, pending);
     return outcome;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -199,15 +199,17 @@ async function openTransaction(
 }
 
 /**
- * The new positions, COMMIT, and the commit's WAL position (recorded right after it, for readers of
- * the replica), in one round trip. @returns that position, or null when the batch handled nothing.
+ * The view statements still to run (`pending`), the new positions, COMMIT, and the commit's WAL
+ * position (recorded right after it, for readers of the replica), in one round trip.
+ * @returns that position, or null when the batch handled nothing.
  */
 async function commitTransaction(
   client: pg.PoolClient,
   consumer: string,
   outcome: BatchOutcome,
+  pending: readonly Statement[],
 ): Promise<string | null> {
-  const statements: (Statement | string)[] = [];
+  const statements: (Statement | string)[] = [...pending];
   if (outcome.positions.length > 0) statements.push(storePositionsStatement(consumer, outcome.positions));
   statements.push('COMMIT');
   if (outcome.handled === 0) {
@@ -225,7 +227,7 @@ async function inTransaction(
   batches: readonly IncomingBatch[],
   opened: Opened,
   isolateAttempt: number | null,
-): Promise<BatchOutcome> {
+): Promise<{ outcome: BatchOutcome; pending: Statement[] }> {
   const outcome: BatchOutcome = {
     handled: 0,
     applied: 0,
@@ -236,7 +238,9 @@ async function inTransaction(
     eventTimesMs: [],
   };
   const { consumer } = target;
-  if (target.retired?.()) return outcome;
+  /** View statements left for commitTransaction to send with the COMMIT. */
+  let pending: Statement[] = [];
+  if (target.retired?.()) return { outcome, pending };
 
   const parts = batches.map((batch) => {
     const stored = opened.stored.get(`${batch.topic}/${batch.partition}`) ?? null;
@@ -271,7 +275,7 @@ async function inTransaction(
       ),
     );
   }
-  if (outcome.positions.length === 0) return outcome;
+  if (outcome.positions.length === 0) return { outcome, pending };
   const plan: BatchPlan = {
     events: plans.flatMap((p) => p.events),
     poison: plans.flatMap((p) => p.poison),
@@ -289,23 +293,26 @@ async function inTransaction(
     eventType: p.eventType,
     attempts: 1,
   }));
-  outcome.applied =
-    isolateAttempt === null
-      ? await applyChanges(
-          tx,
-          target.tables,
-          plan.events.map((e) => e.change),
-        )
-      : await applyIsolated(tx, target, plan, letters, isolateAttempt);
+  if (isolateAttempt === null) {
+    const planned = await planChanges(
+      tx,
+      target.tables,
+      plan.events.map((e) => e.change),
+    );
+    outcome.applied = planned.accepted;
+    pending = planned.statements;
+  } else outcome.applied = await applyIsolated(tx, target, plan, letters, isolateAttempt);
   const lettersAll = [...letters, ...waitingLetters(plan.waiting, letters)];
   outcome.parked = lettersAll.length;
   if (lettersAll.length > 0) {
+    // The views first: an attempt that fails in them must fail before its letters are published.
+    if (pending.length > 0) await sendTogether(tx, pending.splice(0));
     await insertDeadLetters(tx, consumer, lettersAll);
     for (const letter of lettersAll) target.metrics?.deadLetters.inc({ consumer, code: letter.errorCode });
     target.logger.warn({ consumer, parked: lettersAll.length }, 'events parked in dead_letters');
     await target.publishDeadLetters?.(lettersAll);
   }
-  return outcome;
+  return { outcome, pending };
 }
 
 /** Applies events one at a time; a failing one is parked and the rest of its key waits behind it. */

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Statement } from '../shared/postgres.js';
 import type { CategoryState, ProductState } from '../contracts/catalog.events.js';
 import type { AggregateType } from '../contracts/envelope.js';
 import type { ReviewState } from '../contracts/review.events.js';
@@ -94,9 +95,13 @@ export interface AcceptedChanges {
   ratings: RatingPlan;
 }
 
-/** One materialized view: which aggregates change it, and how to apply accepted changes set-based. */
+/**
+ * One materialized view: which aggregates change it, and the set-based statements that apply accepted
+ * changes to it. Statements, not calls: the views of a batch are sent to the store together, in one
+ * round trip, each statement seeing what the ones before it wrote.
+ */
 export interface ViewModule {
   name: string;
   handles: readonly AggregateType[];
-  apply(tx: Tx, changes: AcceptedChanges, tables: ViewTables): Promise<void>;
+  statements(changes: AcceptedChanges, tables: ViewTables): Statement[];
 }

@@ -1,5 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
-import { arrayLiteral } from '../../shared/postgres.js';
+import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
 
 /**
  * category_summary: recomputed from category_view and product_summary for every category the batch
@@ -9,11 +9,13 @@ import { arrayLiteral } from '../../shared/postgres.js';
 export const categorySummaryView: ViewModule = {
   name: 'category_summary',
   handles: ['category', 'product', 'review'],
-  async apply(tx, changes, tables) {
+  statements(changes, tables) {
+    const statements: Statement[] = [];
     const explicit = new Set<string>([...changes.categories.map((c) => c.id), ...changes.productCategoryIds]);
-    if (explicit.size === 0 && changes.touchedProductIds.length === 0) return;
-    await tx.query(
-      `WITH touched AS (
+    if (explicit.size === 0 && changes.touchedProductIds.length === 0) return statements;
+    statements.push(
+      sql(
+        `WITH touched AS (
          SELECT unnest($1::uuid[]) AS id
          UNION
          SELECT category_id FROM ${tables.productSummary}
@@ -40,7 +42,9 @@ export const categorySummaryView: ViewModule = {
        ON CONFLICT (category_id) DO UPDATE SET name = excluded.name, product_count = excluded.product_count,
          price_min = excluded.price_min, price_max = excluded.price_max, price_avg = excluded.price_avg,
          review_count = excluded.review_count, average_rating = excluded.average_rating`,
-      [arrayLiteral([...explicit]), arrayLiteral(changes.touchedProductIds)],
+        [arrayLiteral([...explicit]), arrayLiteral(changes.touchedProductIds)],
+      ),
     );
+    return statements;
   },
 };

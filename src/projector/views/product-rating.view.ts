@@ -1,5 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
-import { arrayLiteral } from '../../shared/postgres.js';
+import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
 
 /**
  * product_summary, rating columns. Review upserts move them by increments (count, sum, histogram,
@@ -11,11 +11,13 @@ import { arrayLiteral } from '../../shared/postgres.js';
 export const productRatingView: ViewModule = {
   name: 'product_summary.rating',
   handles: ['product', 'review'],
-  async apply(tx, changes, tables) {
+  statements(changes, tables) {
+    const statements: Statement[] = [];
     const { deltas, recompute } = changes.ratings;
     if (deltas.length > 0) {
-      await tx.query(
-        `UPDATE ${tables.productSummary} p
+      statements.push(
+        sql(
+          `UPDATE ${tables.productSummary} p
          SET review_count = p.review_count + d.count, rating_sum = p.rating_sum + d.sum,
              average_rating = CASE WHEN p.review_count + d.count > 0
                THEN round((p.rating_sum + d.sum)::numeric / (p.review_count + d.count), 4) END,
@@ -25,18 +27,20 @@ export const productRatingView: ViewModule = {
          FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[], $6::int[], $7::int[], $8::int[],
            $9::timestamptz[]) AS d(id, count, sum, h1, h2, h3, h4, h5, newest_at)
          WHERE p.id = d.id`,
-        [
-          arrayLiteral(deltas.map((d) => d.productId)),
-          arrayLiteral(deltas.map((d) => d.count)),
-          arrayLiteral(deltas.map((d) => d.sum)),
-          ...[0, 1, 2, 3, 4].map((k) => arrayLiteral(deltas.map((d) => d.histogram[k]))),
-          arrayLiteral(deltas.map((d) => d.newestAt)),
-        ],
+          [
+            arrayLiteral(deltas.map((d) => d.productId)),
+            arrayLiteral(deltas.map((d) => d.count)),
+            arrayLiteral(deltas.map((d) => d.sum)),
+            ...[0, 1, 2, 3, 4].map((k) => arrayLiteral(deltas.map((d) => d.histogram[k]))),
+            arrayLiteral(deltas.map((d) => d.newestAt)),
+          ],
+        ),
       );
     }
-    if (recompute.length === 0) return;
-    await tx.query(
-      `UPDATE ${tables.productSummary} p
+    if (recompute.length === 0) return statements;
+    statements.push(
+      sql(
+        `UPDATE ${tables.productSummary} p
        SET review_count = s.review_count, rating_sum = s.rating_sum, average_rating = s.average_rating,
            rating_histogram = s.rating_histogram, last_review_at = s.last_review_at
        FROM (
@@ -57,7 +61,9 @@ export const productRatingView: ViewModule = {
          -- skipping those rows spares a new row version and its index entries.
          AND (p.review_count, p.rating_sum, p.average_rating, p.rating_histogram, p.last_review_at)
            IS DISTINCT FROM (s.review_count, s.rating_sum, s.average_rating, s.rating_histogram, s.last_review_at)`,
-      [arrayLiteral(recompute)],
+        [arrayLiteral(recompute)],
+      ),
     );
+    return statements;
   },
 };

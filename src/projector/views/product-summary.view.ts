@@ -1,5 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
-import { arrayLiteral } from '../../shared/postgres.js';
+import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
 
 /**
  * product_summary, product fields: upserts the newest state of each changed product (with its category's
@@ -9,11 +9,13 @@ import { arrayLiteral } from '../../shared/postgres.js';
 export const productSummaryView: ViewModule = {
   name: 'product_summary',
   handles: ['product'],
-  async apply(tx, changes, tables) {
+  statements(changes, tables) {
+    const statements: Statement[] = [];
     const rows = changes.productUpserts;
     if (rows.length > 0) {
-      await tx.query(
-        `INSERT INTO ${tables.productSummary} AS p (id, sku, name, description, category_id, category_name,
+      statements.push(
+        sql(
+          `INSERT INTO ${tables.productSummary} AS p (id, sku, name, description, category_id, category_name,
            price_amount, price_currency, attributes, created_at, updated_at, version)
          SELECT u.id, u.sku, u.name, u.description, u.category_id, c.name, u.price_amount, u.price_currency,
            u.attributes, u.created_at, u.updated_at, u.version
@@ -27,25 +29,29 @@ export const productSummaryView: ViewModule = {
            category_name = excluded.category_name, price_amount = excluded.price_amount,
            price_currency = excluded.price_currency, attributes = excluded.attributes,
            created_at = excluded.created_at, updated_at = excluded.updated_at, version = excluded.version`,
-        [
-          arrayLiteral(rows.map((r) => r.id)),
-          arrayLiteral(rows.map((r) => r.state.sku)),
-          arrayLiteral(rows.map((r) => r.state.name)),
-          arrayLiteral(rows.map((r) => r.state.description)),
-          arrayLiteral(rows.map((r) => r.state.categoryId)),
-          arrayLiteral(rows.map((r) => r.state.price.amount)),
-          arrayLiteral(rows.map((r) => r.state.price.currency)),
-          arrayLiteral(rows.map((r) => JSON.stringify(r.state.attributes))),
-          arrayLiteral(rows.map((r) => r.state.createdAt)),
-          arrayLiteral(rows.map((r) => r.state.updatedAt)),
-          arrayLiteral(rows.map((r) => r.version)),
-        ],
+          [
+            arrayLiteral(rows.map((r) => r.id)),
+            arrayLiteral(rows.map((r) => r.state.sku)),
+            arrayLiteral(rows.map((r) => r.state.name)),
+            arrayLiteral(rows.map((r) => r.state.description)),
+            arrayLiteral(rows.map((r) => r.state.categoryId)),
+            arrayLiteral(rows.map((r) => r.state.price.amount)),
+            arrayLiteral(rows.map((r) => r.state.price.currency)),
+            arrayLiteral(rows.map((r) => JSON.stringify(r.state.attributes))),
+            arrayLiteral(rows.map((r) => r.state.createdAt)),
+            arrayLiteral(rows.map((r) => r.state.updatedAt)),
+            arrayLiteral(rows.map((r) => r.version)),
+          ],
+        ),
       );
     }
     if (changes.productDeletes.length > 0) {
-      await tx.query(`DELETE FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`, [
-        arrayLiteral(changes.productDeletes.map((r) => r.id)),
-      ]);
+      statements.push(
+        sql(`DELETE FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`, [
+          arrayLiteral(changes.productDeletes.map((r) => r.id)),
+        ]),
+      );
     }
+    return statements;
   },
 };
