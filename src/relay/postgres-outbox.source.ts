@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { EventEnvelope } from '../contracts/envelope.js';
-import { arrayLiteral, createPool, sendTogether, sql } from '../shared/postgres.js';
+import { createPool } from '../shared/postgres.js';
 import type { OutboxSource, PendingEvent } from './outbox-source.js';
 
 /** Must match the `lane` column of migrations/catalog/0001_catalog.sql. */
@@ -25,27 +25,21 @@ interface OutboxRow {
   created_at: Date;
 }
 
-// Lanes with pending work, in the given (shuffled) order, locked as they are found, at most $3; the
-// claimed lanes are kept in a transaction-local setting for PENDING_IN_CLAIMED_LANES.
+// Lanes with pending work, in the given (shuffled) order, locked as they are found, at most $3.
 // OFFSET 0 keeps the EXISTS filter below the lock call, so only lanes with work are locked.
 const CLAIM_LANES = `
-  SELECT set_config('locus.claimed_lanes', coalesce(string_agg(lane::text, ','), ''), true) AS lanes FROM (
-    SELECT lane FROM (
-      SELECT l.lane FROM unnest($2::int[]) AS l(lane)
-      WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.lane = l.lane AND o.published_at IS NULL)
-      OFFSET 0
-    ) with_work
-    WHERE pg_try_advisory_xact_lock($1, lane)
-    LIMIT $3
-  ) claimed`;
+  SELECT lane FROM (
+    SELECT l.lane FROM unnest($2::int[]) AS l(lane)
+    WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.lane = l.lane AND o.published_at IS NULL)
+    OFFSET 0
+  ) with_work
+  WHERE pg_try_advisory_xact_lock($1, lane)
+  LIMIT $3`;
 
-// A statement of its own, after the locks are held: its snapshot is taken after them, so it cannot
-// see as pending a row another relay marked published and committed while this one waited for its lane.
-const PENDING_IN_CLAIMED_LANES = `
+const PENDING_IN_LANES = `
   SELECT id, topic, partition_key, envelope, created_at FROM outbox
-  WHERE published_at IS NULL
-    AND lane = ANY(string_to_array(nullif(current_setting('locus.claimed_lanes'), ''), ',')::int[])
-  ORDER BY id LIMIT $1`;
+  WHERE published_at IS NULL AND lane = ANY($1::int[])
+  ORDER BY id LIMIT $2`;
 
 /**
  * The catalog store's outbox for the relay.
@@ -80,25 +74,25 @@ export class PostgresOutboxSource implements OutboxSource {
   async publishBatch(limit: number, publish: (events: PendingEvent[]) => Promise<void>): Promise<number> {
     const client = await this.pool.connect();
     try {
-      // BEGIN, the lane claim and the read of the claimed lanes: three statements, one round trip.
-      const [, , pending] = await sendTogether(client, [
-        'BEGIN',
-        sql(CLAIM_LANES, [LANE_LOCK_NAMESPACE, arrayLiteral(shuffledLanes()), this.lanesPerBatch]),
-        sql(PENDING_IN_CLAIMED_LANES, [limit]),
+      await client.query('BEGIN');
+      const lanes = await client.query<{ lane: number }>(CLAIM_LANES, [
+        LANE_LOCK_NAMESPACE,
+        shuffledLanes(),
+        this.lanesPerBatch,
       ]);
-      const rows = pending!.rows as OutboxRow[];
-      if (rows.length === 0) {
+      if (lanes.rows.length === 0) {
         await client.query('COMMIT');
         return 0;
       }
-      await publish(rows.map(toPendingEvent));
-      await sendTogether(client, [
-        sql('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
-          arrayLiteral(rows.map((r) => r.id)),
-        ]),
-        'COMMIT',
-      ]);
-      return rows.length;
+      const rows = await client.query<OutboxRow>(PENDING_IN_LANES, [lanes.rows.map((r) => r.lane), limit]);
+      if (rows.rows.length > 0) {
+        await publish(rows.rows.map(toPendingEvent));
+        await client.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
+          rows.rows.map((r) => r.id),
+        ]);
+      }
+      await client.query('COMMIT');
+      return rows.rows.length;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
