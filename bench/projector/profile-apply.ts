@@ -3,7 +3,7 @@
  * the catch-up stream of projector.bench.ts, then times decode+validate, and every SQL statement of
  * planChanges and its view statements grouped by their first line, plus COMMIT, over transactions of `--chunk` events.
  * Run: `npx tsx bench/projector/profile-apply.ts [--events 60000] [--chunk 1000] [--sync-off 1] [--explain 1]
- *   [--sustained 100000]`
+ *   [--sustained 100000] [--setup-sql "DROP INDEX …"]` (--setup-sql runs on the fresh views first: for experiments)
  */
 import { readEnvFile } from '../../src/cli/services.command.js';
 import { applyChanges, planChanges } from '../../src/projector/apply-changes.js';
@@ -27,6 +27,7 @@ const SUSTAINED = arg('sustained', 0);
 
 Object.assign(process.env, { ...readEnvFile(), ...process.env });
 const db = await createTestDatabase('readmodel');
+const setupIndex = process.argv.indexOf('--setup-sql');
 const pool = createPool(db.url, {
   applicationName: 'bench-profile',
   max: 1,
@@ -65,6 +66,7 @@ try {
   const decoded = changes.length;
 
   const client = await pool.connect();
+  if (setupIndex > 0) await client.query(process.argv[setupIndex + 1]!);
   for (let i = 0; i < seeded; i += 20_000) {
     await client.query('BEGIN');
     await applyChanges(client as Tx, viewTables(), changes.slice(i, Math.min(seeded, i + 20_000)));
