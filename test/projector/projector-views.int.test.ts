@@ -84,6 +84,20 @@ describe('projector views', () => {
     expect(
       new Map(versions.rows.map((r) => [r.aggregate_id, { version: Number(r.version), deleted: r.deleted }])),
     ).toEqual(newest);
+    // the last batch's commit is recorded: a WAL position already written, no older than the last batch
+    const commit = await pool.query<{
+      batch_events: number;
+      lsn_written: boolean;
+      after_last_batch: boolean;
+    }>(
+      `SELECT batch_events, commit_lsn <= pg_current_wal_lsn() AS lsn_written,
+         committed_at >= (SELECT max(applied_at) FROM applied_versions) AS after_last_batch
+       FROM projector_commits WHERE consumer = $1`,
+      [group],
+    );
+    expect(commit.rows).toHaveLength(1);
+    expect(commit.rows[0]).toMatchObject({ lsn_written: true, after_last_batch: true });
+    expect(commit.rows[0]!.batch_events).toBeGreaterThan(0);
   });
 
   it('given projected views, when every topic is replayed from offset 0 by a new consumer on the same store, then nothing changes', async () => {
