@@ -200,10 +200,7 @@ async function openTransaction(
 
 /**
  * The view statements still to run (`pending`), the new positions, COMMIT, and the commit's WAL
- * position (recorded right after it, for readers of the replica), in one round trip. The record is a
- * transaction of its own that does not wait for its WAL flush (synchronous_commit off): the batch's
- * COMMIT already waited for one, the next batch's flushes this one, and a record lost in a crash is
- * bookkeeping the next batch rewrites. A second flush per batch was a second wait on the disk.
+ * position (recorded right after it, for readers of the replica), in one round trip.
  * @returns that position, or null when the batch handled nothing.
  */
 async function commitTransaction(
@@ -219,14 +216,9 @@ async function commitTransaction(
     await sendTogether(client, statements);
     return null;
   }
-  statements.push(
-    'BEGIN',
-    'SET LOCAL synchronous_commit = off',
-    recordCommitStatement(consumer, outcome.handled),
-    'COMMIT',
-  );
+  statements.push(recordCommitStatement(consumer, outcome.handled));
   const results = await sendTogether(client, statements);
-  return (results[results.length - 2]!.rows[0] as { commit_lsn: string } | undefined)?.commit_lsn ?? '0/0';
+  return (results[results.length - 1]!.rows[0] as { commit_lsn: string } | undefined)?.commit_lsn ?? '0/0';
 }
 
 async function inTransaction(
