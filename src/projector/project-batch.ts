@@ -4,6 +4,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { applyChanges, planChanges } from './apply-changes.js';
 import { firstAtOrPast, planBatch, type BatchPlan } from './batch-plan.js';
+import { crashPoint } from '../shared/crash-point.js';
 import { sendTogether, type Statement } from '../shared/postgres.js';
 import {
   blockedKeysOf,
@@ -152,7 +153,9 @@ async function runBatches(
   try {
     const opened = await openTransaction(client, target.consumer, batches);
     const { outcome, pending } = await inTransaction(target, client as Tx, batches, opened, isolateAttempt);
+    crashPoint('projector.before-commit');
     outcome.commitLsn = await commitTransaction(client, target.consumer, outcome, pending);
+    crashPoint('projector.after-commit');
     return outcome;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -36,7 +36,7 @@ describe('projector killed mid-stream', () => {
   const children: ChildProcess[] = [];
 
   /** The real composition root in its own process, as `locus projector run` starts it. */
-  const startChild = () => {
+  const startChild = (env: Record<string, string> = {}) => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'projector', 'run'], {
       env: {
         ...process.env,
@@ -45,6 +45,9 @@ describe('projector killed mid-stream', () => {
         LOCUS_PROJECTOR_GROUP: group,
         LOCUS_PROJECTOR_PORT: '0',
         LOCUS_LOG_LEVEL: 'error',
+        // several batches per run, so a crash at the third batch leaves committed ones before it
+        LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '5000',
+        ...env,
       },
       stdio: 'ignore',
     });
@@ -80,7 +83,7 @@ describe('projector killed mid-stream', () => {
     await db?.drop();
   });
 
-  it('given a projector SIGKILLed twice while applying a backlog, when restarted, then every change is applied exactly once', async () => {
+  it('given a projector killed just before a COMMIT, just after one, and at a random moment, when restarted, then every change is applied exactly once', async () => {
     // given: a backlog of events (rating summaries would double-count if a batch were applied twice)
     const writer = new EventWriter();
     mixedStream(writer, seededRandom(11), {
@@ -94,13 +97,33 @@ describe('projector killed mid-stream', () => {
     await producer.close();
     const total = writer.events.length;
 
-    // when: killed without warning twice (each restart waits out the dead member's session), each time after it has committed some batches
-    for (let kill = 1; kill <= 2; kill++) {
+    // when: it dies without warning three ways (each restart waits out the dead member's session)
+    const deaths = [
+      {
+        how: 'SIGKILLs itself after the views of its 3rd batch, before the COMMIT',
+        crashAt: 'projector.before-commit:3',
+      },
+      { how: 'SIGKILLs itself right after the COMMIT of its 3rd batch', crashAt: 'projector.after-commit:3' },
+      { how: 'is SIGKILLed from outside after some progress', crashAt: undefined },
+    ];
+    for (const { how, crashAt } of deaths) {
       const before = await storedTotal();
-      const child = startChild();
-      await waitFor('progress before the kill', async () => (await storedTotal()) > before + 2_000, 90_000);
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+      const child = startChild(crashAt ? { LOCUS_CRASH_AT: crashAt } : {});
+      // a missing crash point would leave the child running: give up after 2 minutes instead
+      const exited = new Promise<string>((resolve) => {
+        const timer = setTimeout(() => resolve('still running'), 120_000);
+        child.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          resolve(signal ?? `exit code ${code}`);
+        });
+      });
+      if (!crashAt) {
+        await waitFor('progress before the kill', async () => (await storedTotal()) > before + 2_000, 90_000);
+        child.kill('SIGKILL');
+      }
+      // a crash point kills the process itself: it must have been reached, and what came before it committed
+      expect(await exited, how).toBe('SIGKILL');
+      expect(await storedTotal(), how).toBeGreaterThan(before);
     }
     expect(await storedTotal()).toBeLessThan(total);
     const last = startChild();
@@ -116,5 +139,5 @@ describe('projector killed mid-stream', () => {
     expect(reviews.rows[0]?.n).toBe(
       [...expectedViews(writer.events).products.values()].reduce((n, p) => n + p.reviewCount, 0),
     );
-  }, 300_000);
+  }, 420_000);
 });
