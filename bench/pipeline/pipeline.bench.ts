@@ -556,8 +556,18 @@ async function main(): Promise<void> {
       ]);
       return { projector: parsePrometheus(projectorText), relay: parsePrometheus(relayText) };
     };
-    const relayHistogram = async () =>
-      histogramOf((await scrape()).relay, 'locus_relay_commit_to_ack_seconds', 'source');
+    /** The relay's commit → ack histogram and the projector's batch totals, for per-step deltas. */
+    const histograms = async () => {
+      const { relay, projector } = await scrape();
+      return {
+        commitToAck: histogramOf(relay, 'locus_relay_commit_to_ack_seconds', 'source'),
+        batches: {
+          count: sumOf(projector, 'locus_projector_batch_duration_seconds_count'),
+          seconds: sumOf(projector, 'locus_projector_batch_duration_seconds_sum'),
+          events: sumOf(projector, 'locus_projector_batch_size_sum'),
+        },
+      };
+    };
     let scraping = false;
     scraper = setInterval(() => {
       if (scraping) return;
@@ -591,6 +601,8 @@ async function main(): Promise<void> {
       notSent: Record<Kind, number>;
       loadAverageAtEnd: number[];
       relayCommitToAck: Record<string, BucketSummary>;
+      /** The projector's committed batches in the step: how many, events per batch, mean duration. */
+      projectorBatches: { count: number; eventsPerBatch: number; meanMs: number };
       eventLoopDelayP99Ms: number;
       cpuSecondsPerSecond: Record<string, number>;
       drainedS: number;
@@ -618,7 +630,7 @@ async function main(): Promise<void> {
       console.log(
         `\n▸ step ${index + 1}/${RATES.length}: catalog ${rate} writes/s + reviews ${REVIEW_RATE} writes/s for ${STEP_SECONDS} s`,
       );
-      const relayBefore = await relayHistogram();
+      const before = await histograms();
       const cpuBefore = Object.fromEntries(PROCESSES.map((n) => [n, cpuSecondsOf(pids[n])]));
       const selfCpuBefore = process.cpuUsage();
       loopDelay.reset();
@@ -717,7 +729,8 @@ async function main(): Promise<void> {
       while (poller.pending > 0 && now() < drainDeadline) await sleep(20);
       const drainedS = round((now() - t0) / 1000 - endS);
       clearInterval(progress);
-      const relayAfter = await relayHistogram();
+      const after = await histograms();
+      const batches = after.batches.count - before.batches.count;
       const result: StepResult = {
         step: index,
         catalogRate: rate,
@@ -729,7 +742,12 @@ async function main(): Promise<void> {
         errors: errorCounts.get(index) ?? {},
         notSent,
         loadAverageAtEnd: os.loadavg().map((l) => round(l)),
-        relayCommitToAck: histogramDelta(relayBefore, relayAfter),
+        relayCommitToAck: histogramDelta(before.commitToAck, after.commitToAck),
+        projectorBatches: {
+          count: batches,
+          eventsPerBatch: batches ? round((after.batches.events - before.batches.events) / batches) : NaN,
+          meanMs: batches ? round(((after.batches.seconds - before.batches.seconds) / batches) * 1000) : NaN,
+        },
         eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
         cpuSecondsPerSecond: cpu,
         drainedS,
@@ -856,6 +874,7 @@ async function main(): Promise<void> {
       'of which → projector txn on primary p50 / p99 ms (n)': `${fmt(s.catalogToPrimaryMs.p50)} / ${fmt(s.catalogToPrimaryMs.p99)} (${s.catalogToPrimaryMs.count})`,
       'not visible': s.notVisible.catalog,
       'projector ev/s': fmt(s.projectorEventsPerSecond, 0),
+      'projector batches: events each / mean ms': `${fmt(s.projectorBatches.eventsPerBatch)} / ${fmt(s.projectorBatches.meanMs)}`,
       'lag max / mean': `${s.projectorLagMax} / ${fmt(s.projectorLagMean)}`,
       'relay commit→ack (catalog) mean / p50≤ / p99≤ ms': relayCell(s.relayCommitToAck, 'catalog'),
       'drain s': s.drainedS,
@@ -894,7 +913,7 @@ async function main(): Promise<void> {
       `All five locus processes (run from ${processesRun}), the services (PostgreSQL ×3, FerretDB, Kafka) and this load generator share the machine.`,
       '',
       `Catalog: PATCH /products/{id} (price) on ${PRODUCTS} products, open loop, ${STEP_SECONDS} s per step. Reviews: POST /products/{id}/reviews at ${REVIEW_RATE}/s during every step (FerretDB sustains only ~100–200 writes/s here).`,
-      `Freshness = first poll of the replica's applied_versions that shows the write's version − write response received (one connection, polled every ${POLL_MS} ms; poll query p50 ${pollSummary.p50} ms, p99 ${pollSummary.p99} ms: resolution ≈ poll interval + query time). Write latency counts from the intended send time (coordinated omission corrected). A write due while ${MAX_IN_FLIGHT.catalog} catalog (${MAX_IN_FLIGHT.reviews} review) writes are unanswered, or more than ${LATE_SECONDS} s after its step's end, is shed: counted, not sent, not in the latencies. ‘of which → projector txn on primary’ = applied_versions.applied_at (start of the projector transaction that applied the write, primary clock, same machine) − write response, for the writes whose exact version the replica showed (n); the rest of the freshness is that transaction, its commit, WAL replay on the replica and polling.`,
+      `Freshness = first poll of the replica's applied_versions that shows the write's version − write response received (one connection, polled every ${POLL_MS} ms; poll query p50 ${pollSummary.p50} ms, p99 ${pollSummary.p99} ms: resolution ≈ poll interval + query time). Write latency counts from the intended send time (coordinated omission corrected). A write due while ${MAX_IN_FLIGHT.catalog} catalog (${MAX_IN_FLIGHT.reviews} review) writes are unanswered, or more than ${LATE_SECONDS} s after its step's end, is shed: counted, not sent, not in the latencies. ‘of which → projector txn on primary’ = applied_versions.applied_at (start of the projector transaction that applied the write, primary clock, same machine) − write response, for the writes whose exact version the replica showed (n); the rest of the freshness is that transaction, its commit, WAL replay on the replica and polling. ‘projector batches’ = the projector's committed batches during the step and its drain, from its /metrics (events per batch, mean time from fetch to commit).`,
       '',
       goalLine,
       '',
