@@ -57,3 +57,12 @@ export function compile(root) {
   process.stderr.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   return true;
 }
+
+/**
+ * Compiles when dist/ is stale, unless LOCUS_FROM_SOURCE=1 asks for the sources.
+ * @returns whether dist/ may run (fresh, or compiled just now).
+ */
+export function ensureCompiled(root, env = process.env) {
+  if (compiledIsFresh(root, env)) return true;
+  return env.LOCUS_FROM_SOURCE !== '1' && compile(root);
+}

@@ -6,14 +6,13 @@
 // projector against 88 MB compiled, measured). `locus build` compiles; `test`, `example` and `bench`
 // compile first when dist/ is stale, so the processes they start run compiled code.
 import path from 'node:path';
-import { compile, compiledIsFresh } from './build-state.js';
+import { compiledIsFresh, ensureCompiled } from './build-state.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const COMPILE_FIRST = new Set(['build', 'test', 'example', 'bench']);
 
 const command = process.argv[2];
-let fresh = compiledIsFresh(ROOT);
-if (!fresh && COMPILE_FIRST.has(command) && process.env.LOCUS_FROM_SOURCE !== '1') fresh = compile(ROOT);
+const fresh = COMPILE_FIRST.has(command) ? ensureCompiled(ROOT) : compiledIsFresh(ROOT);
 if (command === 'build') process.exit(fresh ? 0 : 1);
 
 if (fresh) {

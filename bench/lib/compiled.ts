@@ -1,4 +1,4 @@
-import { compile, compiledIsFresh } from '../../bin/build-state.js';
+import { ensureCompiled } from '../../bin/build-state.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 
 /**
@@ -10,7 +10,5 @@ import { REPO_ROOT } from '../../src/migrate/migrator.js';
 export function compileLocus(): string {
   if (process.env.LOCUS_FROM_SOURCE === '1')
     return 'the TypeScript sources through tsx (LOCUS_FROM_SOURCE=1)';
-  return compiledIsFresh(REPO_ROOT) || compile(REPO_ROOT)
-    ? 'compiled JavaScript (dist/)'
-    : 'the TypeScript sources through tsx';
+  return ensureCompiled(REPO_ROOT) ? 'compiled JavaScript (dist/)' : 'the TypeScript sources through tsx';
 }

@@ -82,8 +82,8 @@ export async function loadPositions(
 
 /**
  * Records the read store's WAL position right after a committed batch, so a reader of the replica can
- * tell whether the replica has replayed that batch. Runs on its own, after the batch's COMMIT; returns
- * `commit_lsn`.
+ * tell whether the replica has replayed that batch. Runs in a transaction of its own, right after the
+ * batch's COMMIT (sent in the same message); returns `commit_lsn`.
  */
 export function recordCommitStatement(consumer: string, batchEvents: number): Statement {
   return {

@@ -245,16 +245,11 @@ async function inTransaction(
   let pending: Statement[] = [];
   if (target.retired?.()) return { outcome, pending };
 
-  const parts = batches.map((batch) => {
+  const plans: BatchPlan[] = [];
+  for (const batch of batches) {
     const stored = opened.stored.get(`${batch.topic}/${batch.partition}`) ?? null;
     const fresh = batch.messages.slice(firstAtOrPast(batch.messages, stored));
     outcome.skippedBelowPosition += batch.messages.length - fresh.length;
-    return { batch, stored, fresh };
-  });
-  const blockedAll = opened.blocked;
-
-  const plans: BatchPlan[] = [];
-  for (const { batch, stored, fresh } of parts) {
     const last = fresh[fresh.length - 1];
     if (!last) continue;
     outcome.handled += fresh.length;
@@ -265,15 +260,17 @@ async function inTransaction(
       highWatermark: batch.highWatermark,
     });
     const blocked = new Set<string>();
-    if (blockedAll.size > 0)
-      for (const m of fresh) if (blockedAll.has(`${batch.topic}/${m.key ?? ''}`)) blocked.add(m.key ?? '');
+    if (opened.blocked.size > 0)
+      for (const m of fresh)
+        if (opened.blocked.has(`${batch.topic}/${m.key ?? ''}`)) blocked.add(m.key ?? '');
     const ignored = target.honourSkipsOf
       ? await skippedOffsets(tx, target.honourSkipsOf, batch.topic, batch.partition, fresh)
       : new Set<string>();
+    // `fresh` is already past the stored offset: planBatch has nothing more to skip.
     plans.push(
       planBatch(
         fresh.filter((m) => !ignored.has(m.offset)),
-        stored,
+        null,
         blocked,
       ),
     );
