@@ -12,7 +12,7 @@ import { buildQueryApp } from '../../src/query/query.app.js';
 import { ReadStore } from '../../src/query/read-store.js';
 import type { RequestSettings } from '../../src/query/request-context.js';
 import { ExportApi } from '../../src/query/upstream.client.js';
-import { createTestDatabase } from '../support/isolation.js';
+import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 import type { HttpServer } from '../../src/shared/http-server.js';
 
 /** Test data for the read store, as the owners see it (full states) — the views are derived from it. */
@@ -212,13 +212,26 @@ export async function waitForReplica(primary: pg.Pool, replica: pg.Pool, timeout
   }
 }
 
-/** Connects to the replica copy of a fresh test database once it has arrived by WAL. */
-export async function replicaPoolWhenReady(url: string, applicationName: string): Promise<pg.Pool> {
+/**
+ * Connects to the replica copy of a fresh test database once it has arrived by WAL, with everything
+ * its primary had committed by then (its migrations and procedures): a database that accepts
+ * connections on the replica may not have replayed its tables yet.
+ */
+export async function replicaPoolWhenReady(
+  db: Pick<TestDatabase, 'url' | 'replicaUrl'>,
+  applicationName: string,
+): Promise<pg.Pool> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const pool = createPool(url, { applicationName, max: 4 });
+    const pool = createPool(db.replicaUrl, { applicationName, max: 4 });
     try {
       await pool.query('SELECT 1');
+      const primary = createPool(db.url, { applicationName, max: 1 });
+      try {
+        await waitForReplica(primary, pool, Math.max(1_000, deadline - Date.now()));
+      } finally {
+        await primary.end();
+      }
       return pool;
     } catch (error) {
       await pool.end().catch(() => undefined);
@@ -357,7 +370,7 @@ export async function startAnalyticsFixture(
 ): Promise<AnalyticsFixture> {
   const db = await createTestDatabase('readmodel');
   const primary = createPool(db.url, { applicationName: name, max: 2 });
-  const replicaProbe = await replicaPoolWhenReady(db.replicaUrl, name);
+  const replicaProbe = await replicaPoolWhenReady(db, name);
   const data = makeDataset(seed);
   await seedViews(primary, data);
   await waitForReplica(primary, replicaProbe);

@@ -43,7 +43,7 @@ describe('query service resilience', () => {
   beforeAll(async () => {
     db = await createTestDatabase('readmodel');
     primary = createPool(db.url, { applicationName: 'query-resilience-test', max: 2 });
-    const replicaProbe = await replicaPoolWhenReady(db.replicaUrl, 'query-resilience-test');
+    const replicaProbe = await replicaPoolWhenReady(db, 'query-resilience-test');
     data = makeDataset(99, { categoryCount: 2, perCategory: 5, reviews: 200 });
     await seedViews(primary, data);
     await waitForReplica(primary, replicaProbe);
@@ -229,7 +229,7 @@ describe('query service resilience', () => {
       settings: { consistencyWaitMs: 300 },
     });
     try {
-      const behindProbe = await replicaPoolWhenReady(behind.replicaUrl, 'query-resilience-test');
+      const behindProbe = await replicaPoolWhenReady(behind, 'query-resilience-test');
       await behindProbe.end();
       const product = data.products[3]!;
       const token = `product:${product.id}:1`;

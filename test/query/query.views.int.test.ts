@@ -39,7 +39,7 @@ describe('query service point reads and lists (replica first)', () => {
   beforeAll(async () => {
     db = await createTestDatabase('readmodel');
     primary = createPool(db.url, { applicationName: 'query-views-test', max: 2 });
-    replicaProbe = await replicaPoolWhenReady(db.replicaUrl, 'query-views-test');
+    replicaProbe = await replicaPoolWhenReady(db, 'query-views-test');
     data = makeDataset(7, { categoryCount: 3, perCategory: 12, reviews: 400 });
     await seedViews(primary, data);
     await waitForReplica(primary, replicaProbe);
