@@ -19,7 +19,8 @@ import { createMetricsRegistry } from '../shared/metrics.js';
 import { createPool } from '../shared/postgres.js';
 import { runUntilSignal, type RunningProcess } from '../shared/process-runner.js';
 
-const SETTINGS = [
+/** The settings the projector process reads (tests load the same list). */
+export const PROJECTOR_SETTINGS = [
   'LOCUS_READ_DB_URL',
   'LOCUS_KAFKA_BROKERS',
   'LOCUS_TOPIC_PREFIX',
@@ -27,10 +28,11 @@ const SETTINGS = [
   'LOCUS_PROJECTOR_GROUP',
   'LOCUS_PROJECTOR_STUCK_SECONDS',
   'LOCUS_PROJECTOR_MAX_BATCH_EVENTS',
+  'LOCUS_PROJECTOR_IDLE_TX_TIMEOUT_SECONDS',
   'LOCUS_HOST',
   'LOCUS_LOG_LEVEL',
 ] as const;
-export type ProjectorConfig = Config<(typeof SETTINGS)[number]>;
+export type ProjectorConfig = Config<(typeof PROJECTOR_SETTINGS)[number]>;
 
 /** The topic poison events are copied to (the dead_letters table is the one operators act on). */
 export function deadLetterTopic(prefix: string): string {
@@ -44,7 +46,7 @@ export function deadLetterTopic(prefix: string): string {
  * the swap takes the live consumer's advisory lock); `dlq list|retry <id>|skip <id>`.
  */
 export async function main(action = 'run', args: string[] = [], clock: Clock = systemClock): Promise<void> {
-  const config = loadConfig(SETTINGS);
+  const config = loadConfig(PROJECTOR_SETTINGS);
   const logger = createLogger('projector', config.LOCUS_LOG_LEVEL);
   switch (action) {
     case 'run':
@@ -82,7 +84,7 @@ export async function startProjectorProcess(
   const pool = createPool(config.LOCUS_READ_DB_URL, {
     applicationName: 'locus-projector',
     max: 6,
-    sessionSettings: PROJECTOR_SESSION_SETTINGS,
+    sessionSettings: projectorSessionSettings(config),
   });
   const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'locus-projector', logger });
   await ensureProjectorTopics(broker, topics, config.LOCUS_TOPIC_PREFIX);
@@ -135,6 +137,12 @@ export async function startProjectorProcess(
       },
     },
   };
+}
+
+/** The projector's session settings, with the idle-transaction bound from its config. */
+function projectorSessionSettings(config: ProjectorConfig): Record<string, string> {
+  const seconds = positiveOf(config, 'LOCUS_PROJECTOR_IDLE_TX_TIMEOUT_SECONDS');
+  return { ...PROJECTOR_SESSION_SETTINGS, idle_in_transaction_session_timeout: `${seconds}s` };
 }
 
 async function ensureProjectorTopics(broker: Broker, topics: Topics, prefix: string): Promise<void> {
@@ -207,7 +215,7 @@ async function rebuildCommand(config: ProjectorConfig, clock: Clock, logger: Log
   const pool = createPool(config.LOCUS_READ_DB_URL, {
     applicationName: 'locus-projector-rebuild',
     max: 4,
-    sessionSettings: PROJECTOR_SESSION_SETTINGS,
+    sessionSettings: projectorSessionSettings(config),
   });
   const broker = createBroker({
     brokers: config.LOCUS_KAFKA_BROKERS,

@@ -99,6 +99,8 @@ export async function projectBatches(
     }
   }
   const consumer = target.consumer;
+  if (outcome.skippedBelowPosition > 0)
+    target.metrics?.eventsSkipped.inc({ consumer }, outcome.skippedBelowPosition);
   if (target.metrics && outcome.handled > 0) {
     const metrics = target.metrics;
     metrics.eventsApplied.inc({ consumer }, outcome.handled);
@@ -149,6 +151,9 @@ async function runBatches(
   batches: readonly IncomingBatch[],
   isolateAttempt: number | null,
 ): Promise<BatchOutcome> {
+  // Between fetching a batch and opening its transaction: a projector frozen here (LOCUS_PAUSE_AT) is
+  // the zombie whose partitions the group gives to another one meanwhile.
+  crashPoint('projector.before-open');
   const client = await target.pool.connect();
   try {
     const opened = await openTransaction(client, target.consumer, batches);
@@ -396,12 +401,13 @@ async function skippedOffsets(
 
 /**
  * Failures of the store rather than of an event: connection errors, server shutdown, resource limits,
- * serialisation failures. SQLSTATE classes 08, 40, 53, 57, 58, XX and Node's system errors (E…).
+ * serialisation failures, a session the server ended for idling in a transaction. SQLSTATE classes 08,
+ * 40, 53, 57, 58, XX, code 25P03 and Node's system errors (E…).
  */
 export function isInfrastructureError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
-    if (/^(08|40|53|57|58|XX)/.test(code) || code.startsWith('E')) return true;
+    if (/^(08|40|53|57|58|XX)/.test(code) || code === '25P03' || code.startsWith('E')) return true;
     return false;
   }
   const message = error instanceof Error ? error.message : '';

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 /** The projector's Prometheus metrics, registered once per process on its registry. */
 export interface ProjectorMetrics {
   eventsApplied: Counter<'consumer'>;
+  eventsSkipped: Counter<'consumer'>;
   batchSize: Histogram<'consumer'>;
   batchDuration: Histogram<'consumer'>;
   lag: Gauge<'consumer' | 'topic' | 'partition'>;
@@ -17,6 +18,12 @@ export function createProjectorMetrics(registry: Registry): ProjectorMetrics {
     eventsApplied: new Counter({
       name: 'locus_projector_events_applied_total',
       help: 'Events handled in committed batches (rate() gives events applied per second)',
+      labelNames: ['consumer'],
+      registers,
+    }),
+    eventsSkipped: new Counter({
+      name: 'locus_projector_events_skipped_total',
+      help: "Messages below the stored positions, ignored: redeliveries after a crash or a rebalance, a zombie consumer's stale batch",
       labelNames: ['consumer'],
       registers,
     }),

@@ -33,6 +33,12 @@ const SETTINGS = {
    * `PROCESS_NODE_FLAGS`, 10,000 → peak RSS ~212 MB, 25,000 → ~250 MB and 10–25% faster catch-up.
    */
   LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '10000',
+  /**
+   * The read store ends a projector transaction left idle this long (idle_in_transaction_session_timeout):
+   * a frozen projector (a stopped VM, a stop-the-world pause) holding the consumer's lock would
+   * otherwise stall the projector that took over its partitions until it woke up.
+   */
+  LOCUS_PROJECTOR_IDLE_TX_TIMEOUT_SECONDS: '60',
   LOCUS_RELAY_PORT: '8084',
   LOCUS_HOST: '127.0.0.1',
   LOCUS_LOG_LEVEL: 'info',

@@ -25,8 +25,11 @@ export function createPool(url: string, options: PoolOptions): pg.Pool {
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     ...(options.sessionSettings ? { options: sessionOptions(options.sessionSettings) } : {}),
   });
-  // An idle client that loses its server must not crash the process; the next query reports it.
+  // A client that loses its server must not crash the process, idle in the pool or checked out between
+  // two queries (a transaction the server ended for idling, a restart): the query that runs on it next
+  // reports the failure, and the pool discards the client when it comes back broken.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

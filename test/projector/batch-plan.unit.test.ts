@@ -194,6 +194,9 @@ describe('summary math and helpers', () => {
   it('tells store outages from event failures', () => {
     expect(isInfrastructureError({ code: '08006' })).toBe(true);
     expect(isInfrastructureError({ code: 'ECONNREFUSED' })).toBe(true);
+    // the server ended a transaction left idle too long (a frozen projector): not the events' fault
+    expect(isInfrastructureError({ code: '25P03' })).toBe(true);
+    expect(isInfrastructureError({ code: '25001' })).toBe(false);
     expect(isInfrastructureError({ code: '22003' })).toBe(false);
     expect(isInfrastructureError(new TypeError('x'))).toBe(false);
   });

@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetterTopic } from '../../src/apps/projector.js';
 import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
-import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { createLogger } from '../../src/shared/logger.js';
 import {
   createTestDatabase,
@@ -16,11 +14,14 @@ import {
 import {
   caughtUp,
   EventWriter,
+  exitOf,
   expectedViews,
   mixedStream,
   produce,
   readViews,
   seededRandom,
+  spawnProjector,
+  storedTotal,
   waitFor,
 } from './projector.fixtures.js';
 
@@ -35,34 +36,13 @@ describe('projector killed mid-stream', () => {
   const group = uniqueName('projector');
   const children: ChildProcess[] = [];
 
-  /** The real composition root in its own process, as `locus projector run` starts it. */
+  /** Several batches per run, so a crash at the third batch leaves committed ones before it. */
   const startChild = (env: Record<string, string> = {}) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'projector', 'run'], {
-      env: {
-        ...process.env,
-        LOCUS_READ_DB_URL: db.url,
-        LOCUS_TOPIC_PREFIX: prefix,
-        LOCUS_PROJECTOR_GROUP: group,
-        LOCUS_PROJECTOR_PORT: '0',
-        LOCUS_LOG_LEVEL: 'error',
-        // several batches per run, so a crash at the third batch leaves committed ones before it
-        LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '5000',
-        ...env,
-      },
-      stdio: 'ignore',
-    });
+    const child = spawnProjector(db, prefix, group, { LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '5000', ...env });
     children.push(child);
     return child;
   };
-  const storedTotal = async () =>
-    Number(
-      (
-        await pool.query<{ n: string }>(
-          'SELECT coalesce(sum(next_offset), 0) AS n FROM projector_positions WHERE consumer = $1',
-          [group],
-        )
-      ).rows[0]?.n,
-    );
+  const stored = () => storedTotal(pool, group);
 
   beforeAll(async () => {
     db = await createTestDatabase('readmodel');
@@ -107,25 +87,19 @@ describe('projector killed mid-stream', () => {
       { how: 'is SIGKILLed from outside after some progress', crashAt: undefined },
     ];
     for (const { how, crashAt } of deaths) {
-      const before = await storedTotal();
+      const before = await stored();
       const child = startChild(crashAt ? { LOCUS_CRASH_AT: crashAt } : {});
       // a missing crash point would leave the child running: give up after 2 minutes instead
-      const exited = new Promise<string>((resolve) => {
-        const timer = setTimeout(() => resolve('still running'), 120_000);
-        child.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          resolve(signal ?? `exit code ${code}`);
-        });
-      });
+      const exited = exitOf(child, 120_000);
       if (!crashAt) {
-        await waitFor('progress before the kill', async () => (await storedTotal()) > before + 2_000, 90_000);
+        await waitFor('progress before the kill', async () => (await stored()) > before + 2_000, 90_000);
         child.kill('SIGKILL');
       }
       // a crash point kills the process itself: it must have been reached, and what came before it committed
       expect(await exited, how).toBe('SIGKILL');
-      expect(await storedTotal(), how).toBeGreaterThan(before);
+      expect(await stored(), how).toBeGreaterThan(before);
     }
-    expect(await storedTotal()).toBeLessThan(total);
+    expect(await stored()).toBeLessThan(total);
     const last = startChild();
     await waitFor('catch-up after the restarts', () => caughtUp(pool, broker, topics, group), 120_000);
     last.kill('SIGTERM');

@@ -1,7 +1,11 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
 import pg from 'pg';
-import { deadLetterTopic, type ProjectorConfig } from '../../src/apps/projector.js';
+import { deadLetterTopic, PROJECTOR_SETTINGS, type ProjectorConfig } from '../../src/apps/projector.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
+import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 import {
@@ -444,27 +448,14 @@ export async function waitFor(
 }
 
 export function projectorConfig(db: TestDatabase, prefix: string, group: string): ProjectorConfig {
-  return loadConfig(
-    [
-      'LOCUS_READ_DB_URL',
-      'LOCUS_KAFKA_BROKERS',
-      'LOCUS_TOPIC_PREFIX',
-      'LOCUS_PROJECTOR_PORT',
-      'LOCUS_PROJECTOR_GROUP',
-      'LOCUS_PROJECTOR_STUCK_SECONDS',
-      'LOCUS_PROJECTOR_MAX_BATCH_EVENTS',
-      'LOCUS_HOST',
-      'LOCUS_LOG_LEVEL',
-    ],
-    {
-      ...process.env,
-      LOCUS_READ_DB_URL: db.url,
-      LOCUS_TOPIC_PREFIX: prefix,
-      LOCUS_PROJECTOR_GROUP: group,
-      LOCUS_PROJECTOR_PORT: '0',
-      LOCUS_LOG_LEVEL: 'error',
-    },
-  );
+  return loadConfig(PROJECTOR_SETTINGS, {
+    ...process.env,
+    LOCUS_READ_DB_URL: db.url,
+    LOCUS_TOPIC_PREFIX: prefix,
+    LOCUS_PROJECTOR_GROUP: group,
+    LOCUS_PROJECTOR_PORT: '0',
+    LOCUS_LOG_LEVEL: 'error',
+  });
 }
 
 /** True once the consumer's stored positions reach every partition's end offset. */
@@ -532,4 +523,73 @@ export async function openProjectorTestbed(options: {
       await db.drop();
     },
   };
+}
+
+// ---------------------------------------------------------------- projectors as real processes
+
+/** A port nobody listens on right now, for a child process's HTTP server the test wants to reach. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * The real composition root in its own process, as `locus projector run` starts it, on the test's
+ * database, topics and group; `env` adds or overrides settings (crash and pause points, ports).
+ */
+export function spawnProjector(
+  db: TestDatabase,
+  prefix: string,
+  group: string,
+  env: Record<string, string> = {},
+): ChildProcess {
+  return spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'projector', 'run'], {
+    env: {
+      ...process.env,
+      LOCUS_READ_DB_URL: db.url,
+      LOCUS_TOPIC_PREFIX: prefix,
+      LOCUS_PROJECTOR_GROUP: group,
+      LOCUS_PROJECTOR_PORT: '0',
+      LOCUS_LOG_LEVEL: 'error',
+      ...env,
+    },
+    // DEBUG_CHILD=1 shows the child's logs when a test needs explaining
+    stdio: process.env.DEBUG_CHILD ? 'inherit' : 'ignore',
+  });
+}
+
+/** Resolves with the signal (or `exit code N`) the child ended with, or 'still running' after `timeoutMs`. */
+export function exitOf(child: ChildProcess, timeoutMs: number): Promise<string> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve(child.signalCode ?? `exit code ${child.exitCode}`);
+  return new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve('still running'), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(signal ?? `exit code ${code}`);
+    });
+  });
+}
+
+/** True while the process is stopped (SIGSTOP, a pause point): `ps` shows its state as T. */
+export function isStopped(pid: number): boolean {
+  try {
+    return execFileSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .startsWith('T');
+  } catch {
+    return false; // no such process
+  }
+}
+
+/** Next offsets stored for `consumer`, summed over its partitions: how far it has committed. */
+export async function storedTotal(db: pg.Pool, consumer: string): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT coalesce(sum(next_offset), 0) AS n FROM projector_positions WHERE consumer = $1',
+    [consumer],
+  );
+  return Number(rows[0]?.n ?? 0);
 }

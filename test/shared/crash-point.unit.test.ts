@@ -16,4 +16,12 @@ describe('parseCrashSpec (LOCUS_CRASH_AT)', () => {
     for (const value of ['projector after', 'x:0', 'x:-1', 'x:two', ':3'])
       expect(() => parseCrashSpec(value), value).toThrow(/LOCUS_CRASH_AT/);
   });
+
+  it('given a malformed LOCUS_PAUSE_AT, then the error names that setting', () => {
+    expect(parseCrashSpec('projector.before-open:2', 'LOCUS_PAUSE_AT')).toEqual({
+      name: 'projector.before-open',
+      nth: 2,
+    });
+    expect(() => parseCrashSpec('x:0', 'LOCUS_PAUSE_AT')).toThrow(/LOCUS_PAUSE_AT/);
+  });
 });

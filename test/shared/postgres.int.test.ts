@@ -33,6 +33,27 @@ describe('createPool session settings', () => {
     }
   });
 
+  it('given a checked-out client whose session the server ends, then the process survives, its next query fails and the pool hands out a working client', async () => {
+    const idleTimeout = createPool(url, {
+      applicationName: 'test-ended-session',
+      max: 1,
+      sessionSettings: { idle_in_transaction_session_timeout: '200ms' },
+    });
+    try {
+      const client = await idleTimeout.connect();
+      await client.query('BEGIN');
+      // the server ends the idle transaction's session while the client is checked out (no query running):
+      // an 'error' event nobody listened to would crash the process here
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await expect(client.query('COMMIT')).rejects.toThrow();
+      client.release(true);
+      const { rows } = await idleTimeout.query<{ one: number }>('SELECT 1 AS one');
+      expect(rows[0]?.one).toBe(1);
+    } finally {
+      await idleTimeout.end();
+    }
+  });
+
   it('escapes spaces and backslashes in values', () => {
     expect(sessionOptions({ a: 'x y', b: 'c\\d' })).toBe('-c a=x\\ y -c b=c\\\\d');
   });
