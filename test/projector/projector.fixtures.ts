@@ -447,15 +447,20 @@ export async function waitFor(
   }
 }
 
-export function projectorConfig(db: TestDatabase, prefix: string, group: string): ProjectorConfig {
-  return loadConfig(PROJECTOR_SETTINGS, {
+/** The environment of a projector on the test's database, topics and group (any free port, quiet logs). */
+export function projectorTestEnv(db: TestDatabase, prefix: string, group: string): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     LOCUS_READ_DB_URL: db.url,
     LOCUS_TOPIC_PREFIX: prefix,
     LOCUS_PROJECTOR_GROUP: group,
     LOCUS_PROJECTOR_PORT: '0',
     LOCUS_LOG_LEVEL: 'error',
-  });
+  };
+}
+
+export function projectorConfig(db: TestDatabase, prefix: string, group: string): ProjectorConfig {
+  return loadConfig(PROJECTOR_SETTINGS, projectorTestEnv(db, prefix, group));
 }
 
 /** True once the consumer's stored positions reach every partition's end offset. */
@@ -547,15 +552,7 @@ export function spawnProjector(
   env: Record<string, string> = {},
 ): ChildProcess {
   return spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'projector', 'run'], {
-    env: {
-      ...process.env,
-      LOCUS_READ_DB_URL: db.url,
-      LOCUS_TOPIC_PREFIX: prefix,
-      LOCUS_PROJECTOR_GROUP: group,
-      LOCUS_PROJECTOR_PORT: '0',
-      LOCUS_LOG_LEVEL: 'error',
-      ...env,
-    },
+    env: { ...projectorTestEnv(db, prefix, group), ...env },
     // DEBUG_CHILD=1 shows the child's logs when a test needs explaining
     stdio: process.env.DEBUG_CHILD ? 'inherit' : 'ignore',
   });
