@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -9,11 +9,72 @@ export interface ProcessUsage {
   peakRssMb: number;
 }
 
-function cpuSecondsOf(pid: number): number {
+/** The fields of /proc/<pid>/stat after the command name (which may contain spaces), from field 3 on. */
+function statFields(pid: number): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may contain spaces) start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** User + system CPU seconds a process has spent so far. @throws when the process is gone. */
+export function cpuSecondsOf(pid: number): number {
+  const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+function processIds(): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
+}
+
+/**
+ * CPU seconds of a process and of its children so far: its own time, its exited children's (which the
+ * kernel adds to it once reaped) and its live children's. For a PostgreSQL postmaster that is the
+ * whole server, backends that came and went included; NaN when the process is gone.
+ */
+export function treeCpuSecondsOf(pid: number): number {
+  try {
+    const fields = statFields(pid);
+    let ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    for (const child of processIds()) {
+      try {
+        const childFields = statFields(child);
+        if (Number(childFields[1]) === pid) ticks += Number(childFields[11]) + Number(childFields[12]);
+      } catch {
+        // it exited meanwhile: its time is in the parent's children's time once reaped
+      }
+    }
+    return ticks / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * The services of `locus services up` on this machine, each as the pid of the process whose tree is
+ * that service (a postmaster, FerretDB, Kafka's JVM), found by command line. Empty where the services
+ * run elsewhere (containers, LOCUS_* addresses): the caller then reports nothing for them.
+ */
+export function localServicePids(): Record<string, number> {
+  const patterns: [string, RegExp][] = [
+    ['pg catalog', /postgres -D \S*\/pg\/catalog( |$)/],
+    ['pg read', /postgres -D \S*\/pg\/read( |$)/],
+    ['pg replica', /postgres -D \S*\/pg\/replica( |$)/],
+    ['pg ferretdb', /postgres -D \S*\/pg-ferretdb( |$)/],
+    ['ferretdb', /ferretdb -listen-addr/],
+    ['kafka', /java .*kafka\.Kafka /],
+  ];
+  const found: Record<string, number> = {};
+  for (const pid of processIds()) {
+    let command: string;
+    try {
+      command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    for (const [name, pattern] of patterns) if (pattern.test(command)) found[name] = pid;
+  }
+  return found;
 }
 
 function rssMbOf(pid: number): number {

@@ -24,7 +24,6 @@
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -45,6 +44,7 @@ import {
 import { writeChartSvg } from '../lib/chart.js';
 import { compileLocus } from '../lib/compiled.js';
 import { runOpenLoop, type OpenLoopResult } from '../lib/open-loop.js';
+import { localServicePids, treeCpuSecondsOf } from '../lib/process-sampler.js';
 import { machineDescription, markdownTable, RESULTS_DIR, writeResults } from '../lib/results.js';
 import { round, type LatencySummary } from '../lib/stats.js';
 
@@ -379,16 +379,6 @@ function summarize(values: number[]): LatencySummary {
   };
 }
 
-function cpuSecondsOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
-
 const fmt = (value: number | null | undefined, digits = 1) =>
   value === null || value === undefined || Number.isNaN(value)
     ? '–'
@@ -499,6 +489,12 @@ async function main(): Promise<void> {
       ProcessName,
       number
     >;
+    // What each step costs: locus's processes, then the services (whole process trees) when they run
+    // on this machine, so the report shows where the two cores went.
+    const measured: [string, number][] = [
+      ...PROCESSES.map((name): [string, number] => [name, pids[name]]),
+      ...Object.entries(localServicePids()),
+    ];
 
     replica = new pg.Client({ connectionString: readDb.replicaUrl, application_name: 'locus-bench-poller' });
     await replica.connect();
@@ -631,7 +627,7 @@ async function main(): Promise<void> {
         `\n▸ step ${index + 1}/${RATES.length}: catalog ${rate} writes/s + reviews ${REVIEW_RATE} writes/s for ${STEP_SECONDS} s`,
       );
       const before = await histograms();
-      const cpuBefore = Object.fromEntries(PROCESSES.map((n) => [n, cpuSecondsOf(pids[n])]));
+      const cpuBefore = Object.fromEntries(measured.map(([n, pid]) => [n, treeCpuSecondsOf(pid)]));
       const selfCpuBefore = process.cpuUsage();
       loopDelay.reset();
       loopDelay.enable();
@@ -718,11 +714,13 @@ async function main(): Promise<void> {
       ]);
       const endS = (now() - t0) / 1000;
       loopDelay.disable();
-      const cpu = Object.fromEntries(
-        PROCESSES.map((n) => [n, round((cpuSecondsOf(pids[n]) - cpuBefore[n]!) / (endS - startS))]),
-      );
+      const cpu: Record<string, number> = {};
+      for (const [n, pid] of measured.slice(0, PROCESSES.length))
+        cpu[n] = round((treeCpuSecondsOf(pid) - cpuBefore[n]!) / (endS - startS));
       const self = process.cpuUsage(selfCpuBefore);
       cpu.benchmark = round((self.user + self.system) / 1e6 / (endS - startS));
+      for (const [n, pid] of measured.slice(PROCESSES.length))
+        cpu[n] = round((treeCpuSecondsOf(pid) - cpuBefore[n]!) / (endS - startS));
 
       // Let the pipeline drain so the next step starts clean; freshness keeps counting meanwhile.
       const drainDeadline = now() + DRAIN_SECONDS * 1000;
@@ -937,6 +935,8 @@ async function main(): Promise<void> {
       '## CPU (core-seconds per second) during each step',
       '',
       markdownTable(cpuRows),
+      'Locus processes, this benchmark, then the services that run on this machine, each as its whole process tree (a PostgreSQL server with all its backends, FerretDB, Kafka’s JVM); 2.00 is both cores.',
+      '',
       'Relay commit→ack comes from the relay’s histogram, so p50/p99 are bucket upper bounds. Projector events/s and lag are scraped from its /metrics every second. Raw figures and per-second series: `' +
         `pipeline-${stamp}.json\`; chart: \`pipeline-latest.svg\`.`,
       '',
