@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
+import { lockConsumerStatement } from '../../src/projector/positions.repository.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -23,18 +25,41 @@ import {
 
 const logger = createLogger('projector-outage-test', 'error');
 
-describe('projector while its read store is down', () => {
+describe('projector when its read store fails it', () => {
   const prefix = uniqueTopicPrefix();
   const topics = topicNames(prefix);
   const group = uniqueName('projector');
+  const writer = new EventWriter();
+  const random = seededRandom(41);
   let testbed: ProjectorTestbed;
   let proxy: TcpProxy;
-  let projector: ChildProcess | undefined;
+  let projector: ChildProcess;
+  let port: number;
+
+  const health = async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+    return { status: response?.status, body: (await response?.text()) ?? '' };
+  };
+  const produceMore = async (size: Parameters<typeof mixedStream>[2]) => {
+    const from = writer.events.length;
+    mixedStream(writer, random, size);
+    await produce(testbed.producer, topics, writer.events.slice(from));
+  };
+  const allApplied = () =>
+    waitFor('catch-up', () => caughtUp(testbed.pool, testbed.broker, topics, group), 120_000);
 
   beforeAll(async () => {
     testbed = await openProjectorTestbed({ prefix, clientId: 'projector-outage-test', poolSize: 3, logger });
     const store = new URL(testbed.db.url);
     proxy = await startTcpProxy({ host: store.hostname, port: Number(store.port) });
+    // a projector that reaches the read store only through the proxy, and calls itself stuck after 2 s
+    port = await freePort();
+    projector = spawnProjector(testbed.db, prefix, group, {
+      LOCUS_READ_DB_URL: proxy.via(testbed.db.url),
+      LOCUS_PROJECTOR_PORT: String(port),
+      LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '500',
+      LOCUS_PROJECTOR_STUCK_SECONDS: '2',
+    });
   });
 
   afterAll(async () => {
@@ -47,36 +72,61 @@ describe('projector while its read store is down', () => {
   });
 
   it('given a projector applying a stream, when the read store goes away mid-stream and comes back, then it reports unhealthy meanwhile, parks nothing, and ends with every change applied once', async () => {
-    // given: a projector that reaches the read store only through the proxy
-    const { pool, broker, producer, db } = testbed;
-    const port = await freePort();
-    projector = spawnProjector(db, prefix, group, {
-      LOCUS_READ_DB_URL: proxy.via(db.url),
-      LOCUS_PROJECTOR_PORT: String(port),
-      LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '500',
-    });
-    const health = async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.status;
-    const writer = new EventWriter();
-    mixedStream(writer, seededRandom(41), { categories: 6, products: 500, reviews: 12_000, edits: 8_000 });
-    await produce(producer, topics, writer.events);
+    // given
+    const { pool } = testbed;
+    await produceMore({ categories: 6, products: 500, reviews: 12_000, edits: 8_000 });
 
     // when: the store disappears while batches are being applied (a transaction is cut mid-way)
-    const total = writer.events.length;
     await waitFor('some progress', async () => (await storedTotal(pool, group)) > 1_000, 60_000);
     await proxy.cut();
     const atCut = await storedTotal(pool, group);
-    expect(atCut).toBeLessThan(total);
-    await waitFor('/health to report the outage', async () => (await health()) === 503, 20_000);
+    expect(atCut).toBeLessThan(writer.events.length);
+    await waitFor('/health to report the outage', async () => (await health()).status === 503, 20_000);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(await storedTotal(pool, group)).toBe(atCut); // nothing commits while the store is away
     await proxy.restore();
 
     // then
-    await waitFor('catch-up after the outage', () => caughtUp(pool, broker, topics, group), 120_000);
-    await waitFor('/health to recover', async () => (await health()) === 200, 20_000);
+    await allApplied();
+    await waitFor('/health to recover', async () => (await health()).status === 200, 20_000);
     expect(projector.exitCode).toBeNull();
     const parked = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dead_letters');
     expect(parked.rows[0]?.n).toBe(0); // an outage is not the events' fault
     expect(await readViews(pool)).toEqual(expectedViews(writer.events));
   }, 240_000);
+
+  it('given a healthy projector, when its batches wait on a lock another session holds while events pile up, then /health reports it stuck, and healthy again once it moves', async () => {
+    // given
+    const { pool, db } = testbed;
+    await allApplied();
+    expect((await health()).status).toBe(200);
+
+    // when: another session holds the consumer's lock (as a long admin transaction or a zombie would)
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      const lock = lockConsumerStatement(group);
+      await holder.query('BEGIN');
+      await holder.query(lock.text, [...lock.values]);
+      const before = await storedTotal(pool, group);
+      await produceMore({ categories: 2, products: 50, reviews: 500, edits: 300 });
+
+      // then: alive and answering, but stuck — lag and no commit for longer than the setting
+      let last = { status: undefined as number | undefined, body: '' };
+      await waitFor(
+        '/health to report the projector stuck',
+        async () => (last = await health()).status === 503 && last.body.includes('stuck'),
+        30_000,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message} (last: ${last.status} ${last.body})`);
+      });
+      expect(await storedTotal(pool, group)).toBe(before);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
+    await allApplied();
+    await waitFor('/health to recover', async () => (await health()).status === 200, 20_000);
+    expect(await readViews(pool)).toEqual(expectedViews(writer.events));
+  }, 120_000);
 });
