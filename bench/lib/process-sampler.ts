@@ -16,7 +16,7 @@ function statFields(pid: number): string[] {
 }
 
 /** User + system CPU seconds a process has spent so far. @throws when the process is gone. */
-export function cpuSecondsOf(pid: number): number {
+function cpuSecondsOf(pid: number): number {
   const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }

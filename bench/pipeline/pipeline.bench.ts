@@ -714,13 +714,16 @@ async function main(): Promise<void> {
       ]);
       const endS = (now() - t0) / 1000;
       loopDelay.disable();
-      const cpu: Record<string, number> = {};
-      for (const [n, pid] of measured.slice(0, PROCESSES.length))
-        cpu[n] = round((treeCpuSecondsOf(pid) - cpuBefore[n]!) / (endS - startS));
+      const seconds = endS - startS;
+      const used = ([n, pid]: [string, number]) =>
+        [n, round((treeCpuSecondsOf(pid) - cpuBefore[n]!) / seconds)] as const;
       const self = process.cpuUsage(selfCpuBefore);
-      cpu.benchmark = round((self.user + self.system) / 1e6 / (endS - startS));
-      for (const [n, pid] of measured.slice(PROCESSES.length))
-        cpu[n] = round((treeCpuSecondsOf(pid) - cpuBefore[n]!) / (endS - startS));
+      // In the report's column order: locus's processes, this benchmark, then the services.
+      const cpu: Record<string, number> = Object.fromEntries([
+        ...measured.slice(0, PROCESSES.length).map(used),
+        ['benchmark', round((self.user + self.system) / 1e6 / seconds)] as const,
+        ...measured.slice(PROCESSES.length).map(used),
+      ]);
 
       // Let the pipeline drain so the next step starts clean; freshness keeps counting meanwhile.
       const drainDeadline = now() + DRAIN_SECONDS * 1000;

@@ -21,7 +21,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../test/support/ports.js';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import Fastify from 'fastify';
@@ -38,17 +38,6 @@ import { createReviewService } from '../../src/reviews/review.service.js';
 import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createLogger } from '../../src/shared/logger.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** Starts `locus reviews` and waits until its /health answers 200. */
 async function startReviewsProcess(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {

@@ -5,16 +5,15 @@ import { topicNames } from '../../src/contracts/topics.js';
 import { lockConsumerStatement } from '../../src/projector/positions.repository.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { freePort } from '../support/ports.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import {
   caughtUp,
   EventWriter,
   exitOf,
   expectedViews,
-  freePort,
-  mixedStream,
   openProjectorTestbed,
-  produce,
+  produceMixed,
   readViews,
   seededRandom,
   spawnProjector,
@@ -40,11 +39,8 @@ describe('projector when its read store fails it', () => {
     const response = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
     return { status: response?.status, body: (await response?.text()) ?? '' };
   };
-  const produceMore = async (size: Parameters<typeof mixedStream>[2]) => {
-    const from = writer.events.length;
-    mixedStream(writer, random, size);
-    await produce(testbed.producer, topics, writer.events.slice(from));
-  };
+  const produceMore = (size: Parameters<typeof produceMixed>[4]) =>
+    produceMixed(testbed.producer, topics, writer, random, size);
   const allApplied = () =>
     waitFor('catch-up', () => caughtUp(testbed.pool, testbed.broker, topics, group), 120_000);
 

@@ -3,16 +3,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { freePort } from '../support/ports.js';
 import {
   caughtUp,
   EventWriter,
   exitOf,
   expectedViews,
-  freePort,
   isStopped,
-  mixedStream,
   openProjectorTestbed,
-  produce,
+  produceMixed,
   readViews,
   seededRandom,
   spawnProjector,
@@ -67,24 +66,20 @@ describe('a frozen (zombie) projector', () => {
     };
     const writer = new EventWriter();
     const random = seededRandom(31);
-    mixedStream(writer, random, { categories: 6, products: 300, reviews: 3_000, edits: 2_000 });
-    await produce(testbed.producer, topics, writer.events);
-    /** More changes to the same products and reviews, for the projector that takes over. */
-    const produceLaterChanges = async () => {
-      const from = writer.events.length;
-      const products = writer.live('product');
-      const reviews = writer.live('review');
-      for (let i = 0; i < 1_500; i++) {
-        const roll = random();
-        const product = products[Math.floor(random() * products.length)]!;
-        const review = reviews[Math.floor(random() * reviews.length)]!;
-        if (roll < 0.3)
-          writer.product({ id: product, price: 100 + Math.floor(random() * 10_000), name: `later ${i}` });
-        else if (roll < 0.6) writer.review({ id: review, rating: 1 + Math.floor(random() * 5) });
-        else writer.review({ productId: product, rating: 1 + Math.floor(random() * 5) });
-      }
-      await produce(testbed.producer, topics, writer.events.slice(from));
-    };
+    await produceMixed(testbed.producer, topics, writer, random, {
+      categories: 6,
+      products: 300,
+      reviews: 3_000,
+      edits: 2_000,
+    });
+    /** More changes, to the same products and reviews too, for the projector that takes over. */
+    const produceLaterChanges = () =>
+      produceMixed(testbed.producer, topics, writer, random, {
+        categories: 2,
+        products: 50,
+        reviews: 500,
+        edits: 1_500,
+      });
     const frozen = async (child: ChildProcess) => {
       await waitFor('the projector to freeze at its pause point', async () => isStopped(child.pid!), 60_000);
     };

@@ -1,6 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { deadLetterTopic, PROJECTOR_SETTINGS, type ProjectorConfig } from '../../src/apps/projector.js';
@@ -228,6 +227,22 @@ export async function produce(
 ): Promise<void> {
   for (let i = 0; i < events.length; i += chunk)
     await producer.send(events.slice(i, i + chunk).map((e) => toMessage(topics, e)));
+}
+
+/**
+ * Appends a mixed stream of `size` to `writer` (its edits touch every live product and review, earlier
+ * ones included) and produces just the events it appended.
+ */
+export async function produceMixed(
+  producer: MessageProducer,
+  topics: Topics,
+  writer: EventWriter,
+  random: () => number,
+  size: Parameters<typeof mixedStream>[2],
+): Promise<void> {
+  const from = writer.events.length;
+  mixedStream(writer, random, size);
+  await produce(producer, topics, writer.events.slice(from));
 }
 
 // ---------------------------------------------------------------- the independent model of the views
@@ -531,15 +546,6 @@ export async function openProjectorTestbed(options: {
 }
 
 // ---------------------------------------------------------------- projectors as real processes
-
-/** A port nobody listens on right now, for a child process's HTTP server the test wants to reach. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * The real composition root in its own process, as `locus projector run` starts it, on the test's

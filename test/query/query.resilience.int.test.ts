@@ -1,9 +1,9 @@
-import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deadline } from '../../src/query/deadline.js';
 import { createPool } from '../../src/shared/postgres.js';
 import { createTestDatabase, uniqueName, withDatabase, type TestDatabase } from '../support/isolation.js';
+import { freePort } from '../support/ports.js';
 import {
   makeDataset,
   replicaPoolWhenReady,
@@ -25,14 +25,6 @@ const HEAVY = [
 ];
 
 /** A port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('query service resilience', () => {
   let db: TestDatabase;
   let primary: pg.Pool;
@@ -80,7 +72,7 @@ describe('query service resilience', () => {
   it('replica unreachable: heavy endpoints answer 503 at once and the primary sees none of their queries; light reads fall back to it', async () => {
     const applicationName = uniqueName('q_primary');
     const service = await startQueryService({
-      replicaUrl: `postgres://locus:locus@127.0.0.1:${await closedPort()}/${db.name}`,
+      replicaUrl: `postgres://locus:locus@127.0.0.1:${await freePort()}/${db.name}`,
       primaryUrl: db.url,
       primaryApplicationName: applicationName,
       catalogUrl: catalog.url,
@@ -270,7 +262,7 @@ describe('query service resilience', () => {
     const service = await startQueryService({
       replicaUrl: db.replicaUrl,
       primaryUrl: db.url,
-      catalogUrl: `http://127.0.0.1:${await closedPort()}`,
+      catalogUrl: `http://127.0.0.1:${await freePort()}`,
       reviewsUrl: reviews.url,
     });
     try {
