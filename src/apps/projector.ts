@@ -92,6 +92,7 @@ export async function startProjectorProcess(
   const registry = createMetricsRegistry('projector');
   const metrics = createProjectorMetrics(registry);
   const tables = viewTables();
+  const maxEventsPerTransaction = positiveOf(config, 'LOCUS_PROJECTOR_MAX_BATCH_EVENTS');
 
   const projector = createProjector({
     pool,
@@ -104,11 +105,20 @@ export async function startProjectorProcess(
     clock,
     metrics,
     stuckAfterMs: Number(config.LOCUS_PROJECTOR_STUCK_SECONDS) * 1000,
-    maxEventsPerTransaction: positiveOf(config, 'LOCUS_PROJECTOR_MAX_BATCH_EVENTS'),
+    maxEventsPerTransaction,
     publishDeadLetters: (letters) =>
       publishDeadLetters(producer, deadLetterTopic(config.LOCUS_TOPIC_PREFIX), letters),
   });
-  const rebuild = rebuildInBackground({ pool, broker, topics, consumer, logger, clock, metrics });
+  const rebuild = rebuildInBackground({
+    pool,
+    broker,
+    topics,
+    consumer,
+    logger,
+    clock,
+    metrics,
+    maxEventsPerTransaction,
+  });
 
   const app = await createHttpServer({
     name: 'projector',
@@ -182,6 +192,7 @@ function rebuildInBackground(deps: {
   logger: Logger;
   clock: Clock;
   metrics: ProjectorMetrics;
+  maxEventsPerTransaction: number;
 }): RebuildControl {
   let state: 'idle' | 'running' | 'done' | 'failed' = 'idle';
   let progress: RebuildProgress | undefined;
@@ -238,6 +249,7 @@ async function rebuildCommand(config: ProjectorConfig, clock: Clock, logger: Log
       groupId: config.LOCUS_PROJECTOR_GROUP,
       logger,
       clock,
+      maxEventsPerTransaction: positiveOf(config, 'LOCUS_PROJECTOR_MAX_BATCH_EVENTS'),
       onProgress: (p) => {
         const seconds = (performance.now() - started) / 1000;
         bar.setTotal(Math.max(1, p.total));

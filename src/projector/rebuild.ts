@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Topics } from '../contracts/topics.js';
 import type { Broker, PartitionPosition } from '../messaging/kafka.js';
 import type { Clock } from '../shared/clock.js';
+import { crashPoint } from '../shared/crash-point.js';
 import { LocusError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { loadPositions, lockConsumer } from './positions.repository.js';
@@ -24,6 +25,8 @@ export interface RebuildOptions {
   metrics?: ProjectorMetrics;
   onProgress?: (progress: RebuildProgress) => void;
   pollMs?: number;
+  /** The replay's bound on events per transaction, as the live projector's (default 10,000). */
+  maxEventsPerTransaction?: number;
   /** How long one swap attempt holds the live projector while the rebuild closes the last gap. */
   swapWaitMs?: number;
 }
@@ -79,6 +82,7 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
     honourSkipsOf: options.liveConsumer,
     stuckAfterMs: Number.MAX_SAFE_INTEGER,
     lagPollMs: 60_000,
+    maxEventsPerTransaction: options.maxEventsPerTransaction,
     onBatch: (outcome) => (applied += outcome.handled),
     retired: () => swap.retired,
   });
@@ -102,6 +106,9 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
   } finally {
     await replay.stop();
   }
+  // The swap has committed: the rebuilt tables are live and the old ones are only garbage, which the
+  // next rebuild's prepareNextTables drops if this process dies here.
+  crashPoint('rebuild.after-swap');
   await dropOldTables(options.pool);
   report('done');
   return { events: applied, seconds: (performance.now() - started) / 1000, swapAttempts };

@@ -557,7 +557,18 @@ export function spawnProjector(
   group: string,
   env: Record<string, string> = {},
 ): ChildProcess {
-  return spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'projector', 'run'], {
+  return spawnProjectorCommand(['run'], db, prefix, group, env);
+}
+
+/** `locus projector <args…>` (run, rebuild, dlq …) in its own process, as spawnProjector does it. */
+export function spawnProjectorCommand(
+  args: readonly string[],
+  db: TestDatabase,
+  prefix: string,
+  group: string,
+  env: Record<string, string> = {},
+): ChildProcess {
+  return spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'projector', ...args], {
     env: { ...projectorTestEnv(db, prefix, group), ...env },
     // DEBUG_CHILD=1 shows the child's logs when a test needs explaining
     stdio: process.env.DEBUG_CHILD ? 'inherit' : 'ignore',
