@@ -14,6 +14,15 @@ LOCUS_READ_REPLICA_URL=postgres://locus:locus@127.0.0.1:${LOCUS_REPLICA_PG_PORT:
 LOCUS_MONGO_URL=mongodb://127.0.0.1:${LOCUS_MONGO_PORT:-27017}/reviews
 LOCUS_KAFKA_BROKERS=127.0.0.1:${LOCUS_KAFKA_PORT:-9092}
 ENV
+  # Kafka's fault-injection listener (kafka.sh), for tests that cut one client off the broker: named
+  # only when it answers (a broker started by an older kafka.sh has none; services down/up adds it).
+  local fault_port=${LOCUS_KAFKA_FAULT_PORT:-9094}
+  if port_open "$fault_port"; then
+    cat >>"$LOCUS_ENV_FILE" <<ENV
+LOCUS_KAFKA_FAULT_LISTENER=127.0.0.1:$fault_port
+LOCUS_KAFKA_FAULT_PROXY=127.0.0.1:${LOCUS_KAFKA_FAULT_PROXY_PORT:-19094}
+ENV
+  fi
 }
 
 up() {

@@ -29,6 +29,11 @@ KAFKA_CLUSTER_ID_FILE="$KAFKA_STATE/cluster-id"
 KAFKA_LOG="$LOCUS_LOGS/kafka.log"
 KAFKA_PORT="${LOCUS_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${LOCUS_KAFKA_CONTROLLER_PORT:-9093}"
+# The fault-injection listener: it advertises a port nothing listens on until a test starts a TCP
+# proxy there (to this listener). A client bootstrapped through that proxy reaches the broker only
+# through it, so cutting the proxy takes the broker away from that client alone (see services.sh).
+KAFKA_FAULT_PORT="${LOCUS_KAFKA_FAULT_PORT:-9094}"
+KAFKA_FAULT_PROXY_PORT="${LOCUS_KAFKA_FAULT_PROXY_PORT:-19094}"
 KAFKA_HOST=127.0.0.1
 
 # What the marker records: a change of the pom (version, logging jars) makes install run again.
@@ -95,11 +100,12 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT,FAULTS://$KAFKA_HOST:$KAFKA_FAULT_PORT
+# FAULTS: for fault-injection tests only; its advertised port is where such a test runs its proxy
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,FAULTS://$KAFKA_HOST:$KAFKA_FAULT_PROXY_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,FAULTS:PLAINTEXT
 
 log.dirs=$KAFKA_DATA
 

@@ -14,8 +14,14 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-/** Starts a proxy on 127.0.0.1 (a free port) forwarding every connection to `target`. */
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+/**
+ * Starts a proxy on 127.0.0.1 forwarding every connection to `target`, on `listenPort` or a free port
+ * (a fixed port where the address is advertised to clients, as Kafka's fault listener does).
+ */
+export async function startTcpProxy(
+  target: { host: string; port: number },
+  listenPort = 0,
+): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
@@ -36,7 +42,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         resolve();
       });
     });
-  await listen(0);
+  await listen(listenPort);
   const port = (server.address() as net.AddressInfo).port;
   const stopListening = () =>
     new Promise<void>((resolve) => {
