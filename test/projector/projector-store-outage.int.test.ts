@@ -1,22 +1,23 @@
-import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
 import { lockConsumerStatement } from '../../src/projector/positions.repository.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import {
+  expectRecoveredFromOutage,
+  spawnWatchedProjector,
+  type WatchedProjector,
+} from './outage.fixtures.js';
 import {
   caughtUp,
   EventWriter,
-  exitOf,
-  expectedViews,
   openProjectorTestbed,
   produceMixed,
   readViews,
+  expectedViews,
   seededRandom,
-  spawnProjector,
   storedTotal,
   waitFor,
   type ProjectorTestbed,
@@ -41,13 +42,9 @@ describe('projector when its read store fails it', () => {
   const random = seededRandom(41);
   let testbed: ProjectorTestbed;
   let proxy: TcpProxy;
-  let projector: ChildProcess;
-  let port: number;
+  let projector: WatchedProjector;
 
-  const health = async () => {
-    const response = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
-    return { status: response?.status, body: (await response?.text()) ?? '' };
-  };
+  const health = () => projector.health();
   const produceMore = (size: Parameters<typeof produceMixed>[4]) =>
     produceMixed(testbed.producer, topics, writer, random, size);
   const allApplied = () =>
@@ -57,21 +54,14 @@ describe('projector when its read store fails it', () => {
     testbed = await openProjectorTestbed({ prefix, clientId: 'projector-outage-test', poolSize: 3, logger });
     const store = new URL(testbed.db.url);
     proxy = await startTcpProxy({ host: store.hostname, port: Number(store.port) });
-    // a projector that reaches the read store only through the proxy, and calls itself stuck after 2 s
-    port = await freePort();
-    projector = spawnProjector(testbed.db, prefix, group, {
+    // a projector that reaches the read store only through the proxy
+    projector = await spawnWatchedProjector(testbed.db, prefix, group, {
       LOCUS_READ_DB_URL: proxy.via(testbed.db.url),
-      LOCUS_PROJECTOR_PORT: String(port),
-      LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '500',
-      LOCUS_PROJECTOR_STUCK_SECONDS: '2',
     });
   });
 
   afterAll(async () => {
-    if (projector && projector.exitCode === null) {
-      projector.kill('SIGKILL');
-      await exitOf(projector, 10_000);
-    }
+    await projector?.kill();
     await proxy?.close();
     await testbed?.close();
   });
@@ -104,12 +94,7 @@ describe('projector when its read store fails it', () => {
     }
 
     // then
-    await allApplied();
-    await waitFor('/health to recover', async () => (await health()).status === 200, 20_000);
-    expect(projector.exitCode).toBeNull();
-    const parked = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM dead_letters');
-    expect(parked.rows[0]?.n).toBe(0); // an outage is not the events' fault
-    expect(await readViews(pool)).toEqual(expectedViews(writer.events));
+    await expectRecoveredFromOutage(testbed, topics, group, projector, writer);
   }, 240_000);
 
   it('given a healthy projector, when its batches wait on a lock another session holds while events pile up, then /health reports it stuck, and healthy again once it moves', async () => {

@@ -1,3 +1,4 @@
+import { decodeEvent } from '../../src/contracts/registry.js';
 import type { Broker, IncomingMessage } from '../../src/messaging/kafka.js';
 import { uniqueName } from '../support/isolation.js';
 
@@ -37,4 +38,22 @@ export async function collectMessages(broker: Broker, topics: string[]): Promise
     },
     stop: () => consumer.stop(),
   };
+}
+
+/** Per key, the aggregate versions in the order they arrived. */
+export function versionsByKey(messages: IncomingMessage[]): Map<string, number[]> {
+  const byKey = new Map<string, number[]>();
+  for (const message of messages) {
+    const list = byKey.get(message.key!) ?? [];
+    list.push(decodeEvent(message.value).aggregateversion);
+    byKey.set(message.key!, list);
+  }
+  return byKey;
+}
+
+/** What a consumer that ignores versions it has already applied ends up applying. */
+export function appliedAfterDedupe(versions: number[]): number[] {
+  const applied: number[] = [];
+  for (const version of versions) if (version > (applied.at(-1) ?? 0)) applied.push(version);
+  return applied;
 }

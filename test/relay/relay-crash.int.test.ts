@@ -4,39 +4,16 @@ import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
 import { decodeEvent } from '../../src/contracts/registry.js';
-import {
-  createBroker,
-  type Broker,
-  type IncomingMessage,
-  type MessageProducer,
-} from '../../src/messaging/kafka.js';
+import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
 import { runRelay, toMessage } from '../../src/relay/relay.js';
 import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
-import { collectMessages } from './kafka-collector.js';
+import { appliedAfterDedupe, collectMessages, versionsByKey } from './kafka-collector.js';
 import { appendInterleaved, pendingRows } from './outbox-fixture.js';
 
 const logger = createLogger('relay-crash-test', 'silent');
-
-/** Per key, the aggregate versions in the order they arrived. */
-function versionsByKey(messages: IncomingMessage[]): Map<string, number[]> {
-  const byKey = new Map<string, number[]>();
-  for (const message of messages) {
-    const list = byKey.get(message.key!) ?? [];
-    list.push(decodeEvent(message.value).aggregateversion);
-    byKey.set(message.key!, list);
-  }
-  return byKey;
-}
-
-/** What a consumer that ignores versions it has already applied ends up applying. */
-function appliedAfterDedupe(versions: number[]): number[] {
-  const applied: number[] = [];
-  for (const version of versions) if (version > (applied.at(-1) ?? 0)) applied.push(version);
-  return applied;
-}
 
 describe('relay crash between Kafka ack and mark', () => {
   let database: TestDatabase;
