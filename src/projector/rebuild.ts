@@ -169,16 +169,7 @@ async function trySwap(
       rebuildConsumer,
       live,
     ]);
-    await tx.query(`DELETE FROM dead_letters WHERE consumer = $1 AND status IN ('parked', 'waiting')`, [
-      live,
-    ]);
-    await tx.query(
-      `UPDATE dead_letters d SET consumer = $2 WHERE consumer = $1 AND NOT EXISTS (
-         SELECT 1 FROM dead_letters l WHERE l.consumer = $2 AND l.topic = d.topic
-           AND l.partition = d.partition AND l.kafka_offset = d.kafka_offset)`,
-      [rebuildConsumer, live],
-    );
-    await tx.query('DELETE FROM dead_letters WHERE consumer = $1', [rebuildConsumer]);
+    await handOverDeadLetters(tx, rebuildConsumer, live);
     // Rebuild batches waiting for the rebuild lock must find nothing to do once this commits.
     swap.retired = true;
     options.logger.info({ live }, 'rebuilt views swapped in');
@@ -190,6 +181,34 @@ async function trySwap(
       });
     throw error;
   });
+}
+
+/**
+ * The replay's verdict on every event becomes the live consumer's, inside the swap. A live letter still
+ * open that the replay applied is resolved: it goes. An event both parked (or that was retried live and
+ * failed again in the replay) keeps its live row, so the id an operator holds and its attempts stay,
+ * with the replay's status and reason. The replay's other letters move over. Skipped live letters
+ * never meet a replay letter: the replay honours the live skips.
+ */
+async function handOverDeadLetters(tx: Tx, rebuildConsumer: string, live: string): Promise<void> {
+  const sameEvent = `r.topic = l.topic AND r.partition = l.partition AND r.kafka_offset = l.kafka_offset`;
+  await tx.query(
+    `DELETE FROM dead_letters l WHERE l.consumer = $2 AND l.status IN ('parked', 'waiting') AND NOT EXISTS (
+       SELECT 1 FROM dead_letters r WHERE r.consumer = $1 AND ${sameEvent})`,
+    [rebuildConsumer, live],
+  );
+  await tx.query(
+    `UPDATE dead_letters l SET status = r.status, reason = r.reason, error_code = r.error_code,
+       resolved_at = NULL
+     FROM dead_letters r WHERE l.consumer = $2 AND r.consumer = $1 AND ${sameEvent}`,
+    [rebuildConsumer, live],
+  );
+  await tx.query(
+    `UPDATE dead_letters r SET consumer = $2 WHERE r.consumer = $1 AND NOT EXISTS (
+       SELECT 1 FROM dead_letters l WHERE l.consumer = $2 AND ${sameEvent})`,
+    [rebuildConsumer, live],
+  );
+  await tx.query('DELETE FROM dead_letters WHERE consumer = $1', [rebuildConsumer]);
 }
 
 /** Takes ACCESS EXCLUSIVE on live and next tables without ever queueing; retries until `waitMs`. */
