@@ -15,6 +15,7 @@ import {
   produce,
   projectorConfig,
   readViews,
+  rebuildFinished,
   toMessage,
   waitFor,
   openProjectorTestbed,
@@ -245,15 +246,7 @@ describe('projector dead letters', () => {
     // when
     const started = await running.app.inject({ method: 'POST', url: '/admin/rebuild' });
     expect(started.statusCode).toBe(202);
-    let status = { state: 'running', error: undefined as string | undefined };
-    await waitFor(
-      'rebuild',
-      async () => {
-        status = (await running.app.inject({ method: 'GET', url: '/admin/rebuild' })).json();
-        return status.state !== 'running';
-      },
-      60_000,
-    );
+    const status = await rebuildFinished(running.app);
 
     // then: the replay honoured the live skip (the blocked key's later versions apply, as live) and
     // parked the same poison again: the live letters stay as they were, ids included, and no duplicate
@@ -278,13 +271,7 @@ describe('projector dead letters', () => {
 
     // when
     expect((await running.app.inject({ method: 'POST', url: '/admin/rebuild' })).statusCode).toBe(202);
-    await waitFor(
-      'rebuild',
-      async () =>
-        (await running.app.inject({ method: 'GET', url: '/admin/rebuild' })).json<{ state: string }>()
-          .state !== 'running',
-      60_000,
-    );
+    expect(await rebuildFinished(running.app)).toMatchObject({ state: 'done' });
 
     // then: what the rebuilt views lack has an open letter, the one the operator knew
     expect(await versionOf(rejectedKey)).toBeNull();

@@ -14,6 +14,7 @@ import {
   produce,
   projectorConfig,
   readViews,
+  rebuildFinished,
   seededRandom,
   waitFor,
   openProjectorTestbed,
@@ -122,19 +123,7 @@ describe('projector rebuild', () => {
     expect(started.statusCode).toBe(202);
     const again = await running.app.inject({ method: 'POST', url: '/admin/rebuild' });
     expect(again.statusCode).toBe(409);
-    let status: { state: string; applied: number; total: number; error?: string } = {
-      state: 'running',
-      applied: 0,
-      total: 0,
-    };
-    await waitFor(
-      'rebuild',
-      async () => {
-        status = (await running.app.inject({ method: 'GET', url: '/admin/rebuild' })).json();
-        return status.state !== 'running';
-      },
-      120_000,
-    );
+    const status = await rebuildFinished(running.app, 120_000);
     stop = true;
     await Promise.all(loops);
     await waitFor('final catch-up', () => caughtUp(pool, broker, topics, group));

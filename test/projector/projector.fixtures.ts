@@ -2,7 +2,12 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { deadLetterTopic, PROJECTOR_SETTINGS, type ProjectorConfig } from '../../src/apps/projector.js';
+import {
+  deadLetterTopic,
+  PROJECTOR_SETTINGS,
+  type ProjectorConfig,
+  type ProjectorProcess,
+} from '../../src/apps/projector.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { loadConfig } from '../../src/shared/config.js';
@@ -476,6 +481,32 @@ export function projectorTestEnv(db: TestDatabase, prefix: string, group: string
 
 export function projectorConfig(db: TestDatabase, prefix: string, group: string): ProjectorConfig {
   return loadConfig(PROJECTOR_SETTINGS, projectorTestEnv(db, prefix, group));
+}
+
+/** What GET /admin/rebuild answers. */
+export interface RebuildStatusBody {
+  state: 'idle' | 'running' | 'done' | 'failed';
+  phase?: string;
+  applied: number;
+  total: number;
+  error?: string;
+}
+
+/** Polls the projector's GET /admin/rebuild until the rebuild it started is no longer running. */
+export async function rebuildFinished(
+  app: ProjectorProcess['app'],
+  timeoutMs = 60_000,
+): Promise<RebuildStatusBody> {
+  let status: RebuildStatusBody = { state: 'running', applied: 0, total: 0 };
+  await waitFor(
+    'rebuild',
+    async () => {
+      status = (await app.inject({ method: 'GET', url: '/admin/rebuild' })).json<RebuildStatusBody>();
+      return status.state !== 'running';
+    },
+    timeoutMs,
+  );
+  return status;
 }
 
 /** True once the consumer's stored positions reach every partition's end offset. */
