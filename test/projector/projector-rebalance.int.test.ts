@@ -1,0 +1,81 @@
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topicNames } from '../../src/contracts/topics.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import {
+  caughtUp,
+  EventWriter,
+  exitOf,
+  expectedViews,
+  openProjectorTestbed,
+  produceMixed,
+  readViews,
+  seededRandom,
+  spawnProjector,
+  storedTotal,
+  waitFor,
+  type ProjectorTestbed,
+} from './projector.fixtures.js';
+
+const logger = createLogger('projector-rebalance-test', 'error');
+
+describe('projectors sharing one consumer group', () => {
+  const prefix = uniqueTopicPrefix();
+  const topics = topicNames(prefix);
+  const group = uniqueName('projector');
+  const writer = new EventWriter();
+  const random = seededRandom(53);
+  const children: ChildProcess[] = [];
+  let testbed: ProjectorTestbed;
+
+  /** Small transactions, so a stream is many batches and a rebalance lands in the middle of it. */
+  const start = () => {
+    const child = spawnProjector(testbed.db, prefix, group, { LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '300' });
+    children.push(child);
+    return child;
+  };
+  const produceMore = (size: Parameters<typeof produceMixed>[4]) =>
+    produceMixed(testbed.producer, topics, writer, random, size);
+  const committed = () => storedTotal(testbed.pool, group);
+
+  beforeAll(async () => {
+    testbed = await openProjectorTestbed({
+      prefix,
+      clientId: 'projector-rebalance-test',
+      poolSize: 3,
+      logger,
+    });
+  });
+
+  afterAll(async () => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all(children.map((child) => exitOf(child, 10_000)));
+    await testbed?.close();
+  });
+
+  it('given two projectors splitting a stream, when one is stopped (SIGTERM) and then a new one joins and the other is killed (SIGKILL), all mid-stream, then every change is applied once', async () => {
+    // given
+    const first = start();
+    const second = start();
+    await produceMore({ categories: 6, products: 300, reviews: 5_000, edits: 3_000 });
+    await waitFor('some progress', async () => (await committed()) > 1_500, 60_000);
+
+    // when: a rolling restart — one stops gracefully mid-stream while events keep coming…
+    first.kill('SIGTERM');
+    await produceMore({ categories: 1, products: 50, reviews: 1_500, edits: 1_000 });
+    expect(await exitOf(first, 30_000)).toBe('exit code 0');
+    const third = start();
+    const before = await committed();
+    await waitFor('progress after the handover', async () => (await committed()) > before + 500, 60_000);
+    // …and the other dies on the spot while the group hands partitions to the newcomer
+    second.kill('SIGKILL');
+    await produceMore({ categories: 1, products: 50, reviews: 1_500, edits: 1_000 });
+
+    // then: the last one standing takes every partition (after the dead member's session expires)
+    await waitFor('catch-up', () => caughtUp(testbed.pool, testbed.broker, topics, group), 150_000);
+    expect(third.exitCode).toBeNull();
+    expect(await readViews(testbed.pool)).toEqual(expectedViews(writer.events));
+  }, 300_000);
+});
