@@ -6,8 +6,12 @@ export interface RunningProcess {
 }
 
 /**
- * Runs a composition root until SIGINT or SIGTERM, then closes it once. A second signal, or a close
- * that outlives `graceMs`, exits at once: whatever was in flight is safe to redo (at-least-once).
+ * Runs a composition root until SIGINT or SIGTERM, then closes it once. The handlers are set before
+ * `start` runs, so a stop asked for while the process is still starting (a rolling restart, an
+ * orchestrator giving up on a slow boot) waits for the start and then closes it, instead of Node's
+ * default of dying on the spot. A second signal, or a stop that outlives `graceMs` from the first
+ * signal (a start or a close that hangs), exits at once: whatever was in flight is safe to redo
+ * (at-least-once).
  */
 export async function runUntilSignal(
   name: string,
@@ -15,28 +19,31 @@ export async function runUntilSignal(
   start: () => Promise<RunningProcess>,
   graceMs = 15_000,
 ): Promise<void> {
-  const running = await start();
-  logger.info({ process: name, pid: process.pid }, `${name} started`);
-  await new Promise<void>((resolve) => {
-    let closing = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (closing) process.exit(130);
-      closing = true;
-      logger.info({ signal }, `${name} stopping`);
-      const timer = setTimeout(() => {
-        logger.error(`${name} did not stop within ${graceMs} ms; exiting`);
-        process.exit(1);
-      }, graceMs);
-      timer.unref();
-      running
-        .close()
-        .catch((error: unknown) => logger.error({ err: error }, `${name} failed to close cleanly`))
-        .finally(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  });
+  let stop: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => (stop = resolve));
+  let timer: NodeJS.Timeout | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (timer) process.exit(130);
+    logger.info({ signal }, `${name} stopping`);
+    timer = setTimeout(() => {
+      logger.error(`${name} did not stop within ${graceMs} ms; exiting`);
+      process.exit(1);
+    }, graceMs);
+    timer.unref();
+    stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const running = await start();
+    logger.info({ process: name, pid: process.pid }, `${name} started`);
+    await stopRequested;
+    await running
+      .close()
+      .catch((error: unknown) => logger.error({ err: error }, `${name} failed to close cleanly`));
+  } finally {
+    clearTimeout(timer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

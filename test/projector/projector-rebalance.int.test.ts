@@ -12,11 +12,11 @@ import {
   produceMixed,
   readViews,
   seededRandom,
-  spawnProjector,
   storedTotal,
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { spawnWatchedProjector } from './outage.fixtures.js';
 
 const logger = createLogger('projector-rebalance-test', 'error');
 
@@ -29,11 +29,19 @@ describe('projectors sharing one consumer group', () => {
   const children: ChildProcess[] = [];
   let testbed: ProjectorTestbed;
 
-  /** Small transactions, so a stream is many batches and a rebalance lands in the middle of it. */
-  const start = () => {
-    const child = spawnProjector(testbed.db, prefix, group, { LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '300' });
-    children.push(child);
-    return child;
+  /**
+   * A projector in small transactions (a stream is many batches, so a rebalance lands in the middle
+   * of one), once it answers: a SIGTERM while Node is still loading it would only test Node's default.
+   * Not "stuck" for 30 s: a newcomer waiting for partitions sees the group's lag and no progress of its own.
+   */
+  const start = async () => {
+    const projector = await spawnWatchedProjector(testbed.db, prefix, group, {
+      LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '300',
+      LOCUS_PROJECTOR_STUCK_SECONDS: '30',
+    });
+    children.push(projector.child);
+    await waitFor('the projector to answer', async () => (await projector.health()).status === 200, 60_000);
+    return projector.child;
   };
   const produceMore = (size: Parameters<typeof produceMixed>[4]) =>
     produceMixed(testbed.producer, topics, writer, random, size);
@@ -57,8 +65,7 @@ describe('projectors sharing one consumer group', () => {
 
   it('given two projectors splitting a stream, when one is stopped (SIGTERM) and then a new one joins and the other is killed (SIGKILL), all mid-stream, then every change is applied once', async () => {
     // given
-    const first = start();
-    const second = start();
+    const [first, second] = await Promise.all([start(), start()]);
     await produceMore({ categories: 6, products: 300, reviews: 5_000, edits: 3_000 });
     await waitFor('some progress', async () => (await committed()) > 1_500, 60_000);
 
@@ -66,12 +73,16 @@ describe('projectors sharing one consumer group', () => {
     first.kill('SIGTERM');
     await produceMore({ categories: 1, products: 50, reviews: 1_500, edits: 1_000 });
     expect(await exitOf(first, 30_000)).toBe('exit code 0');
-    const third = start();
-    const before = await committed();
-    await waitFor('progress after the handover', async () => (await committed()) > before + 500, 60_000);
-    // …and the other dies on the spot while the group hands partitions to the newcomer
-    second.kill('SIGKILL');
+    const third = await start();
     await produceMore({ categories: 1, products: 50, reviews: 1_500, edits: 1_000 });
+    await waitFor(
+      'the new pair to catch up',
+      () => caughtUp(testbed.pool, testbed.broker, topics, group),
+      150_000,
+    );
+    // …and the other dies on the spot in the middle of the next stream
+    await produceMore({ categories: 1, products: 50, reviews: 2_000, edits: 1_500 });
+    second.kill('SIGKILL');
 
     // then: the last one standing takes every partition (after the dead member's session expires)
     await waitFor('catch-up', () => caughtUp(testbed.pool, testbed.broker, topics, group), 150_000);
