@@ -27,8 +27,8 @@ const SETTINGS = {
   /** The projector reports unhealthy when it has lag and committed nothing for this many seconds. */
   LOCUS_PROJECTOR_STUCK_SECONDS: '30',
   /**
-   * Most events one projector transaction applies, live or in a rebuild's replay (a backlog is applied in groups up to this size;
-   * as many again are fetched ahead meanwhile). Bigger groups catch up faster — more events per
+   * Most events one projector transaction applies, live or in a rebuild's replay (a backlog is
+   * applied in groups up to this size; as many again are fetched ahead meanwhile). Bigger groups catch up faster — more events per
    * aggregate collapse into one row change — and hold more memory: measured with the heap caps of
    * `PROCESS_NODE_FLAGS`, 10,000 → peak RSS ~212 MB, 25,000 → ~250 MB and 10–25% faster catch-up.
    */

@@ -7,6 +7,7 @@ import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { aProduct, startCatalog, type CatalogFixture } from '../catalog/catalog-fixture.js';
 import { appliedAfterDedupe, collectMessages, versionsByKey } from '../relay/kafka-collector.js';
+import { pendingRows } from '../relay/outbox-fixture.js';
 import { healthOf } from '../support/health.js';
 import { uniqueMongoUrl, uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
 import { freePort } from '../support/ports.js';
@@ -66,14 +67,7 @@ needsFaultListener(
         expect(response.statusCode).toBe(200);
       }
     };
-    const pendingOutbox = async () =>
-      Number(
-        (
-          await catalog.pool.query<{ n: string }>(
-            'SELECT count(*) AS n FROM outbox WHERE published_at IS NULL',
-          )
-        ).rows[0]!.n,
-      );
+    const pendingOutbox = () => pendingRows(catalog.db);
 
     beforeAll(async () => {
       catalog = await startCatalog(prefix);

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -16,7 +15,7 @@ import {
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
-import { spawnWatchedProjector } from './outage.fixtures.js';
+import { spawnWatchedProjector, type WatchedProjector } from './outage.fixtures.js';
 
 const logger = createLogger('projector-rebalance-test', 'error');
 
@@ -26,7 +25,7 @@ describe('projectors sharing one consumer group', () => {
   const group = uniqueName('projector');
   const writer = new EventWriter();
   const random = seededRandom(53);
-  const children: ChildProcess[] = [];
+  const projectors: WatchedProjector[] = [];
   let testbed: ProjectorTestbed;
 
   /**
@@ -39,7 +38,7 @@ describe('projectors sharing one consumer group', () => {
       LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '300',
       LOCUS_PROJECTOR_STUCK_SECONDS: '30',
     });
-    children.push(projector.child);
+    projectors.push(projector);
     await waitFor('the projector to answer', async () => (await projector.health()).status === 200, 60_000);
     return projector.child;
   };
@@ -57,9 +56,7 @@ describe('projectors sharing one consumer group', () => {
   });
 
   afterAll(async () => {
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await Promise.all(children.map((child) => exitOf(child, 10_000)));
+    await Promise.all(projectors.map((projector) => projector.kill()));
     await testbed?.close();
   });
 
