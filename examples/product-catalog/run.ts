@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
-import { readEnvFile, services, LOCUS_HOME } from '../../src/cli/services.command.js';
+import { ADDRESS_VARIABLES, readEnvFile, services, LOCUS_HOME } from '../../src/cli/services.command.js';
 import { migrateAll } from '../../src/cli/migrate.command.js';
 import { loadConfig, portOf } from '../../src/shared/config.js';
 import { PROCESS_NODE_FLAGS, ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
@@ -9,14 +9,6 @@ import { SIZES, type SizeName } from './dataset.js';
 import { requestJson } from './http.js';
 import { seedThroughApis, type Endpoints, type SeedResult } from './seed.js';
 import { printTour } from './tour.js';
-
-const ADDRESS_VARIABLES = [
-  'LOCUS_CATALOG_DB_URL',
-  'LOCUS_READ_DB_URL',
-  'LOCUS_READ_REPLICA_URL',
-  'LOCUS_MONGO_URL',
-  'LOCUS_KAFKA_BROKERS',
-];
 
 /**
  * `npm run example`: services up, migrate, start catalog, reviews, relay, projector and query as

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { isLocusError } from '../shared/errors.js';
+import { loadEnvFileWhenUnset } from './services.command.js';
 
 /**
  * `locus`: the one command that starts every process and tool. Each subcommand loads its module only
@@ -7,7 +8,13 @@ import { isLocusError } from '../shared/errors.js';
  */
 const program = new Command('locus')
   .description('CQRS materialized views kept fresh from change events, and data locality for heavy queries')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Commands that reach the stores find them in ~/.locus/env when no LOCUS_* address is set; `services`
+  // writes that file and `test` and `example` start the services first, so they decide for themselves.
+  .hook('preAction', (_program, command) => {
+    const root = command.parent?.parent ? command.parent.name() : command.name();
+    if (!['services', 'build', 'test', 'example'].includes(root)) loadEnvFileWhenUnset();
+  });
 
 const services = program.command('services').description('install, start and stop the native services');
 services
@@ -87,6 +94,18 @@ program
 program
   .command('example')
   .description('run the product-catalog example end to end: services, processes, seed, tour')
+  // Parsed by examples/product-catalog/run.ts; listed here so `locus example --help` shows them.
+  .addHelpText(
+    'after',
+    `
+Options of the example:
+  --size <small|medium|large>  dataset: small 200 products / 2,000 reviews (default),
+                               medium 2,000 / 100,000, large 20,000 / 1,000,000
+  --seed <n>                   seed of the generated dataset (default 42)
+  --exit                       stop the processes after the tour instead of serving until Ctrl-C
+  --attach                     seed and tour processes already running (docker compose) at
+                               LOCUS_{CATALOG,REVIEWS,QUERY}_URL, starting nothing`,
+  )
   .allowUnknownOption()
   .argument('[args...]')
   .action(async (args: string[]) => (await import('../../examples/product-catalog/run.js')).main(args));

@@ -29,6 +29,25 @@ export function readEnvFile(file = ENV_FILE): Record<string, string> {
   return Object.fromEntries(entries);
 }
 
+/** The store and broker addresses; a command that has none of them set takes them all from ENV_FILE. */
+export const ADDRESS_VARIABLES = [
+  'LOCUS_CATALOG_DB_URL',
+  'LOCUS_READ_DB_URL',
+  'LOCUS_READ_REPLICA_URL',
+  'LOCUS_MONGO_URL',
+  'LOCUS_KAFKA_BROKERS',
+] as const;
+
+/**
+ * Fills `env` from the file `services up` wrote when no LOCUS_* address is set, so `locus migrate` or
+ * `locus verify` work for a newcomer without loading it first. One address set means the caller chose
+ * its stores: nothing is taken from the file then, so a deployment never mixes the two.
+ */
+export function loadEnvFileWhenUnset(env: NodeJS.ProcessEnv = process.env, file = ENV_FILE): void {
+  if (ADDRESS_VARIABLES.some((name) => env[name])) return;
+  for (const [name, value] of Object.entries(readEnvFile(file))) env[name] ??= value;
+}
+
 export function printEnv(): void {
   for (const [name, value] of Object.entries(readEnvFile())) console.log(`export ${name}=${value}`);
 }

@@ -1,13 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { ENV_FILE, readEnvFile, services } from './services.command.js';
-
-const ADDRESS_VARIABLES = [
-  'LOCUS_CATALOG_DB_URL',
-  'LOCUS_READ_DB_URL',
-  'LOCUS_READ_REPLICA_URL',
-  'LOCUS_MONGO_URL',
-  'LOCUS_KAFKA_BROKERS',
-] as const;
+import { ADDRESS_VARIABLES, ENV_FILE, readEnvFile, services } from './services.command.js';
 
 export function dockerAnswers(): boolean {
   const result = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], {

@@ -1,12 +1,7 @@
 import { connect } from 'node:net';
+import { ADDRESS_VARIABLES } from '../../src/cli/services.command.js';
 
-export const ADDRESS_VARIABLES = [
-  'LOCUS_CATALOG_DB_URL',
-  'LOCUS_READ_DB_URL',
-  'LOCUS_READ_REPLICA_URL',
-  'LOCUS_MONGO_URL',
-  'LOCUS_KAFKA_BROKERS',
-] as const;
+export { ADDRESS_VARIABLES };
 
 export type ServiceAddresses = Record<(typeof ADDRESS_VARIABLES)[number], string>;
 
