@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { Description, Name } from '../contracts/bounds.js';
 import { CategoryState } from '../contracts/catalog.events.js';
 
 /** A category in responses and exports: the full state of the event schemas plus `version`. */
@@ -6,9 +7,6 @@ export const CategoryBody = Type.Object({
   ...CategoryState.properties,
   version: Type.Integer({ minimum: 1 }),
 });
-
-const Name = Type.String({ minLength: 1, maxLength: 200 });
-const Description = Type.String({ maxLength: 10_000 });
 
 export const CategoryInput = Type.Object(
   { name: Name, description: Type.Optional({ ...Description, default: '' }) },

@@ -1,4 +1,5 @@
 import type { Transaction } from 'kysely';
+import { assertAttributesSize } from '../contracts/bounds.js';
 import {
   ProductCreatedV1,
   ProductDeletedV1,
@@ -29,15 +30,22 @@ function stateOf(product: Product): ProductState {
   return state;
 }
 
+// The one bound the route schemas cannot express (a serialized size); named as the client sent it.
+function checkAttributes(attributes: ProductFields['attributes'] | undefined): void {
+  if (attributes !== undefined) assertAttributesSize(attributes, 'body/attributes');
+}
+
 /**
  * Creates a product at version 1 and records `product.created.v1` with its full state.
  * Duplicate SKU and unknown category surface as constraint violations (see pg-errors.ts).
+ * @throws LocusError LOCUS_VALIDATION (`body/attributes`) when the attributes are too large.
  */
 export async function createProduct(
   trx: Transaction<CatalogDb>,
   context: WriteContext,
   fields: ProductFields,
 ): Promise<Product> {
+  checkAttributes(fields.attributes);
   const now = context.clock.now().toISOString();
   const product: Product = { id: context.newId(), ...fields, createdAt: now, updatedAt: now, version: 1 };
   await insertProduct(trx, product);
@@ -62,7 +70,8 @@ async function lockExisting(trx: Transaction<CatalogDb>, id: string, expected: n
 /**
  * Applies `changes` to the product under its row lock, bumps the version by one and records
  * `product.updated.v1` with the full new state.
- * @throws LocusError LOCUS_PRODUCT_NOT_FOUND, or LOCUS_VERSION_CONFLICT when `expected` is stale.
+ * @throws LocusError LOCUS_PRODUCT_NOT_FOUND, or LOCUS_VERSION_CONFLICT when `expected` is stale;
+ *   LOCUS_VALIDATION (`body/attributes`) when the attributes are too large.
  */
 export async function updateProduct(
   trx: Transaction<CatalogDb>,
@@ -71,6 +80,7 @@ export async function updateProduct(
   expected: number | undefined,
   changes: Partial<ProductFields>,
 ): Promise<Product> {
+  checkAttributes(changes.attributes);
   const current = await lockExisting(trx, id, expected);
   const next: Product = {
     ...current,

@@ -1,26 +1,23 @@
 import Type, { type Static } from 'typebox';
+import { BoundedAttributes, Description, Money, Name, Sku } from './bounds.js';
 import type { EventTypeDefinition } from './envelope.js';
 
 const Timestamp = Type.String({ format: 'date-time' });
 
-export const Money = Type.Object(
-  {
-    /** Integer minor units (cents): no floating point in prices. */
-    amount: Type.Integer({ minimum: 0 }),
-    currency: Type.String({ pattern: '^[A-Z]{3}$' }),
-  },
-  { additionalProperties: false },
-);
+export { Money };
 
-/** A product's full state after a change. */
+/**
+ * A product's full state after a change. Every field has the bounds of the write API (bounds.ts), so
+ * an event off them, however it reached the topic, is parked as invalid instead of reaching a view.
+ */
 export const ProductState = Type.Object({
   id: Type.String({ format: 'uuid' }),
-  sku: Type.String({ minLength: 1 }),
-  name: Type.String({ minLength: 1 }),
-  description: Type.String(),
+  sku: Sku,
+  name: Name,
+  description: Description,
   categoryId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
   price: Money,
-  attributes: Type.Record(Type.String(), Type.Unknown()),
+  attributes: BoundedAttributes,
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });
@@ -36,8 +33,8 @@ export type ProductDeleted = Static<typeof ProductDeleted>;
 /** A category's full state after a change. */
 export const CategoryState = Type.Object({
   id: Type.String({ format: 'uuid' }),
-  name: Type.String({ minLength: 1 }),
-  description: Type.String(),
+  name: Name,
+  description: Description,
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });

@@ -1,16 +1,17 @@
 import Type, { type Static } from 'typebox';
+import { Author, Rating, ReviewBody, Title } from './bounds.js';
 import type { EventTypeDefinition } from './envelope.js';
 
 const Timestamp = Type.String({ format: 'date-time' });
 
-/** A review's full state after a change. */
+/** A review's full state after a change, with the bounds of the write API (bounds.ts). */
 export const ReviewState = Type.Object({
   id: Type.String({ format: 'uuid' }),
   productId: Type.String({ format: 'uuid' }),
-  author: Type.String({ minLength: 1 }),
-  rating: Type.Integer({ minimum: 1, maximum: 5 }),
-  title: Type.String(),
-  body: Type.String(),
+  author: Author,
+  rating: Rating,
+  title: Title,
+  body: ReviewBody,
   createdAt: Timestamp,
   updatedAt: Timestamp,
 });

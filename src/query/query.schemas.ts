@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { MAX_PRICE_AMOUNT, PriceAmount } from '../contracts/bounds.js';
 import { STRATEGY_CHOICES } from './strategy.router.js';
 
 const Uuid = Type.String({ format: 'uuid' });
@@ -22,11 +23,17 @@ export const errorResponses = {
 
 export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 
+// The versions a write service hands out fit 15 digits (its If-Match bound), far within bigint.
 const consistencyToken = Type.Optional(
   Type.String({
+    pattern: '^(product|category|review):[0-9a-fA-F-]{36}:[1-9][0-9]{0,14}$',
     description: 'read-your-writes token `<type>:<id>:<version>` (or header Locus-Consistency-Token)',
   }),
 );
+
+/** A price filter, in the bounds every stored price has (bounds.ts). */
+const PriceFilter = Type.Optional({ ...PriceAmount, description: 'minor units, inclusive' });
+const PRICE_DIGITS = String(MAX_PRICE_AMOUNT).length;
 
 export const ProductBody = Type.Object({
   id: Uuid,
@@ -51,8 +58,8 @@ export const ProductQuery = Type.Object({ consistencyToken }, { additionalProper
 export const ProductListQuery = Type.Object(
   {
     categoryId: Type.Optional(Uuid),
-    minPrice: Type.Optional(Type.Integer({ minimum: 0, description: 'minor units, inclusive' })),
-    maxPrice: Type.Optional(Type.Integer({ minimum: 0, description: 'minor units, inclusive' })),
+    minPrice: PriceFilter,
+    maxPrice: PriceFilter,
     minRating: Type.Optional(Type.Number({ minimum: 0, maximum: 5 })),
     sort: Type.Union([Type.Literal('rating'), Type.Literal('price'), Type.Literal('newest')], {
       default: 'rating',
@@ -186,7 +193,7 @@ export const CategoryReportQuery = Type.Object(
     from,
     to,
     priceEdges: Type.String({
-      pattern: '^\\d{1,12}(,\\d{1,12}){0,19}$',
+      pattern: `^\\d{1,${PRICE_DIGITS}}(,\\d{1,${PRICE_DIGITS}}){0,19}$`,
       default: '1000,2500,5000,10000',
       description: 'ascending price band edges in minor units, comma-separated (at most 20)',
     }),

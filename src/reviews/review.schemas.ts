@@ -1,12 +1,9 @@
 import Type from 'typebox';
+import { Author, Rating, ReviewBody as Body, Title } from '../contracts/bounds.js';
 
 /** HTTP shapes of the reviews API. Bodies admit no unknown fields (LOCUS_UNKNOWN_FIELD). */
 
 const Uuid = Type.String({ format: 'uuid' });
-const Author = Type.String({ minLength: 1, maxLength: 200 });
-const Rating = Type.Integer({ minimum: 1, maximum: 5 });
-const Title = Type.String({ maxLength: 200 });
-const Body = Type.String({ maxLength: 10_000 });
 
 export const ProductParams = Type.Object({ productId: Uuid }, { additionalProperties: false });
 export const ReviewParams = Type.Object({ id: Uuid }, { additionalProperties: false });

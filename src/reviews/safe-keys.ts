@@ -1,3 +1,4 @@
+import { isUnsafeKey } from '../contracts/bounds.js';
 import { LocusError } from '../shared/errors.js';
 
 /**
@@ -14,7 +15,7 @@ export function assertSafeKeys(value: unknown, path: string): void {
   if (value === null || typeof value !== 'object') return;
   for (const [key, child] of Object.entries(value)) {
     const field = `${path}/${key}`;
-    if (key.startsWith('$') || key.includes('.')) {
+    if (isUnsafeKey(key)) {
       throw new LocusError('LOCUS_UNSAFE_KEY', `${field}: keys may not start with "$" or contain "."`, {
         details: [{ field, message: 'key starts with "$" or contains "."' }],
       });

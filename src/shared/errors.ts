@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   /** A key in user input starts with `$` or contains `.` (would be a MongoDB operator or path). */
   LOCUS_UNSAFE_KEY: 400,
   LOCUS_NOT_FOUND: 404,
+  /** The path exists but not with this HTTP method; the answer names the methods in `Allow`. */
+  LOCUS_METHOD_NOT_ALLOWED: 405,
   LOCUS_PRODUCT_NOT_FOUND: 404,
   LOCUS_CATEGORY_NOT_FOUND: 404,
   LOCUS_REVIEW_NOT_FOUND: 404,

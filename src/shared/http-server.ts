@@ -45,15 +45,22 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     // Per-request log lines would dominate the logs; the duration histogram below covers requests.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
+    // A URL Fastify cannot decode (`%ZZ`) gets the locus error body too.
+    frameworkErrors: (error, request, reply) => {
+      sendError(reply, error, request.log);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(createValidatorCompiler());
   app.setErrorHandler((error, request, reply) => sendError(reply, error, request.log));
+  const routes = new RouteMethods();
+  app.addHook('onRoute', (route) => routes.add(route.url, route.method));
+  // Answered before Fastify parses a body for its not-found route: a body method without a
+  // Content-Type (`QUERY`) would otherwise fail there with a 500 instead of the 405 or 404 it is.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) return unrouted(reply, request.method, request.url, routes, request.log);
+  });
   app.setNotFoundHandler((request, reply) =>
-    sendError(
-      reply,
-      new LocusError('LOCUS_NOT_FOUND', `no route ${request.method} ${request.url}`),
-      request.log,
-    ),
+    unrouted(reply, request.method, request.url, routes, request.log),
   );
 
   const duration = httpDurationHistogram(options.metrics);
@@ -101,12 +108,68 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   return app;
 }
 
+/**
+ * The methods each route pattern answers, so a request to a known path with another method gets 405
+ * with `Allow` (RFC 9110) rather than 404. Patterns are Fastify's: `:name` is one segment, `*` the rest.
+ */
+class RouteMethods {
+  private readonly patterns = new Map<string, { matcher: RegExp; methods: Set<string> }>();
+
+  add(url: string, method: string | string[]): void {
+    let entry = this.patterns.get(url);
+    if (!entry) {
+      const source = url
+        .split('/')
+        .map((segment) =>
+          segment.startsWith(':')
+            ? '[^/]+'
+            : segment.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*'),
+        )
+        .join('/');
+      entry = { matcher: new RegExp(`^${source}$`), methods: new Set() };
+      this.patterns.set(url, entry);
+    }
+    for (const one of [method].flat()) entry.methods.add(one);
+  }
+
+  /** The methods some route answers at `path` (no query string), sorted; empty for an unknown path. */
+  allowedAt(path: string): string[] {
+    const allowed = new Set<string>();
+    for (const { matcher, methods } of this.patterns.values()) {
+      if (matcher.test(path)) for (const method of methods) allowed.add(method);
+    }
+    return [...allowed].sort();
+  }
+}
+
+function unrouted(
+  reply: FastifyReply,
+  method: string,
+  url: string,
+  routes: RouteMethods,
+  log: FastifyBaseLogger,
+): FastifyReply {
+  const allowed = routes.allowedAt(url.split('?')[0] ?? url);
+  if (allowed.length === 0) {
+    return sendError(reply, new LocusError('LOCUS_NOT_FOUND', `no route ${method} ${url}`), log);
+  }
+  void reply.header('allow', allowed.join(', '));
+  const message = `${method} is not allowed here; allowed: ${allowed.join(', ')}`;
+  return sendError(
+    reply,
+    new LocusError('LOCUS_METHOD_NOT_ALLOWED', message, { details: [{ field: 'method', message }] }),
+    log,
+  );
+}
+
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'LOCUS_VALIDATION',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'LOCUS_VALIDATION',
   FST_ERR_CTP_BODY_TOO_LARGE: 'LOCUS_PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'LOCUS_UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'LOCUS_VALIDATION',
+  FST_ERR_ROUTE_MISSING_CONTENT_TYPE: 'LOCUS_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_BAD_URL: 'LOCUS_VALIDATION',
 };
 
 /** Maps any error to the locus error body. 5xx bodies never carry internals; they are logged instead. */
@@ -146,8 +209,13 @@ function toLocusError(error: unknown): LocusError {
   }
   const code = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (code) {
-    // Name the part that failed, like schema errors do: the body, or the content-type header.
-    const field = code === 'LOCUS_UNSUPPORTED_MEDIA_TYPE' ? 'headers/content-type' : 'body';
+    // Name the part that failed, like schema errors do: the URL, the content-type header, or the body.
+    const field =
+      fastifyError.code === 'FST_ERR_BAD_URL'
+        ? 'url'
+        : code === 'LOCUS_UNSUPPORTED_MEDIA_TYPE'
+          ? 'headers/content-type'
+          : 'body';
     const message = fastifyError.message ?? code;
     return new LocusError(code, message, { cause: error, details: [{ field, message }] });
   }

@@ -41,6 +41,10 @@ export function detailsFromAjv(errors: readonly Partial<ErrorObject>[], part = '
       field = `${field}/${params.additionalProperty}`;
       return { field, message: `unknown field "${params.additionalProperty}"` };
     }
+    if (error.keyword === 'propertyNames' && typeof params?.propertyName === 'string') {
+      field = `${field}/${params.propertyName}`;
+      return { field, message: 'is not an allowed key' };
+    }
     if (error.keyword === 'required' && typeof params?.missingProperty === 'string') {
       field = `${field}/${params.missingProperty}`;
       return { field, message: 'is required' };
