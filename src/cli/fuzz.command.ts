@@ -1,0 +1,341 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MongoClient } from 'mongodb';
+import pg from 'pg';
+import { deadLetterTopic } from '../apps/projector.js';
+import { topicNames } from '../contracts/topics.js';
+import { createBroker } from '../messaging/kafka.js';
+import { createLogger } from '../shared/logger.js';
+import { PROCESS_NODE_FLAGS, ProcessSupervisor } from '../supervisor/process-supervisor.js';
+import { verifyViews, type VerifyReport } from '../verify/verify.command.js';
+// The tests' helpers for a fresh, migrated database per run: the fuzz run must not touch the
+// databases, topics or consumer group of the example, a developer's processes or another run.
+import {
+  createTestDatabase,
+  uniqueMongoUrl,
+  uniqueName,
+  uniqueTopicPrefix,
+  type TestDatabase,
+} from '../../test/support/isolation.js';
+import { LOCUS_HOME, readEnvFile } from './services.command.js';
+
+const PROCESSES = ['catalog', 'reviews', 'relay', 'projector', 'query'] as const;
+type ProcessName = (typeof PROCESSES)[number];
+
+/**
+ * The REST APIs in the order they are fuzzed: the catalog first, so the reviews and query runs meet
+ * products that exist.
+ */
+const APIS = ['catalog', 'reviews', 'query'] as const;
+type ApiName = (typeof APIS)[number];
+
+/**
+ * Checks left out of `--checks all`, each with why. Empty while every check holds for these APIs.
+ */
+const EXCLUDED_CHECKS: { check: string; why: string }[] = [];
+
+export interface FuzzOutcome {
+  api: ApiName;
+  exitCode: number | null;
+  /** Test cases schemathesis generated and sent, from its summary. */
+  testCases: number | undefined;
+  failures: string[];
+  logFile: string;
+}
+
+/**
+ * `scripts/fuzz/run.sh`: in databases, topics, a consumer group and ports of its own, starts the five
+ * locus processes, runs schemathesis (every check, every phase, a fixed seed and budget) against the
+ * catalog, reviews and query OpenAPI documents, then waits for the views and requires `locus verify`
+ * at zero differences and every dead-letter store empty. Stops what it started and drops what it
+ * created, also on failure; exit code 1 when anything failed.
+ *
+ * `st` is the schemathesis command (scripts/fuzz/install-schemathesis.sh installs it, pinned).
+ */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      st: { type: 'string' },
+      seed: { type: 'string', default: '13' },
+      'max-examples': { type: 'string', default: '25' },
+      'port-base': { type: 'string', default: '28080' },
+      'verify-wait': { type: 'string', default: '120' },
+      only: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.st) throw new Error('--st <path of the schemathesis command> is required');
+  Object.assign(process.env, { ...readEnvFile(), ...process.env });
+  const runId = uniqueName('fuzz');
+  const outDir = path.join(LOCUS_HOME, 'logs', 'fuzz', runId);
+  mkdirSync(outDir, { recursive: true });
+  const portBase = Number(values['port-base']);
+  const ports: Record<ProcessName, number> = {
+    query: portBase,
+    catalog: portBase + 1,
+    reviews: portBase + 2,
+    projector: portBase + 3,
+    relay: portBase + 4,
+  };
+
+  step(`run ${runId}: logs and reports in ${outDir}`);
+  const [catalogDb, readDb] = await Promise.all([
+    createTestDatabase('catalog'),
+    createTestDatabase('readmodel'),
+  ]);
+  const mongo = uniqueMongoUrl();
+  const topicPrefix = uniqueTopicPrefix();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOCUS_CATALOG_DB_URL: catalogDb.url,
+    LOCUS_READ_DB_URL: readDb.url,
+    LOCUS_READ_REPLICA_URL: readDb.replicaUrl,
+    LOCUS_MONGO_URL: mongo.url,
+    LOCUS_TOPIC_PREFIX: topicPrefix,
+    LOCUS_PROJECTOR_GROUP: `${runId}-projector`,
+    LOCUS_CATALOG_URL: `http://127.0.0.1:${ports.catalog}`,
+    LOCUS_REVIEWS_URL: `http://127.0.0.1:${ports.reviews}`,
+    LOCUS_QUERY_PORT: String(ports.query),
+    LOCUS_CATALOG_PORT: String(ports.catalog),
+    LOCUS_REVIEWS_PORT: String(ports.reviews),
+    LOCUS_PROJECTOR_PORT: String(ports.projector),
+    LOCUS_RELAY_PORT: String(ports.relay),
+  };
+  const supervisor = new ProcessSupervisor(outDir, env);
+  const problems: string[] = [];
+  const stopOnSignal = (signal: NodeJS.Signals) =>
+    void supervisor.stopAll().then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    for (const name of PROCESSES) {
+      await supervisor.start({
+        name,
+        args: [name],
+        healthUrl: `http://127.0.0.1:${ports[name]}/health`,
+        nodeArgs: PROCESS_NODE_FLAGS[name],
+      });
+    }
+    step(`started ${PROCESSES.map((name) => `${name} :${ports[name]}`).join(', ')}`);
+    const apis = values.only ? APIS.filter((api) => values.only!.split(',').includes(api)) : APIS;
+    const outcomes: FuzzOutcome[] = [];
+    for (const api of apis) {
+      const outcome = await runSchemathesis(values.st, api, ports[api], outDir, {
+        seed: values.seed,
+        maxExamples: values['max-examples'],
+      });
+      outcomes.push(outcome);
+      console.log(
+        `${api}: ${outcome.testCases ?? '?'} test cases, ${outcome.failures.length} failures` +
+          ` (st exit ${outcome.exitCode}, log ${outcome.logFile})`,
+      );
+      for (const failure of outcome.failures) console.log(`  ${failure}`);
+      if (outcome.exitCode !== 0) problems.push(`schemathesis found failures in the ${api} API`);
+    }
+
+    step('waiting for the views to catch up, then verifying them against the sources');
+    const report = await verifyUntilEqual(
+      { catalog: catalogDb.url, mongo: mongo.url, readPrimary: readDb.url },
+      Number(values['verify-wait']) * 1000,
+    );
+    const { counts, differences } = report;
+    console.log(
+      `verify: ${differences.length} differences (${counts.categories} categories, ${counts.products} products, ${counts.reviews} reviews)`,
+    );
+    for (const { view, id, kind } of differences.slice(0, 30)) console.log(`  ${view} ${kind} ${id}`);
+    if (differences.length > 0) problems.push(`locus verify reports ${differences.length} differences`);
+
+    const letters = await deadLetterCounts(catalogDb, readDb, mongo.url);
+    for (const [store, count] of letters) {
+      console.log(`dead letters in ${store}: ${count}`);
+      if (count > 0) problems.push(`${count} dead letters in ${store}`);
+    }
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+  } finally {
+    step('stopping the locus processes');
+    await supervisor.stopAll();
+    if (values.keep) {
+      console.log(
+        `kept: databases ${catalogDb.name}, ${readDb.name}, ${mongo.database}; topics ${topicPrefix}*`,
+      );
+    } else {
+      await dropEverything(catalogDb, readDb, mongo, topicPrefix);
+    }
+  }
+  if (problems.length > 0) {
+    step(`fuzz: FAILED\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    process.exitCode = 1;
+  } else {
+    step('fuzz: passed');
+  }
+}
+
+/**
+ * One schemathesis run against one API: every check, every phase (the stateful one included), one
+ * worker, a fixed seed and a fixed number of examples per operation, so CI runs the same requests
+ * each time. Its output goes to a log file; the summary is read from its NDJSON report.
+ */
+async function runSchemathesis(
+  st: string,
+  api: ApiName,
+  port: number,
+  outDir: string,
+  budget: { seed: string; maxExamples: string },
+): Promise<FuzzOutcome> {
+  const base = `http://127.0.0.1:${port}`;
+  const reportDir = path.join(outDir, `schemathesis-${api}`);
+  const logFile = path.join(outDir, `schemathesis-${api}.log`);
+  const excluded = EXCLUDED_CHECKS.map(({ check }) => check);
+  const args = [
+    'run',
+    `${base}/documentation/json`,
+    '--url',
+    base,
+    '--checks',
+    'all',
+    ...(excluded.length > 0 ? ['--exclude-checks', excluded.join(',')] : []),
+    '--phases',
+    'examples,coverage,fuzzing,stateful',
+    '--max-examples',
+    budget.maxExamples,
+    '--seed',
+    budget.seed,
+    '--workers',
+    '1',
+    '--request-timeout',
+    '15',
+    '--generation-database',
+    'none',
+    '--no-color',
+    // The reproducing curl commands in the log must carry the real values, tokens and keys included.
+    '--output-sanitize',
+    'false',
+    '--report',
+    'ndjson,junit',
+    '--report-dir',
+    reportDir,
+  ];
+  step(`schemathesis against the ${api} API (${base}): st ${args.join(' ')}`);
+  const started = Date.now();
+  const log = createWriteStream(logFile);
+  mkdirSync(reportDir, { recursive: true });
+  // Its working directory gets schemathesis's own cache (.schemathesis/), kept out of the repository.
+  const child = spawn(st, args, { cwd: reportDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  await new Promise((resolve) => log.end(resolve));
+  console.log(`${api}: schemathesis took ${Math.round((Date.now() - started) / 1000)} s`);
+  const output = readFileSync(logFile, 'utf8');
+  return { api, exitCode, logFile, ...summaryOf(output) };
+}
+
+/**
+ * Reads schemathesis's plain output: the number of test cases it generated, and for each operation
+ * in its FAILURES section (a `____ GET /path ____` headline) the failure kinds found there.
+ */
+export function summaryOf(output: string): { testCases: number | undefined; failures: string[] } {
+  const generated = /Test cases:\s+(\d+) generated/.exec(output);
+  const failuresAt = output.indexOf('= FAILURES =');
+  const summaryAt = output.indexOf('= SUMMARY =');
+  const section = failuresAt < 0 ? '' : output.slice(failuresAt, summaryAt < 0 ? undefined : summaryAt);
+  const failures: string[] = [];
+  const blocks = section.split(/^_{3,} (.+?) _{3,}$/m);
+  for (let i = 1; i + 1 < blocks.length; i += 2) {
+    const kinds = new Set([...blocks[i + 1]!.matchAll(/^- (ST\d+ .+)$/gm)].map((match) => match[1]!));
+    failures.push(`${blocks[i]!}: ${[...kinds].join('; ')}`);
+  }
+  return { testCases: generated ? Number(generated[1]) : undefined, failures };
+}
+
+/** `locus verify --wait`: the pipeline is asynchronous, so differences are final only once they stay. */
+async function verifyUntilEqual(
+  urls: Parameters<typeof verifyViews>[0],
+  waitMs: number,
+): Promise<VerifyReport> {
+  const deadline = Date.now() + waitMs;
+  let report = await verifyViews(urls);
+  while (report.differences.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    report = await verifyViews(urls);
+  }
+  return report;
+}
+
+/**
+ * Rows in every dead-letter store of this run: the projector's `dead_letters` in the read store, and
+ * any table or collection named like a dead-letter store in the catalog store and the reviews store
+ * (the relays' parking places), so a store added later is checked without a change here.
+ */
+async function deadLetterCounts(
+  catalogDb: TestDatabase,
+  readDb: TestDatabase,
+  mongoUrl: string,
+): Promise<[string, number][]> {
+  const counts: [string, number][] = [];
+  for (const [store, url] of [
+    ['catalog store', catalogDb.url],
+    ['read store', readDb.url],
+  ] as const) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows: tables } = await client.query<{ name: string }>(
+        `SELECT format('%I.%I', table_schema, table_name) AS name FROM information_schema.tables
+          WHERE table_name LIKE '%dead_letter%' AND table_type = 'BASE TABLE'
+            AND table_schema NOT IN ('pg_catalog', 'information_schema')`,
+      );
+      for (const { name } of tables) {
+        // The name comes from the catalog of this database, quoted by format('%I').
+        const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${name}`);
+        counts.push([`${store} ${name}`, rows[0]?.n ?? 0]);
+      }
+    } finally {
+      await client.end();
+    }
+  }
+  const mongo = new MongoClient(mongoUrl);
+  try {
+    const collections = await mongo.db().listCollections({}, { nameOnly: true }).toArray();
+    for (const { name } of collections.filter(({ name }) => /dead.?letter/i.test(name))) {
+      counts.push([`reviews store ${name}`, await mongo.db().collection(name).countDocuments()]);
+    }
+  } finally {
+    await mongo.close();
+  }
+  return counts;
+}
+
+async function dropEverything(
+  catalogDb: TestDatabase,
+  readDb: TestDatabase,
+  mongo: { url: string },
+  topicPrefix: string,
+): Promise<void> {
+  const broker = createBroker({
+    brokers: process.env.LOCUS_KAFKA_BROKERS!,
+    clientId: 'locus-fuzz-cleanup',
+    logger: createLogger('fuzz', 'warn'),
+  });
+  const topics = topicNames(topicPrefix);
+  const client = new MongoClient(mongo.url);
+  await Promise.allSettled([
+    catalogDb.drop(),
+    readDb.drop(),
+    client
+      .db()
+      .dropDatabase()
+      .finally(() => client.close()),
+    broker
+      .deleteTopics([topics.products, topics.categories, topics.reviews, deadLetterTopic(topicPrefix)])
+      .finally(() => broker.close()),
+  ]);
+}
+
+function step(message: string): void {
+  console.log(`\n▸ ${message}`);
+}
