@@ -4,12 +4,15 @@ import { dedupeChanges } from './batch-plan.js';
 import { acceptNewer, type StoredProduct } from './version-guard.js';
 import { planRatings, type StoredReview } from './rating-delta.js';
 import { VIEWS } from './views/index.js';
+import { summaryScopeOf, type SummaryScope } from './views/category-summary.view.js';
 
 /** What planChanges decided: how many changes passed the version guard, and the view statements. */
 export interface PlannedChanges {
   accepted: number;
   /** To run in order, in the same transaction (sendTogether sends them in one round trip). */
   statements: Statement[];
+  /** The summaries the changes touch; their statements are left out when planned `summariesApart`. */
+  summaries: SummaryScope;
 }
 
 /**
@@ -17,22 +20,26 @@ export interface PlannedChanges {
  * record and drop what is not newer than what was applied (one round trip, which also reads the rows
  * the accepted changes replace), and returns every view's set-based statements for what is left,
  * unsent, so the caller can send them together with the rest of its transaction. Idempotent: planning
- * and running the same changes again changes nothing.
+ * and running the same changes again changes nothing. `summariesApart`: without the summary views'
+ * statements, for the caller to recompute their `summaries` later (see refreshSummariesApart).
  */
 export async function planChanges(
   tx: Tx,
   tables: ViewTables,
   changes: readonly Change[],
+  options: { summariesApart?: boolean } = {},
 ): Promise<PlannedChanges> {
   const accepted = await acceptNewer(tx, tables, dedupeChanges(changes));
-  if (accepted.changes.length === 0) return { accepted: 0, statements: [] };
+  if (accepted.changes.length === 0)
+    return { accepted: 0, statements: [], summaries: { categoryIds: [], productIds: [] } };
   const split = splitAccepted(accepted.changes, accepted.previousProducts, accepted.previousReviews);
   const kinds = new Set(accepted.changes.map((c) => c.aggregateType));
   const statements: Statement[] = [];
   for (const view of VIEWS) {
+    if (options.summariesApart && view.summary) continue;
     if (view.handles.some((kind) => kinds.has(kind))) statements.push(...view.statements(split, tables));
   }
-  return { accepted: accepted.changes.length, statements };
+  return { accepted: accepted.changes.length, statements, summaries: summaryScopeOf(split) };
 }
 
 /**

@@ -4,6 +4,7 @@ import type { CategoryState, ProductDeleted, ProductState } from '../contracts/c
 import type { ReviewDeleted, ReviewState } from '../contracts/review.events.js';
 import type { IncomingMessage } from '../messaging/kafka.js';
 import { isLocusError, LocusError, type ErrorCode } from '../shared/errors.js';
+import { describeKey, isAggregateKey, keyOf } from './message-key.js';
 import type { Change } from './projection.types.js';
 
 export interface PlannedEvent {
@@ -16,6 +17,8 @@ export interface PoisonEvent {
   code: ErrorCode;
   reason: string;
   eventType: string | null;
+  /** Whether later messages of its key wait behind it: not when the key is no aggregate's key. */
+  blocksKey: boolean;
 }
 
 /** How one fetched batch of one partition is to be handled. */
@@ -97,19 +100,35 @@ export function decodeMessage(message: IncomingMessage): PlannedEvent | PoisonEv
   return decodedAhead.get(message) ?? decode(message);
 }
 
+/**
+ * Validates every field of a message before anything of it can reach SQL: the key first (an aggregate
+ * key, and the one the keying rule gives the event), then the value against its registered schema.
+ */
 function decode(message: IncomingMessage): PlannedEvent | PoisonEvent {
+  const blocksKey = isAggregateKey(message.key);
   try {
+    if (!blocksKey) {
+      throw new LocusError('LOCUS_EVENT_INVALID', `message key ${describeKey(message.key)} is not a uuid`);
+    }
     const envelope = decodeEvent(message.value);
     if (envelope.subject !== (envelope.data as { id?: unknown }).id) {
       throw new LocusError('LOCUS_EVENT_INVALID', `subject ${envelope.subject} is not the id in data`);
     }
-    return { message, change: toChange(envelope) };
+    const change = toChange(envelope);
+    if (keyOf(change) !== message.key) {
+      throw new LocusError(
+        'LOCUS_EVENT_INVALID',
+        `message key ${describeKey(message.key)} is not the event's key ${keyOf(change)} (contracts/topics.ts)`,
+      );
+    }
+    return { message, change };
   } catch (error) {
     return {
       message,
       code: isLocusError(error) ? error.code : 'LOCUS_EVENT_INVALID',
       reason: error instanceof Error ? error.message : String(error),
       eventType: peekType(message.value),
+      blocksKey,
     };
   }
 }
@@ -138,7 +157,7 @@ export function firstAtOrPast(messages: readonly IncomingMessage[], storedOffset
  * Plans a batch of one partition's messages, in offset order: drops messages below `storedOffset`,
  * decodes the rest, and keeps per-key order around poison events: once a key has a parked event
  * (`blockedKeys`, or poison earlier in this batch), every later message with that key waits behind
- * it. Pure: no I/O.
+ * it. A message whose key is no aggregate's key is parked alone. Pure: no I/O.
  */
 export function planBatch(
   messages: readonly IncomingMessage[],
@@ -161,7 +180,7 @@ export function planBatch(
       plan.events.push(decoded);
     } else {
       plan.poison.push(decoded);
-      blocked.add(key);
+      if (decoded.blocksKey) blocked.add(key);
     }
   }
   const last = messages[messages.length - 1];

@@ -73,6 +73,21 @@ function fromRow(row: DeadLetterRow): DeadLetter {
   };
 }
 
+/**
+ * Text PostgreSQL can store: U+0000 becomes the six characters `\u0000`. A dead letter keeps whatever
+ * a producer sent (a NUL in a key or a header, a reason quoting one); refusing to store it would turn
+ * one bad message into a batch that fails for ever. The value itself is kept byte for byte (bytea).
+ */
+export function storableText(text: string): string {
+  return text.includes('\0') ? text.replace(/\0/g, '\\u0000') : text;
+}
+
+function storableHeaders(headers: Record<string, string>): string {
+  const stored: Record<string, string> = {};
+  for (const name in headers) stored[storableText(name)] = storableText(headers[name] ?? '');
+  return JSON.stringify(stored);
+}
+
 /** Parks events in one statement. A re-delivered event already parked is left as it is. */
 export async function insertDeadLetters(
   tx: Tx,
@@ -89,15 +104,15 @@ export async function insertDeadLetters(
     [
       consumer,
       letters.map((l) => l.status),
-      letters.map((l) => l.reason),
+      letters.map((l) => storableText(l.reason)),
       letters.map((l) => l.errorCode),
       letters.map((l) => l.message.topic),
       letters.map((l) => l.message.partition),
       letters.map((l) => l.message.offset),
-      letters.map((l) => l.message.key),
+      letters.map((l) => (l.message.key === null ? null : storableText(l.message.key))),
       letters.map((l) => l.message.value),
-      letters.map((l) => JSON.stringify(l.message.headers)),
-      letters.map((l) => l.eventType),
+      letters.map((l) => storableHeaders(l.message.headers)),
+      letters.map((l) => (l.eventType === null ? null : storableText(l.eventType))),
       letters.map((l) => l.attempts),
     ],
   );
@@ -170,7 +185,7 @@ export async function reparkDeadLetter(
   await tx.query(
     `UPDATE dead_letters SET status = 'parked', reason = $2, error_code = $3, attempts = attempts + 1
      WHERE id = $1`,
-    [id, failure.reason, failure.errorCode],
+    [id, storableText(failure.reason), failure.errorCode],
   );
 }
 

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { IncomingBatch, IncomingMessage } from '../messaging/kafka.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { applyChanges, planChanges } from './apply-changes.js';
+import { planChanges } from './apply-changes.js';
 import { firstAtOrPast, planBatch, type BatchPlan } from './batch-plan.js';
 import { crashPoint } from '../shared/crash-point.js';
 import { sendTogether, type Statement } from '../shared/postgres.js';
@@ -21,6 +21,10 @@ import {
 } from './positions.repository.js';
 import type { ProjectorMetrics } from './projector.metrics.js';
 import type { Tx, ViewTables } from './projection.types.js';
+import { isAggregateKey } from './message-key.js';
+import { isInfrastructureError } from './store-failure.js';
+import { refreshSummariesApart } from './summary-refresh.js';
+import type { SummaryScope } from './views/category-summary.view.js';
 
 /**
  * Server settings for the projector's sessions. JIT off: the planner misjudges `unnest` arrays by
@@ -77,8 +81,10 @@ export interface BatchOutcome {
  *
  * Failing batches are retried whole `batchAttempts` times; then their events are applied one by one in
  * savepoints, and an event that still fails is parked (with the ones behind it on the same key) while
- * the rest commit. Infrastructure failures (connection lost, server shutting down) are rethrown instead:
- * parking would blame the event for an outage.
+ * the rest commit. The category summaries are then recomputed apart, per category if need be: one the
+ * store refuses is logged and counted, and parks no event. Infrastructure failures (connection lost,
+ * server shutting down) are rethrown instead: parking would blame the event for an outage. Deterministic
+ * failures (see isInfrastructureError) are never taken for one.
  * @throws the infrastructure error; nothing was committed and the batches are redelivered.
  */
 export async function projectBatches(
@@ -181,7 +187,8 @@ interface Opened {
 /**
  * BEGIN, the consumer's lock, the stored positions (locked) and the keys of the batches that have open
  * dead letters, in one round trip. The keys are those of every message, not only the ones past the
- * stored positions: a superset, so the positions need not be known first.
+ * stored positions: a superset, so the positions need not be known first. Only aggregate keys (uuids)
+ * are looked up: no other key can have events waiting, and a producer's key is not SQL until checked.
  */
 async function openTransaction(
   client: pg.PoolClient,
@@ -190,10 +197,8 @@ async function openTransaction(
 ): Promise<Opened> {
   const keys = new Map<string, { topic: string; key: string }>();
   for (const batch of batches)
-    for (const m of batch.messages) {
-      const key = m.key ?? '';
-      keys.set(`${batch.topic}/${key}`, { topic: batch.topic, key });
-    }
+    for (const m of batch.messages)
+      if (isAggregateKey(m.key)) keys.set(`${batch.topic}/${m.key}`, { topic: batch.topic, key: m.key });
   const [, , offsets, blocked] = await sendTogether(client, [
     'BEGIN',
     lockConsumerStatement(consumer),
@@ -320,7 +325,10 @@ async function inTransaction(
   return { outcome, pending };
 }
 
-/** Applies events one at a time; a failing one is parked and the rest of its key waits behind it. */
+/**
+ * Applies events one at a time, each in a savepoint; a failing one is parked and the rest of its key
+ * waits behind it. Then the summaries the applied events touched, apart (see refreshSummariesApart).
+ */
 async function applyIsolated(
   tx: Tx,
   target: ProjectionTarget,
@@ -330,6 +338,7 @@ async function applyIsolated(
 ): Promise<number> {
   let applied = 0;
   const failedKeys = new Set<string>();
+  const summaries: SummaryScope = { categoryIds: [], productIds: [] };
   for (const event of plan.events) {
     const key = `${event.message.topic}/${event.message.key ?? ''}`;
     if (failedKeys.has(key)) {
@@ -338,8 +347,12 @@ async function applyIsolated(
     }
     await tx.query('SAVEPOINT one_event');
     try {
-      applied += await applyChanges(tx, target.tables, [event.change]);
+      const planned = await planChanges(tx, target.tables, [event.change], { summariesApart: true });
+      if (planned.statements.length > 0) await sendTogether(tx, planned.statements);
       await tx.query('RELEASE SAVEPOINT one_event');
+      applied += planned.accepted;
+      summaries.categoryIds.push(...planned.summaries.categoryIds);
+      summaries.productIds.push(...planned.summaries.productIds);
     } catch (error) {
       if (isInfrastructureError(error)) throw error;
       await tx.query('ROLLBACK TO SAVEPOINT one_event');
@@ -353,6 +366,13 @@ async function applyIsolated(
         attempts,
       });
     }
+  }
+  for (const failure of await refreshSummariesApart(tx, target.tables, summaries)) {
+    target.metrics?.summaryFailures.inc({ consumer: target.consumer });
+    target.logger.error(
+      { consumer: target.consumer, categoryId: failure.categoryId, err: failure.error },
+      'category summary not refreshed; it stays as it was until its next event or a rebuild',
+    );
   }
   return applied;
 }
@@ -397,21 +417,6 @@ async function skippedOffsets(
     [consumer, topic, partition, messages[0]!.offset, messages[messages.length - 1]!.offset],
   );
   return new Set(result.rows.map((row) => row.kafka_offset));
-}
-
-/**
- * Failures of the store rather than of an event: connection errors, server shutdown, resource limits,
- * serialisation failures, a session the server ended for idling in a transaction. SQLSTATE classes 08,
- * 40, 53, 57, 58, XX, code 25P03 and Node's system errors (E…).
- */
-export function isInfrastructureError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') {
-    if (/^(08|40|53|57|58|XX)/.test(code) || code === '25P03' || code.startsWith('E')) return true;
-    return false;
-  }
-  const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -103,5 +103,10 @@ export interface AcceptedChanges {
 export interface ViewModule {
   name: string;
   handles: readonly AggregateType[];
+  /**
+   * A summary over many aggregates' rows (category_summary), not any one event's own rows: an isolated
+   * batch recomputes it apart from the events, so its failure parks none of them.
+   */
+  summary?: boolean;
   statements(changes: AcceptedChanges, tables: ViewTables): Statement[];
 }

@@ -10,6 +10,7 @@ export interface ProjectorMetrics {
   freshness: Histogram<'consumer'>;
   deadLetters: Counter<'consumer' | 'code'>;
   openDeadLetters: Gauge<'consumer'>;
+  summaryFailures: Counter<'consumer'>;
 }
 
 export function createProjectorMetrics(registry: Registry): ProjectorMetrics {
@@ -63,6 +64,12 @@ export function createProjectorMetrics(registry: Registry): ProjectorMetrics {
     openDeadLetters: new Gauge({
       name: 'locus_projector_dead_letters_open',
       help: 'Dead letters not yet retried or skipped',
+      labelNames: ['consumer'],
+      registers,
+    }),
+    summaryFailures: new Counter({
+      name: 'locus_projector_summary_failures_total',
+      help: 'Category summaries the store refused to recompute; each stays stale until its next event or a rebuild, and parks no event',
       labelNames: ['consumer'],
       registers,
     }),

@@ -6,7 +6,7 @@ import type { IncomingMessage } from '../../src/messaging/kafka.js';
 import { splitAccepted } from '../../src/projector/apply-changes.js';
 import { dedupeChanges, planBatch } from '../../src/projector/batch-plan.js';
 import type { Change } from '../../src/projector/projection.types.js';
-import { isInfrastructureError, mergeByPartition } from '../../src/projector/project-batch.js';
+import { mergeByPartition } from '../../src/projector/project-batch.js';
 import { reached } from '../../src/projector/rebuild.js';
 import { roundHalfUp } from './projector.fixtures.js';
 
@@ -129,20 +129,21 @@ describe('planBatch', () => {
   });
 
   it('rejects unknown types, schema violations and a subject that is not the data id', () => {
-    const id = randomUUID();
-    const valid = JSON.parse(productMessage(0, id, 1).value!.toString()) as Record<string, unknown>;
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const valid = (id: string) =>
+      JSON.parse(productMessage(0, id, 1).value!.toString()) as Record<string, unknown>;
     const plan = planBatch(
       [
-        raw(0, 'a', JSON.stringify({ ...valid, type: 'locus.catalog.product.renamed.v7' })),
+        raw(0, a, JSON.stringify({ ...valid(a), type: 'locus.catalog.product.renamed.v7' })),
         raw(
           1,
-          'b',
+          b,
           JSON.stringify({
-            ...valid,
-            data: { ...(valid.data as object), price: { amount: -1, currency: 'EUR' } },
+            ...valid(b),
+            data: { ...(valid(b).data as object), price: { amount: -1, currency: 'EUR' } },
           }),
         ),
-        raw(2, 'c', JSON.stringify({ ...valid, subject: randomUUID() })),
+        raw(2, c, JSON.stringify({ ...valid(c), subject: randomUUID() })),
       ],
       null,
       new Set(),
@@ -153,6 +154,36 @@ describe('planBatch', () => {
       'LOCUS_EVENT_INVALID',
     ]);
     expect(plan.poison[0]!.eventType).toBe('locus.catalog.product.renamed.v7');
+  });
+
+  it('parks a message whose key is no uuid (a NUL in it, none at all) alone: nothing waits behind it', () => {
+    const id = randomUUID();
+    const valid = productMessage(0, id, 1).value!.toString();
+    const plan = planBatch(
+      [raw(0, `${id}\u0000`, valid), { ...raw(1, '', valid), key: null }, raw(2, `${id}\u0000`, valid)],
+      null,
+      new Set(),
+    );
+    expect(plan.poison.map((p) => [p.message.offset, p.code, p.blocksKey])).toEqual([
+      ['0', 'LOCUS_EVENT_INVALID', false],
+      ['1', 'LOCUS_EVENT_INVALID', false],
+      ['2', 'LOCUS_EVENT_INVALID', false],
+    ]);
+    expect(plan.poison[0]!.reason).toBe(`message key "${id}\\u0000" is not a uuid`);
+    expect(plan.waiting).toEqual([]);
+  });
+
+  it('parks an event under a uuid key that is not the one the keying rule gives it, and its key waits', () => {
+    const id = randomUUID();
+    const other = randomUUID();
+    const plan = planBatch(
+      [raw(0, other, productMessage(0, id, 1).value!.toString()), productMessage(1, other, 1)],
+      null,
+      new Set(),
+    );
+    expect(plan.poison.map((p) => [p.code, p.blocksKey])).toEqual([['LOCUS_EVENT_INVALID', true]]);
+    expect(plan.poison[0]!.reason).toMatch(/is not the event's key/);
+    expect(plan.waiting.map((m) => m.offset)).toEqual(['1']);
   });
 });
 
@@ -189,16 +220,6 @@ describe('summary math and helpers', () => {
     expect(roundHalfUp(1, 8, 100)).toBe(0.13);
     expect(roundHalfUp(201, 200, 100)).toBe(1.01); // 1.005: a float tie that toFixed gets wrong
     expect(roundHalfUp(13, 3, 10_000)).toBe(4.3333);
-  });
-
-  it('tells store outages from event failures', () => {
-    expect(isInfrastructureError({ code: '08006' })).toBe(true);
-    expect(isInfrastructureError({ code: 'ECONNREFUSED' })).toBe(true);
-    // the server ended a transaction left idle too long (a frozen projector): not the events' fault
-    expect(isInfrastructureError({ code: '25P03' })).toBe(true);
-    expect(isInfrastructureError({ code: '25001' })).toBe(false);
-    expect(isInfrastructureError({ code: '22003' })).toBe(false);
-    expect(isInfrastructureError(new TypeError('x'))).toBe(false);
   });
 
   it('knows when a rebuild has reached every partition of its goals', () => {

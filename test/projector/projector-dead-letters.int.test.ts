@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetterTopic, startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
+import { MAX_PRICE_AMOUNT } from '../../src/contracts/bounds.js';
 import { ProductCreatedV1 } from '../../src/contracts/catalog.events.js';
 import { createEnvelope } from '../../src/contracts/registry.js';
 import { topicNames } from '../../src/contracts/topics.js';
@@ -75,7 +76,10 @@ describe('projector dead letters', () => {
   });
 
   it('given poison events among good ones, when projected, then they are parked with their reason, events behind them wait, and other products keep updating', async () => {
-    // given
+    // given: a store that refuses the highest price the schema allows (kept: the rebuild below copies it)
+    await pool.query(
+      `ALTER TABLE product_summary ADD CONSTRAINT price_out_of_range CHECK (price_amount < ${MAX_PRICE_AMOUNT})`,
+    );
     await produce(producer, topics, writer.events.splice(0));
     const poison = [
       { topic: topics.products, key: blocked, value: '{"not json' },
@@ -93,7 +97,7 @@ describe('projector dead letters', () => {
           type: 'locus.catalog.product.exploded.v9',
         }),
       },
-      // valid by schema, but the price does not fit the view's bigint column: fails in the store every time
+      // valid by schema, but this test's store refuses the price: fails in the store every time
       toMessage(topics, {
         key: overflow,
         envelope: createEnvelope(ProductCreatedV1, {
@@ -107,7 +111,7 @@ describe('projector dead letters', () => {
             name: 'too expensive',
             description: '',
             categoryId: null,
-            price: { amount: 1e19, currency: 'EUR' },
+            price: { amount: MAX_PRICE_AMOUNT, currency: 'EUR' },
             attributes: {},
             createdAt: new Date().toISOString(),
             updatedAt: new Date().toISOString(),
@@ -141,7 +145,7 @@ describe('projector dead letters', () => {
     const byKey = (key: string, status: string) =>
       rows.find((r) => r.message_key === key && r.status === status)!;
     expect(byKey(blocked, 'parked').reason).toMatch(/not JSON/);
-    expect(byKey(overflow, 'parked').reason).toMatch(/failed after \d+ attempts: .*out of range/);
+    expect(byKey(overflow, 'parked').reason).toMatch(/failed after \d+ attempts: .*price_out_of_range/);
     const original = await pool.query<{ value: Buffer }>(
       'SELECT value, headers FROM dead_letters WHERE id = $1',
       [byKey(blocked, 'parked').id],
@@ -224,7 +228,7 @@ describe('projector dead letters', () => {
       url: `/admin/dead-letters/${parked.id}/retry`,
     });
     expect(retried.json()).toMatchObject({ id: parked.id, status: 'parked' });
-    expect(retried.json<{ reason: string }>().reason).toMatch(/out of range/);
+    expect(retried.json<{ reason: string }>().reason).toMatch(/price_out_of_range/);
     const attempts = await pool.query<{ attempts: number }>(
       'SELECT attempts FROM dead_letters WHERE id = $1',
       [parked.id],

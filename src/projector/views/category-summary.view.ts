@@ -1,25 +1,46 @@
-import type { ViewModule } from '../projection.types.js';
+import type { AcceptedChanges, ViewModule, ViewTables } from '../projection.types.js';
 import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
 
 /**
- * category_summary: recomputed from category_view and product_summary for every category the batch
- * touched: changed categories, the old and new categories of changed products, and the categories of
- * products whose reviews changed. A row with neither a category nor products is removed.
+ * Which category summaries a batch changes: the changed categories, the old and new categories of
+ * changed products, and the categories (read from product_summary) of the products whose ratings moved.
  */
-export const categorySummaryView: ViewModule = {
-  name: 'category_summary',
-  handles: ['category', 'product', 'review'],
-  statements(changes, tables) {
-    const statements: Statement[] = [];
-    const explicit = new Set<string>([...changes.categories.map((c) => c.id), ...changes.productCategoryIds]);
-    if (explicit.size === 0 && changes.touchedProductIds.length === 0) return statements;
-    statements.push(
-      sql(
-        `WITH touched AS (
-         SELECT unnest($1::uuid[]) AS id
+export interface SummaryScope {
+  categoryIds: string[];
+  productIds: string[];
+}
+
+export function summaryScopeOf(changes: AcceptedChanges): SummaryScope {
+  return {
+    categoryIds: [...new Set([...changes.categories.map((c) => c.id), ...changes.productCategoryIds])],
+    productIds: changes.touchedProductIds,
+  };
+}
+
+/** The categories a scope names, resolved in the store; for the statement and the query alike. */
+function touchedCategories(tables: ViewTables): string {
+  return `SELECT unnest($1::uuid[]) AS id
          UNION
          SELECT category_id FROM ${tables.productSummary}
-         WHERE id = ANY($2::uuid[]) AND category_id IS NOT NULL
+         WHERE id = ANY($2::uuid[]) AND category_id IS NOT NULL`;
+}
+
+/** The ids of the categories `scope` touches, as a statement (summaries recomputed one by one). */
+export function touchedCategoriesStatement(tables: ViewTables, scope: SummaryScope): Statement {
+  return sql(`SELECT id::text FROM (${touchedCategories(tables)}) t`, [
+    arrayLiteral(scope.categoryIds),
+    arrayLiteral(scope.productIds),
+  ]);
+}
+
+/**
+ * Recomputes the summaries of the categories in `scope` from category_view and product_summary. A row
+ * with neither a category nor products is removed.
+ */
+export function categorySummaryStatement(tables: ViewTables, scope: SummaryScope): Statement {
+  return sql(
+    `WITH touched AS (
+         ${touchedCategories(tables)}
        ), computed AS (
          SELECT t.id AS category_id, c.name,
            count(p.id)::int AS product_count,
@@ -42,9 +63,22 @@ export const categorySummaryView: ViewModule = {
        ON CONFLICT (category_id) DO UPDATE SET name = excluded.name, product_count = excluded.product_count,
          price_min = excluded.price_min, price_max = excluded.price_max, price_avg = excluded.price_avg,
          review_count = excluded.review_count, average_rating = excluded.average_rating`,
-        [arrayLiteral([...explicit]), arrayLiteral(changes.touchedProductIds)],
-      ),
-    );
-    return statements;
+    [arrayLiteral(scope.categoryIds), arrayLiteral(scope.productIds)],
+  );
+}
+
+/**
+ * category_summary: recomputed for every category the batch touched (see SummaryScope). A summary over
+ * many products' rows: when a batch is isolated, it is recomputed apart from the events (see
+ * refreshSummariesApart), so a summary the store refuses parks no event.
+ */
+export const categorySummaryView: ViewModule = {
+  name: 'category_summary',
+  handles: ['category', 'product', 'review'],
+  summary: true,
+  statements(changes, tables) {
+    const scope = summaryScopeOf(changes);
+    if (scope.categoryIds.length === 0 && scope.productIds.length === 0) return [];
+    return [categorySummaryStatement(tables, scope)];
   },
 };

@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
+import { topicNames } from '../../src/contracts/topics.js';
+import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import {
+  caughtUp,
+  EventWriter,
+  produce,
+  projectorConfig,
+  toMessage,
+  waitFor,
+  openProjectorTestbed,
+  type ProjectorTestbed,
+} from './projector.fixtures.js';
+
+const logger = createLogger('projector-test', 'error');
+
+/**
+ * Poison parks the smallest scope: a bad key, a failing category summary or a deterministic store error
+ * parks at most the key of the event that caused it, and the projector keeps up with everything else.
+ */
+describe('projector poison', () => {
+  let testbed: ProjectorTestbed;
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  let broker: Broker;
+  let producer: MessageProducer;
+  let running: ProjectorProcess;
+  const prefix = uniqueTopicPrefix();
+  const topics = topicNames(prefix);
+  const group = uniqueName('projector');
+  const writer = new EventWriter();
+
+  const versionOf = async (id: string) =>
+    (await pool.query<{ version: number }>('SELECT version FROM product_summary WHERE id = $1', [id])).rows[0]
+      ?.version ?? null;
+  const letters = async () =>
+    (
+      await pool.query<{ status: string; error_code: string; reason: string; message_key: string }>(
+        'SELECT status, error_code, reason, message_key FROM dead_letters WHERE consumer = $1 ORDER BY id',
+        [group],
+      )
+    ).rows;
+  const summaryOf = async (categoryId: string) =>
+    (
+      await pool.query<{ product_count: number; price_min: number }>(
+        'SELECT product_count, price_min FROM category_summary WHERE category_id = $1',
+        [categoryId],
+      )
+    ).rows[0] ?? null;
+  const caughtUpSoon = () => waitFor('catch-up', () => caughtUp(pool, broker, topics, group), 30_000);
+
+  beforeAll(async () => {
+    testbed = await openProjectorTestbed({ prefix, clientId: 'projector-poison-test', poolSize: 3, logger });
+    ({ db, pool, broker, producer } = testbed);
+    running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
+      listen: false,
+    });
+  });
+
+  afterAll(async () => {
+    await running?.process.close();
+    await testbed?.close();
+  });
+
+  it('given a product event whose Kafka key holds a NUL, among ordinary events, when projected, then only it is parked and everything else applies', async () => {
+    // given: the same product event twice, once under its own key and once under that key with a NUL
+    const before = writer.product({ name: 'ordinary before' });
+    const target = writer.product({ name: 'keyed with a NUL' });
+    const poisoned = writer.events.find((e) => e.key === target)!;
+    await produce(producer, topics, writer.events.splice(0));
+    await producer.send([{ ...toMessage(topics, poisoned), key: `${target}\u0000x` }]);
+    const after = writer.product({ name: 'ordinary after' });
+    writer.product({ id: target, name: 'keyed with a NUL v2' });
+    await produce(producer, topics, writer.events.splice(0));
+
+    // when
+    await caughtUpSoon();
+
+    // then
+    expect([await versionOf(before), await versionOf(after), await versionOf(target)]).toEqual([1, 1, 2]);
+    const rows = await letters();
+    expect(rows.map((r) => [r.status, r.error_code, r.message_key])).toEqual([
+      ['parked', 'LOCUS_EVENT_INVALID', `${target}\\u0000x`],
+    ]);
+    expect(rows[0]!.reason).toMatch(/key/);
+  });
+
+  it('given a category whose summary the store refuses, when products of it and of another category are projected, then no event is parked, every product row is right, and the summary heals once it can', async () => {
+    // given: a check on this test's own category_summary that fails for one category
+    const refused = randomUUID();
+    const other = writer.category('other');
+    await pool.query(
+      `ALTER TABLE category_summary ADD CONSTRAINT refused_category CHECK (category_id <> '${refused}')`,
+    );
+    writer.category('refused', refused);
+    const inRefused = [1, 2, 3].map((i) => writer.product({ categoryId: refused, price: 100 * i }));
+    const inOther = [1, 2].map((i) => writer.product({ categoryId: other, price: 10 * i }));
+    writer.review({ productId: inRefused[0]!, rating: 4 });
+    const lettersBefore = (await letters()).length;
+    await produce(producer, topics, writer.events.splice(0));
+
+    // when
+    await caughtUpSoon();
+
+    // then
+    expect((await letters()).length).toBe(lettersBefore);
+    for (const id of [...inRefused, ...inOther]) expect(await versionOf(id)).toBe(1);
+    const categories = await pool.query<{ category_id: string; n: number }>(
+      'SELECT category_id, count(*)::int AS n FROM product_summary WHERE category_id IS NOT NULL GROUP BY 1',
+    );
+    expect(new Map(categories.rows.map((r) => [r.category_id, r.n]))).toEqual(
+      new Map([
+        [refused, 3],
+        [other, 2],
+      ]),
+    );
+    expect(await summaryOf(refused)).toBeNull();
+    expect(await summaryOf(other)).toEqual({ product_count: 2, price_min: 10 });
+    const metrics = await running.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/locus_projector_summary_failures_total\{[^}]*\} [1-9]/);
+
+    // when: the store accepts the summary again and the category has another event
+    await pool.query('ALTER TABLE category_summary DROP CONSTRAINT refused_category');
+    writer.product({ categoryId: refused, price: 50 });
+    await produce(producer, topics, writer.events.splice(0));
+    await caughtUpSoon();
+
+    // then
+    expect(await summaryOf(refused)).toEqual({ product_count: 4, price_min: 50 });
+  });
+
+  it('given an event the store fails deterministically with a protocol violation, when projected, then it is parked after the batch attempts instead of being retried as an outage', async () => {
+    // given: a trigger answers one product as a server does a message it cannot parse (SQLSTATE 08P01)
+    await pool.query(`
+      CREATE FUNCTION refuse_as_protocol_violation() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.name = 'unparseable' THEN
+          RAISE EXCEPTION 'invalid message format' USING ERRCODE = 'protocol_violation';
+        END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER refuse_as_protocol_violation BEFORE INSERT OR UPDATE ON product_summary
+        FOR EACH ROW EXECUTE FUNCTION refuse_as_protocol_violation();`);
+    const bad = writer.product({ name: 'unparseable' });
+    const good = writer.product({ name: 'parseable' });
+    const lettersBefore = (await letters()).length;
+    await produce(producer, topics, writer.events.splice(0));
+
+    // when
+    await caughtUpSoon();
+
+    // then
+    expect([await versionOf(bad), await versionOf(good)]).toEqual([null, 1]);
+    const added = (await letters()).slice(lettersBefore);
+    expect(added.map((r) => [r.status, r.message_key])).toEqual([['parked', bad]]);
+    expect(added[0]!.reason).toMatch(/failed after \d+ attempts: invalid message format/);
+  });
+});
