@@ -5,6 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import { registerAnalyticsRoutes } from './analytics.routes.js';
 import { AnalyticsService } from './analytics.service.js';
 import { registerCatalogRoutes } from './catalog.routes.js';
+import { Deadline } from './deadline.js';
 import type { ReadStore } from './read-store.js';
 import type { RequestSettings } from './request-context.js';
 import type { ExportApi } from './upstream.client.js';
@@ -19,6 +20,9 @@ export interface QueryAppDeps {
   settings: RequestSettings;
 }
 
+/** How long /health waits for the replica's freshness probe. */
+const HEALTH_PROBE_MS = 2_000;
+
 /** Builds the query service's HTTP server (routes registered, not listening). */
 export async function buildQueryApp(deps: QueryAppDeps): Promise<HttpServer> {
   const app = await createHttpServer({
@@ -31,9 +35,11 @@ export async function buildQueryApp(deps: QueryAppDeps): Promise<HttpServer> {
       {
         name: 'replica',
         check: async () => {
-          await deps.store.replica.query('SELECT 1');
-          const lag = deps.store.lastLag()?.replicaLagMs;
-          return lag === undefined || lag === null ? 'ok' : `lag ${Math.round(lag)} ms`;
+          const reading = await deps.store.replicaFreshness(new Deadline(HEALTH_PROBE_MS));
+          if (reading.status !== 'streaming') throw new Error(`${reading.status}: ${reading.unknownBecause}`);
+          return reading.lagMs === null
+            ? `lag unknown: ${reading.unknownBecause}`
+            : `lag ${Math.round(reading.lagMs)} ms`;
         },
       },
       { name: 'primary', check: async () => void (await deps.store.primary.query('SELECT 1')) },

@@ -2,6 +2,15 @@ import type pg from 'pg';
 import { LocusError } from '../shared/errors.js';
 import { BackendPolicy, databaseClassifier, type ResilienceOptions } from './backend.policy.js';
 import type { Deadline } from './deadline.js';
+import {
+  freshnessOf,
+  heavyRefusal,
+  primaryBytesAhead,
+  probeReplica,
+  type PrimaryComparison,
+  type ReplicaFreshness,
+  type ReplicaStatus,
+} from './replica.freshness.js';
 
 export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
@@ -14,15 +23,8 @@ export interface ReadStoreOptions {
   resilience: ResilienceOptions;
   /** Heavy queries refuse a replica further behind than this (LOCUS_MAX_REPLICA_LAG_MS). */
   maxReplicaLagMs: number;
-  /** How long a measured lag is reused before it is measured again. */
+  /** How long a freshness reading is reused before the replica is probed again. */
   lagCacheMs?: number;
-}
-
-export interface LagReading {
-  replicaLagMs: number | null;
-  /** Age of the projector's newest commit as the replica shows it; null before its first commit. */
-  projectorCommitAgeMs: number | null;
-  measuredAt: number;
 }
 
 /**
@@ -32,8 +34,11 @@ export interface LagReading {
 export class ReadStore {
   readonly replicaPolicy: BackendPolicy;
   readonly primaryPolicy: BackendPolicy;
-  private lag: LagReading | undefined;
-  private lagInFlight: Promise<LagReading> | undefined;
+  private freshness: ReplicaFreshness | undefined;
+  private status: ReplicaStatus | undefined;
+  /** When the replica was last seen to have replayed all the primary had written (performance.now()). */
+  private lastCurrentAt: number | undefined;
+  private freshnessInFlight: Promise<ReplicaFreshness> | undefined;
 
   constructor(readonly options: ReadStoreOptions) {
     this.replicaPolicy = new BackendPolicy(
@@ -56,41 +61,77 @@ export class ReadStore {
     return this.options.primary;
   }
 
-  /** The last lag reading, without measuring (for response headers). */
-  lastLag(): LagReading | undefined {
-    return this.lag;
+  /**
+   * The last freshness reading and what the replica was then ('unreachable' when the last probe
+   * failed), without probing (for response headers and /health).
+   */
+  lastReading(): { status: ReplicaStatus | undefined; freshness: ReplicaFreshness | undefined } {
+    return { status: this.status, freshness: this.status === 'unreachable' ? undefined : this.freshness };
   }
 
   /**
-   * The replica's replay lag: 0 when it has replayed all it received, else the age of the last
-   * replayed commit (`now() - pg_last_xact_replay_timestamp()`). Cached for `lagCacheMs`; concurrent
-   * callers share one measurement. Measured on the replica only: the primary never sees heavy traffic.
+   * What the replica really is and how far behind the read primary its data is at most: one probe on
+   * the replica (recovery, WAL receiver, replay position and time), then, for a streaming standby, the
+   * primary's WAL position to compare with (a cheap call; no heavy query ever runs there). Cached for
+   * `lagCacheMs`; concurrent callers share one probe. The replica is probed first, so a replica that
+   * does not answer fails before the primary is asked anything.
    * @throws LocusError from the replica's policy when the replica is down or its breaker is open.
    */
-  async replicaLag(deadline: Deadline): Promise<LagReading> {
+  async replicaFreshness(deadline: Deadline): Promise<ReplicaFreshness> {
     const cacheMs = this.options.lagCacheMs ?? 250;
-    if (this.lag && performance.now() - this.lag.measuredAt < cacheMs) return this.lag;
-    this.lagInFlight ??= this.replicaPolicy
-      .execute(deadline, 'measuring replica lag', () => measureLag(this.options.replica))
-      .then((reading) => (this.lag = reading))
-      .finally(() => (this.lagInFlight = undefined));
-    return this.lagInFlight;
+    const cached = this.freshness;
+    if (this.status !== 'unreachable' && cached && performance.now() - cached.measuredAt < cacheMs) {
+      return cached;
+    }
+    this.freshnessInFlight ??= this.measureFreshness(deadline)
+      .then(
+        (reading) => {
+          this.freshness = reading;
+          this.status = reading.status;
+          return reading;
+        },
+        (error: unknown) => {
+          this.status = 'unreachable';
+          throw error;
+        },
+      )
+      .finally(() => (this.freshnessInFlight = undefined));
+    return this.freshnessInFlight;
+  }
+
+  private async measureFreshness(deadline: Deadline): Promise<ReplicaFreshness> {
+    const startedAt = performance.now();
+    const probe = await this.replicaPolicy.execute(deadline, 'probing the replica', () =>
+      probeReplica(this.options.replica),
+    );
+    let primary: PrimaryComparison | undefined;
+    if (probe.inRecovery && probe.receiverStatus === 'streaming' && probe.replayLsn !== null) {
+      const replayLsn = probe.replayLsn;
+      primary = await this.primaryPolicy
+        .execute(deadline, 'reading the primary WAL position', () =>
+          primaryBytesAhead(this.options.primary, replayLsn),
+        )
+        .then(
+          (bytesAhead): PrimaryComparison => ({ bytesAhead }),
+          (): PrimaryComparison => ({ unknown: 'the read primary did not report its WAL position' }),
+        );
+    }
+    const reading = freshnessOf(probe, primary, performance.now(), this.lastCurrentAt);
+    if (reading.lagMs === 0) this.lastCurrentAt = startedAt;
+    return reading;
   }
 
   /**
-   * Checks the replica may serve a heavy query: reachable, breaker closed, and lag within bound.
-   * @throws LocusError LOCUS_REPLICA_UNAVAILABLE, LOCUS_CIRCUIT_OPEN or LOCUS_REPLICA_LAGGING (503,
-   *   Retry-After) — never falls back to the primary.
+   * Checks the replica may serve a heavy query: reachable, breaker closed, a streaming standby, and its
+   * lag known and within bound.
+   * @throws LocusError LOCUS_REPLICA_UNAVAILABLE (not a standby, disconnected, freshness unknown, or
+   *   down), LOCUS_CIRCUIT_OPEN or LOCUS_REPLICA_LAGGING (503, Retry-After) — never falls back to the
+   *   primary.
    */
-  async requireFreshReplica(deadline: Deadline): Promise<LagReading> {
-    const reading = await this.replicaLag(deadline);
-    if (reading.replicaLagMs !== null && reading.replicaLagMs > this.options.maxReplicaLagMs) {
-      throw new LocusError(
-        'LOCUS_REPLICA_LAGGING',
-        `the replica is ${Math.round(reading.replicaLagMs)} ms behind (bound ${this.options.maxReplicaLagMs} ms)`,
-        { retryAfterSeconds: Math.max(1, Math.ceil(reading.replicaLagMs / 1000)) },
-      );
-    }
+  async requireFreshReplica(deadline: Deadline): Promise<ReplicaFreshness> {
+    const reading = await this.replicaFreshness(deadline);
+    const refusal = heavyRefusal(reading, this.options.maxReplicaLagMs);
+    if (refusal) throw refusal;
     return reading;
   }
 
@@ -104,21 +145,38 @@ export class ReadStore {
   }
 
   /**
-   * A light read: on the replica when it is reachable, its breaker closed and its lag within bound;
-   * otherwise on the read primary. Errors that are not about availability (bad input, not found) are
-   * not masked by a fallback.
+   * A light read: on the replica when it is fit for heavy queries, or a streaming standby whose lag
+   * cannot be measured (the primary did not answer); otherwise on the read primary. When the primary
+   * fails too, the replica answers if it can, its staleness then flagged by the headers. Errors that
+   * are not about availability (bad input, not found) are not masked by a fallback.
    */
   async pointRead<T>(
     deadline: Deadline,
     what: string,
     fn: (db: Queryable) => Promise<T>,
   ): Promise<{ value: T; backend: ReadBackend }> {
-    try {
-      await this.requireFreshReplica(deadline);
-      return { value: await this.onReplica(deadline, what, fn), backend: 'replica' };
-    } catch (error) {
+    const reading = await this.replicaFreshness(deadline).catch((error: unknown) => {
       if (!isAvailabilityError(error) || deadline.expired) throw error;
+      return undefined;
+    });
+    const replicaFirst =
+      reading !== undefined &&
+      (heavyRefusal(reading, this.options.maxReplicaLagMs) === undefined ||
+        (reading.status === 'streaming' && reading.lagMs === null));
+    if (replicaFirst) {
+      try {
+        return { value: await this.onReplica(deadline, what, fn), backend: 'replica' };
+      } catch (error) {
+        if (!isAvailabilityError(error) || deadline.expired) throw error;
+      }
+    }
+    try {
       return { value: await this.onPrimary(deadline, what, fn), backend: 'primary' };
+    } catch (error) {
+      if (replicaFirst || reading === undefined || !isAvailabilityError(error) || deadline.expired) {
+        throw error;
+      }
+      return { value: await this.onReplica(deadline, what, fn), backend: 'replica' };
     }
   }
 
@@ -164,25 +222,4 @@ export function isAvailabilityError(error: unknown): boolean {
       'LOCUS_BACKEND_UNAVAILABLE',
     ].includes(error.code)
   );
-}
-
-/**
- * One round trip on the replica: its replay lag, and the age of the projector's newest commit as the
- * replica sees it (projector_commits, migration 0002) — how stale the views are at most while events
- * keep flowing; null before the projector's first commit.
- */
-async function measureLag(replica: pg.Pool): Promise<LagReading> {
-  const { rows } = await replica.query<{ lag_ms: number | null; commit_age_ms: number | null }>(
-    `SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                 ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)
-            END::float8 AS lag_ms,
-            (SELECT GREATEST(0, EXTRACT(EPOCH FROM now() - max(committed_at)) * 1000)::float8
-             FROM projector_commits) AS commit_age_ms`,
-  );
-  const row = rows[0];
-  return {
-    replicaLagMs: row?.lag_ms ?? null,
-    projectorCommitAgeMs: row?.commit_age_ms ?? null,
-    measuredAt: performance.now(),
-  };
 }

@@ -54,18 +54,32 @@ export async function beginRequest(
 }
 
 /**
- * Sets `Locus-Backend`, `Locus-Replica-Lag-Ms` and, once the projector has committed, the age of its
- * newest commit on the replica (`Locus-Projector-Commit-Age-Ms`) — the projector's own Kafka lag is not
- * visible from the read store.
+ * Says how the response was served, so staleness is never invisible:
+ * - `Locus-Backend`: replica or primary;
+ * - `Locus-Replica-Status`: what the replica was at its last probe (streaming, disconnected,
+ *   not-in-recovery, hidden, unreachable);
+ * - `Locus-Staleness`: `none` when the read primary answered; `measured` when the replica answered
+ *   with a known lag, then given in `Locus-Replica-Lag-Ms`; `unknown` when the replica answered and
+ *   its lag could not be known;
+ * - `Locus-Projector-Commit-Age-Ms` once the projector has committed: the age of its newest commit on
+ *   the replica (the projector's own Kafka lag is not visible from the read store).
  */
 export function setReadHeaders(reply: FastifyReply, store: ReadStore, backend: ReadBackend): void {
   reply.header('locus-backend', backend);
-  const lag = store.lastLag();
-  if (lag?.replicaLagMs !== null && lag?.replicaLagMs !== undefined) {
-    reply.header('locus-replica-lag-ms', String(Math.round(lag.replicaLagMs)));
+  const { status, freshness } = store.lastReading();
+  if (status !== undefined) reply.header('locus-replica-status', status);
+  const lagMs = freshness?.lagMs ?? null;
+  if (backend === 'primary') {
+    reply.header('locus-staleness', 'none');
+  } else if (lagMs === null) {
+    reply.header('locus-staleness', 'unknown');
+  } else {
+    reply.header('locus-staleness', 'measured');
+    reply.header('locus-replica-lag-ms', String(Math.round(lagMs)));
   }
-  if (lag?.projectorCommitAgeMs !== null && lag?.projectorCommitAgeMs !== undefined) {
-    reply.header('locus-projector-commit-age-ms', String(Math.round(lag.projectorCommitAgeMs)));
+  const commitAgeMs = freshness?.projectorCommitAgeMs ?? null;
+  if (commitAgeMs !== null) {
+    reply.header('locus-projector-commit-age-ms', String(Math.round(commitAgeMs)));
   }
 }
 
