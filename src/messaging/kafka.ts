@@ -7,6 +7,7 @@ import {
   logLevel,
   Partitioners,
   type Admin,
+  type ConfigResourceTypes,
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
@@ -45,7 +46,46 @@ export interface IncomingBatch {
 export interface MessageProducer {
   /** Resolves once every message is acknowledged by the broker (acks=all, idempotent producer). */
   send(messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * The largest record batch `topic` accepts, in bytes: the topic's `max.message.bytes` (which
+   * defaults to the broker's `message.max.bytes`), read from the broker and cached for a while;
+   * never above the producer's own `maxRequestBytes`. `fresh` reads it again now (before giving up
+   * on an event as too large: an operator may have raised the limit).
+   */
+  maxBatchBytes(topic: string, options?: { fresh?: boolean }): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface ProducerOptions {
+  /**
+   * The producer's own bound on a produce request, in bytes, and the limit assumed for a topic whose
+   * configuration cannot be read (default 1 MiB: Kafka's default `message.max.bytes` and the Java
+   * client's `max.request.size`).
+   */
+  maxRequestBytes?: number;
+}
+
+/** Default `ProducerOptions.maxRequestBytes`. */
+export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
+
+// kafkajs's ConfigResourceTypes enum is not a named export of its CommonJS module under ESM.
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+const BROKER_RESOURCE = 4 as ConfigResourceTypes;
+
+/** How long a topic's size limit read from the broker is reused. */
+const SIZE_LIMIT_TTL_MS = 30_000;
+
+/**
+ * True when the broker refused a produce request because of its size (`MESSAGE_TOO_LARGE`,
+ * `RECORD_LIST_TOO_LARGE`): sending the same bytes again fails the same way, so this is no outage.
+ */
+export function isRejectedAsTooLarge(error: unknown): boolean {
+  for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
+    if (e instanceof Error && /larger than the max message size/i.test(e.message)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 export interface TopicSpec {
@@ -114,7 +154,7 @@ export interface BatchConsumer {
 }
 
 export interface Broker {
-  producer(): Promise<MessageProducer>;
+  producer(options?: ProducerOptions): Promise<MessageProducer>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
   deleteTopics(topics: string[]): Promise<void>;
   endOffsets(topic: string): Promise<PartitionPosition[]>;
@@ -166,7 +206,27 @@ export function createBroker(options: { brokers: string; clientId: string; logge
   };
 
   return {
-    async producer() {
+    async producer(producerOptions = {}) {
+      const maxRequestBytes = producerOptions.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+      const limits = new Map<string, { bytes: number; readAt: number }>();
+      const readLimit = async (topic: string): Promise<number> => {
+        try {
+          const client = await connectedAdmin();
+          const { resources } = await client.describeConfigs({
+            includeSynonyms: false,
+            resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['max.message.bytes'] }],
+          });
+          const value = Number(resources[0]?.configEntries[0]?.configValue);
+          if (Number.isSafeInteger(value) && value > 0) return Math.min(value, maxRequestBytes);
+          return Math.min(await brokerLimit(client), maxRequestBytes);
+        } catch (error) {
+          options.logger.warn(
+            { err: error, topic },
+            'cannot read the topic size limit; using the configured one',
+          );
+          return maxRequestBytes;
+        }
+      };
       const producer = kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
@@ -192,6 +252,13 @@ export function createBroker(options: { brokers: string; clientId: string; logge
               messages: list.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
             })),
           });
+        },
+        async maxBatchBytes(topic, { fresh = false } = {}) {
+          const known = limits.get(topic);
+          if (known && !fresh && Date.now() - known.readAt < SIZE_LIMIT_TTL_MS) return known.bytes;
+          const bytes = await readLimit(topic);
+          limits.set(topic, { bytes, readAt: Date.now() });
+          return bytes;
         },
         close: () => producer.disconnect(),
       };
@@ -457,6 +524,20 @@ function createGroupPump(
       await running?.catch(() => undefined);
     },
   };
+}
+
+/** The broker's `message.max.bytes` (the default of every topic's `max.message.bytes`). */
+async function brokerLimit(admin: Admin): Promise<number> {
+  const { brokers } = await admin.describeCluster();
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [
+      { type: BROKER_RESOURCE, name: String(brokers[0]?.nodeId ?? 1), configNames: ['message.max.bytes'] },
+    ],
+  });
+  const value = Number(resources[0]?.configEntries[0]?.configValue);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Error('broker did not report message.max.bytes');
+  return value;
 }
 
 /** Polls topic metadata until every partition of `topics` has a leader (at most `timeoutMs`). */

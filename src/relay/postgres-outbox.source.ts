@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { EventEnvelope } from '../contracts/envelope.js';
 import { createPool } from '../shared/postgres.js';
-import type { OutboxSource, PendingEvent } from './outbox-source.js';
+import type { OutboxSource, PendingEvent, Publish } from './outbox-source.js';
+import { PostgresOutboxDeadLetters } from './postgres-dead-letters.js';
 
 /** Must match the `lane` column of migrations/catalog/0001_catalog.sql. */
 export const OUTBOX_LANES = 16;
@@ -30,16 +31,25 @@ interface OutboxRow {
 const CLAIM_LANES = `
   SELECT lane FROM (
     SELECT l.lane FROM unnest($2::int[]) AS l(lane)
-    WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.lane = l.lane AND o.published_at IS NULL)
+    WHERE EXISTS (
+      SELECT 1 FROM outbox o WHERE o.lane = l.lane AND o.published_at IS NULL AND o.parked_at IS NULL)
     OFFSET 0
   ) with_work
   WHERE pg_try_advisory_xact_lock($1, lane)
   LIMIT $3`;
 
+// A key with a parked row (a relay dead letter) is left out: its later rows wait behind it.
 const PENDING_IN_LANES = `
-  SELECT id, topic, partition_key, envelope, created_at FROM outbox
-  WHERE published_at IS NULL AND lane = ANY($1::int[])
+  SELECT id, topic, partition_key, envelope, created_at FROM outbox o
+  WHERE published_at IS NULL AND parked_at IS NULL AND lane = ANY($1::int[])
+    AND NOT EXISTS (
+      SELECT 1 FROM outbox p
+      WHERE p.partition_key = o.partition_key AND p.parked_at IS NOT NULL AND p.published_at IS NULL)
   ORDER BY id LIMIT $2`;
+
+const MARK_PARKED = `
+  UPDATE outbox SET parked_at = now(), park_reason = p.reason
+  FROM unnest($1::bigint[], $2::text[]) AS p(id, reason) WHERE outbox.id = p.id`;
 
 /**
  * The catalog store's outbox for the relay.
@@ -57,21 +67,27 @@ const PENDING_IN_LANES = `
  * transaction; a crash or a throw before the commit leaves them pending and they are sent again.
  * Rows committed out of id order are not skipped: the read is by `published_at IS NULL`, not by a
  * high-water mark.
+ *
+ * A row `publish` reports as unpublishable is parked in place (`parked_at`, `park_reason`) in the
+ * same transaction; the pending read leaves out every row of a key with a parked row, so that key
+ * waits and the others flow (see PostgresOutboxDeadLetters for retry and skip).
  */
 export class PostgresOutboxSource implements OutboxSource {
   readonly name: string;
   private readonly pool: pg.Pool;
   readonly pollIntervalMs: number;
   private readonly lanesPerBatch: number;
+  readonly deadLetters: PostgresOutboxDeadLetters;
 
   constructor(options: PostgresOutboxSourceOptions) {
     this.name = options.name ?? 'catalog';
     this.pollIntervalMs = options.pollIntervalMs ?? 100;
     this.lanesPerBatch = options.lanesPerBatch ?? OUTBOX_LANES;
     this.pool = createPool(options.url, { applicationName: `locus-relay-${this.name}`, max: 4 });
+    this.deadLetters = new PostgresOutboxDeadLetters(this.pool, this.name);
   }
 
-  async publishBatch(limit: number, publish: (events: PendingEvent[]) => Promise<void>): Promise<number> {
+  async publishBatch(limit: number, publish: Publish): Promise<number> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -85,14 +101,23 @@ export class PostgresOutboxSource implements OutboxSource {
         return 0;
       }
       const rows = await client.query<OutboxRow>(PENDING_IN_LANES, [lanes.rows.map((r) => r.lane), limit]);
+      let published = 0;
       if (rows.rows.length > 0) {
-        await publish(rows.rows.map(toPendingEvent));
+        const events = rows.rows.map(toPendingEvent);
+        const outcome = (await publish(events)) ?? { published: events, parked: [] };
+        published = outcome.published.length;
         await client.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
-          rows.rows.map((r) => r.id),
+          outcome.published.map((event) => event.outboxId),
         ]);
+        if (outcome.parked.length > 0) {
+          await client.query(MARK_PARKED, [
+            outcome.parked.map(({ event }) => event.outboxId),
+            outcome.parked.map(({ reason }) => reason),
+          ]);
+        }
       }
       await client.query('COMMIT');
-      return rows.rows.length;
+      return published;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -117,7 +142,7 @@ export class PostgresOutboxSource implements OutboxSource {
 
   async pendingCount(): Promise<number> {
     const result = await this.pool.query<{ count: number }>(
-      'SELECT count(*)::int AS count FROM outbox WHERE published_at IS NULL',
+      'SELECT count(*)::int AS count FROM outbox WHERE published_at IS NULL AND parked_at IS NULL',
     );
     return result.rows[0]?.count ?? 0;
   }

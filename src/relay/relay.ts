@@ -1,10 +1,12 @@
-import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/envelope.js';
-import type { MessageProducer, OutgoingMessage } from '../messaging/kafka.js';
+import type { MessageProducer } from '../messaging/kafka.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
+import { publishBounded } from './bounded-publish.js';
 import { IdleBackoff } from './idle-backoff.js';
 import type { OutboxSource, PendingEvent } from './outbox-source.js';
 import type { RelayMetrics } from './relay.metrics.js';
+
+export { toMessage } from './bounded-publish.js';
 
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
@@ -37,15 +39,6 @@ export interface RunningRelay {
   stop(): Promise<void>;
 }
 
-export function toMessage(event: PendingEvent): OutgoingMessage {
-  return {
-    topic: event.topic,
-    key: event.key,
-    value: JSON.stringify(event.envelope),
-    headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
-  };
-}
-
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
@@ -62,8 +55,10 @@ const sleep = (ms: number, signal: AbortSignal) =>
  * (acks=all) and only then marked published, so delivery is at-least-once: a crash between the ack
  * and the mark re-sends the batch, and consumers drop the duplicates by aggregate version. Per-key
  * order is the source's guarantee (it hands one key's events to one relay at a time, in order) kept
- * here by sending a batch in the order given. A batch with events is followed at once by the next;
- * after empty ones the wait grows from `minPollMs` to the source's `pollIntervalMs` (IdleBackoff). Failures (store or broker down)
+ * here by sending a batch in the order given, one size-bounded request at a time (publishBounded). A
+ * batch with events is followed at once by the next; after empty ones the wait grows from `minPollMs`
+ * to the source's `pollIntervalMs` (IdleBackoff). An event that can never be published is parked by
+ * its source (a relay dead letter) and holds back only its own key. Failures (store or broker down)
  * are logged and retried with capped exponential backoff. The retention purge runs beside it.
  */
 export function runRelay(
@@ -86,17 +81,23 @@ export function runRelay(
     lastBatchAt: undefined,
   };
 
-  const publish = async (events: PendingEvent[]) => {
-    await producer.send(events.map(toMessage));
+  const publish = async (batch: PendingEvent[]) => {
+    const outcome = await publishBounded(producer, batch);
     const ackedAt = clock.now();
+    const events = outcome.published;
+    for (const { event, reason } of outcome.parked) {
+      log.error({ outboxId: event.outboxId, key: event.key, reason }, 'event can never be published; parked');
+    }
     if (options.metrics) {
       options.metrics.batchSize.observe(labels, events.length);
+      options.metrics.parked.inc(labels, outcome.parked.length);
       for (const event of events) {
         if (event.createdAt)
           options.metrics.commitToAck.observe(labels, (ackedAt.getTime() - event.createdAt.getTime()) / 1000);
       }
     }
     options.onPublished?.(events, ackedAt);
+    return outcome;
   };
 
   const idle = new IdleBackoff(

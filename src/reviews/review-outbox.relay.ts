@@ -2,6 +2,8 @@ import { MongoClient } from 'mongodb';
 import type { OutboxSource } from '../relay/outbox-source.js';
 import { loadConfig } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
+import type { RelayDeadLetterStore } from '../relay/relay-dead-letters.js';
+import { ReviewOutboxDeadLetters } from './review-outbox.dead-letters.js';
 import { ReviewOutboxSource } from './review-outbox.source.js';
 import { ensureReviewIndexes } from './review.model.js';
 
@@ -36,4 +38,17 @@ export async function reviewsOutboxSource(
     }
   };
   return source;
+}
+
+/**
+ * The reviews outbox's relay dead letters over LOCUS_MONGO_URL, for `locus relay dlq` (no relay loop).
+ * @example const { store, close } = await reviewsDeadLetters();
+ */
+export async function reviewsDeadLetters(): Promise<{ store: RelayDeadLetterStore; close(): Promise<void> }> {
+  const config = loadConfig(['LOCUS_MONGO_URL']);
+  const client = await new MongoClient(config.LOCUS_MONGO_URL, {
+    appName: 'locus-relay-dlq',
+    maxPoolSize: 2,
+  }).connect();
+  return { store: new ReviewOutboxDeadLetters(client.db()), close: () => client.close() };
 }

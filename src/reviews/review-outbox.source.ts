@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from 'mongodb';
+import { MongoServerError, type Db } from 'mongodb';
 import type { EventEnvelope } from '../contracts/envelope.js';
 import { topicNames } from '../contracts/topics.js';
-import type { OutboxSource, PendingEvent } from '../relay/outbox-source.js';
+import type { OutboxSource, PendingEvent, Publish } from '../relay/outbox-source.js';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { isLocusError, LocusError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { deadLetterCollection, parkEntry, ReviewOutboxDeadLetters } from './review-outbox.dead-letters.js';
 import {
   confirmationId,
   DEFAULT_LANES,
@@ -57,6 +59,13 @@ interface LaneQueue {
 const DELETE_CHUNK = 1_000;
 
 /**
+ * Polls in a row in which the store refused to complete one unconfirmed entry, while answering every
+ * other query, before the relay parks it: enough to ride out a blip, few enough that one poison entry
+ * holds back only its own product, and only for a moment.
+ */
+const PARK_AFTER_REFUSALS = 3;
+
+/**
  * The reviews store's outbox (`review_outbox`, see review.model.ts) for the relay.
  *
  * Polling: FerretDB has no change streams, so `waitForWork` sleeps a short interval.
@@ -106,6 +115,11 @@ const DELETE_CHUNK = 1_000;
  * At-least-once: entries are deleted only after `publish` resolves; a crash in between re-sends them.
  * Every published event is reflected in the `reviews` collection (confirmed, or repaired before
  * publishing), so purging events loses no state.
+ *
+ * Relay dead letters (review-outbox.dead-letters.ts): an entry that cannot be read, one the store
+ * keeps refusing to complete (its event cannot be stored, e.g. a U+0000 FerretDB's jsonb rejects), or
+ * one `publish` reports as unpublishable is moved to `relay_dead_letters`; while a product has a dead
+ * letter its later entries stay in the outbox, unpublished, and every other product flows.
  */
 export class ReviewOutboxSource implements OutboxSource {
   readonly name: string;
@@ -122,6 +136,10 @@ export class ReviewOutboxSource implements OutboxSource {
   private readonly queues = new Map<number, LaneQueue>();
   private lastLeaseCheck = 0;
   private refreshing: Promise<number[]> | undefined;
+  /** Unconfirmed entries the store refused to complete, by id: how many polls in a row. */
+  private readonly refusals = new Map<string, number>();
+  private readonly logger: Logger | undefined;
+  readonly deadLetters: ReviewOutboxDeadLetters;
 
   constructor(
     private readonly db: Db,
@@ -137,6 +155,8 @@ export class ReviewOutboxSource implements OutboxSource {
     this.resolveAfterMs = options.resolveAfterMs ?? 5_000;
     this.owner = options.owner ?? randomUUID();
     this.clock = options.clock ?? systemClock;
+    this.logger = options.logger;
+    this.deadLetters = new ReviewOutboxDeadLetters(db, this.name);
     options.logger?.debug({ owner: this.owner, lanes: this.lanes }, 'review outbox source ready');
   }
 
@@ -146,7 +166,7 @@ export class ReviewOutboxSource implements OutboxSource {
     return [...this.held].filter(([, lease]) => lease.expiresAt > now).map(([lane]) => lane);
   }
 
-  async publishBatch(limit: number, publish: (events: PendingEvent[]) => Promise<void>): Promise<number> {
+  async publishBatch(limit: number, publish: Publish): Promise<number> {
     const lanes = await this.refreshLeases();
     for (const lane of [...this.queues.keys()]) {
       if (lanes.includes(lane)) continue;
@@ -160,24 +180,36 @@ export class ReviewOutboxSource implements OutboxSource {
 
     const batch = this.takeBatch(lanes, limit);
     if (batch.length === 0) return 0;
-    await publish(
-      batch.map((entry) => ({
-        outboxId: entry._id,
-        topic: this.topic,
-        key: entry.productId,
-        envelope: JSON.parse(entry.envelope) as EventEnvelope,
-        createdAt: entry.recordedAt,
-      })),
-    );
-    for (const entry of batch) {
-      const queue = this.queues.get(entry.lane)!;
-      queue.ready.shift(); // takeBatch takes each lane's queue from its head
-      markDone(queue, entry.slot, entry._id, confirmationId(entry._id));
+    const events: PendingEvent[] = batch.map((entry) => ({
+      outboxId: entry._id,
+      topic: this.topic,
+      key: entry.productId,
+      envelope: JSON.parse(entry.envelope) as EventEnvelope,
+      createdAt: entry.recordedAt,
+    }));
+    const outcome = (await publish(events)) ?? { published: events, parked: [] };
+    const entries = new Map(batch.map((entry) => [entry._id, entry]));
+    // takeBatch takes each lane's queue from its head; the entries of a parked product stay in the
+    // outbox (not marked done) and wait behind its dead letter from the next read on.
+    for (const entry of batch) this.queues.get(entry.lane)!.ready.shift();
+    const parkedProducts = new Set(outcome.parked.map(({ event }) => event.key));
+    if (parkedProducts.size > 0) {
+      for (const queue of this.queues.values()) {
+        queue.ready = queue.ready.filter((entry) => !parkedProducts.has(entry.productId));
+      }
+    }
+    for (const { event, reason } of outcome.parked) {
+      // Every entry handed to publish is a committed event: a retry puts it back confirmed.
+      await this.park(entries.get(event.outboxId)!, true, reason);
+    }
+    for (const event of outcome.published) {
+      const entry = entries.get(event.outboxId)!;
+      markDone(this.queues.get(entry.lane)!, entry.slot, entry._id, confirmationId(entry._id));
     }
     await Promise.all(
       lanes.filter((lane) => this.queues.get(lane)?.ready.length === 0).map((lane) => this.flushDone(lane)),
     );
-    return batch.length;
+    return outcome.published.length;
   }
 
   /**
@@ -280,13 +312,30 @@ export class ReviewOutboxSource implements OutboxSource {
     // With every lane held the filter is left out: `$in` is evaluated in Go on FerretDB anyway.
     const filter = lanes.length === this.lanes ? {} : { lane: { $in: lanes } };
     const documents = await this.collections.outbox.find(filter).toArray();
+    // The dead letters (usually none) are read after the outbox: an entry a retry moved back is then
+    // seen with its dead letter (it waits) or without it (its dead letter was gone before the read).
+    const parked = await deadLetterCollection(this.db)
+      .find({}, { projection: { _id: 1, productId: 1 } })
+      .toArray();
     const byLane = new Map<number, OutboxDocument[]>(lanes.map((lane) => [lane, []]));
     for (const document of documents) byLane.get(document.lane)?.push(document);
-    for (const [lane, laneDocuments] of byLane) await this.queueLane(lane, laneDocuments);
+    const parkedIds = new Set(parked.map((letter) => letter._id));
+    const parkedProducts = new Set(parked.map((letter) => letter.productId));
+    for (const [lane, laneDocuments] of byLane) {
+      await this.queueLane(lane, laneDocuments, { ids: parkedIds, products: parkedProducts });
+    }
   }
 
-  /** Queues a lane's publishable entries, given its outbox documents; resolves stale unconfirmed ones. */
-  private async queueLane(lane: number, documents: OutboxDocument[]): Promise<void> {
+  /**
+   * Queues a lane's publishable entries, given its outbox documents and the dead letters; resolves
+   * stale unconfirmed ones; parks the ones it cannot read or complete. A product with a dead letter
+   * publishes nothing more until the dead letter is retried or skipped.
+   */
+  private async queueLane(
+    lane: number,
+    documents: OutboxDocument[],
+    parked: { ids: Set<string>; products: Set<string> },
+  ): Promise<void> {
     const queue: LaneQueue = { ready: [], done: new Map() };
     this.queues.set(lane, queue);
     const entries: OutboxEntryDocument[] = [];
@@ -302,19 +351,79 @@ export class ReviewOutboxSource implements OutboxSource {
         markDone(queue, document.slot, document._id);
       }
     }
-    entries.sort((a, b) => a.sequence - b.sequence || (a._id < b._id ? -1 : 1));
-    const heldBack = new Set<string>();
-    const now = this.clock.now().getTime();
+    const heldBack = new Set(parked.products);
+    const readable: OutboxEntryDocument[] = [];
     for (const entry of entries) {
-      if (heldBack.has(entry.productId)) continue;
-      let verdict: 'publish' | 'drop' | 'wait' = 'publish';
+      const problem = unreadable(entry);
+      if (problem === undefined) readable.push(entry);
+      else if (!parked.ids.has(entry._id)) {
+        heldBack.add(String(entry.productId));
+        await this.park(entry, confirmed.has(entry._id), `cannot read the outbox entry: ${problem}`);
+      }
+    }
+    readable.sort((a, b) => a.sequence - b.sequence || (a._id < b._id ? -1 : 1));
+    const now = this.clock.now().getTime();
+    for (const entry of readable) {
+      if (heldBack.has(entry.productId) || parked.ids.has(entry._id)) {
+        heldBack.add(entry.productId);
+        continue;
+      }
+      let verdict: 'publish' | 'drop' | 'wait' | 'parked' = 'publish';
       if (!confirmed.has(entry._id)) {
-        verdict = now - entry.recordedAt.getTime() < this.resolveAfterMs ? 'wait' : await this.resolve(entry);
+        verdict =
+          now - entry.recordedAt.getTime() < this.resolveAfterMs ? 'wait' : await this.resolveOrPark(entry);
       }
       if (verdict === 'publish') queue.ready.push(entry);
       else if (verdict === 'drop') markDone(queue, entry.slot, entry._id, confirmationId(entry._id));
       else heldBack.add(entry.productId); // later events of this product wait for it
     }
+  }
+
+  /**
+   * `resolve`, except that an entry the store refuses to complete (it answers every other query) poll
+   * after poll is parked instead of failing every batch: the same input fails the same way, so
+   * retrying it is no cure. Store outages (network errors, retryable server errors) still throw.
+   */
+  private async resolveOrPark(entry: OutboxEntryDocument): Promise<'publish' | 'drop' | 'wait' | 'parked'> {
+    try {
+      const verdict = await this.resolve(entry);
+      this.refusals.delete(entry._id);
+      return verdict;
+    } catch (error) {
+      if (!refusedByStore(error)) throw error;
+      const refusals = (this.refusals.get(entry._id) ?? 0) + 1;
+      const reason = `cannot complete the unconfirmed outbox entry: ${(error as Error).message}`;
+      if (refusals < PARK_AFTER_REFUSALS) {
+        this.refusals.set(entry._id, refusals);
+        this.logger?.warn(
+          { outboxId: entry._id, refusals, reason },
+          'outbox entry refused; its product waits',
+        );
+        return 'wait';
+      }
+      this.refusals.delete(entry._id);
+      await this.park(entry, false, reason);
+      return 'parked';
+    }
+  }
+
+  /**
+   * Moves an entry to the dead letters, then deletes it (and its confirmation) from the outbox; a
+   * crash in between leaves it in both, which counts as parked.
+   */
+  private async park(entry: OutboxEntryDocument, confirmed: boolean, reason: string): Promise<void> {
+    await parkEntry(this.db, {
+      _id: entry._id,
+      productId: String(entry.productId),
+      lane: entry.lane,
+      topic: this.topic,
+      entry,
+      confirmed,
+      reason,
+      parkedAt: this.clock.now(),
+    });
+    this.logger?.error({ outboxId: entry._id, productId: entry.productId, reason }, 'outbox entry parked');
+    await this.collections.outbox.deleteMany({ _id: { $in: [entry._id, confirmationId(entry._id)] } });
   }
 
   /**
@@ -341,7 +450,10 @@ export class ReviewOutboxSource implements OutboxSource {
       await loadCurrent(this.db, entry.reviewId);
       return 'publish';
     }
-    throw new Error(`cannot resolve outbox entry ${entry._id} of review ${entry.reviewId}`);
+    throw new LocusError(
+      'LOCUS_CONFLICT',
+      `cannot resolve outbox entry ${entry._id} of review ${entry.reviewId}: its version keeps changing`,
+    );
   }
 
   /** Deletes a lane's published entries and their confirmations, one slot (and chunk) per delete. */
@@ -430,4 +542,32 @@ function markDone(queue: LaneQueue, slot: number, ...ids: string[]): void {
   const group = queue.done.get(slot) ?? [];
   group.push(...ids);
   queue.done.set(slot, group);
+}
+
+/** Why an outbox entry cannot be published as it is, or undefined when it can. */
+function unreadable(entry: OutboxEntryDocument): string | undefined {
+  const fields = entry as Partial<Record<keyof OutboxEntryDocument, unknown>>;
+  for (const name of ['_id', 'productId', 'reviewId', 'envelope'] as const) {
+    if (typeof fields[name] !== 'string') return `${name} is not a string`;
+  }
+  for (const name of ['lane', 'slot', 'sequence', 'version'] as const) {
+    if (typeof fields[name] !== 'number' || !Number.isFinite(fields[name])) return `${name} is not a number`;
+  }
+  if (!(fields.recordedAt instanceof Date)) return 'recordedAt is not a date';
+  try {
+    const envelope = JSON.parse(entry.envelope) as unknown;
+    if (typeof envelope !== 'object' || envelope === null) return 'the envelope is not a JSON object';
+  } catch (error) {
+    return `the envelope is not JSON: ${(error as Error).message}`;
+  }
+  return undefined;
+}
+
+/**
+ * The store answered and refused this write (not a network error, not one it labels retryable), or
+ * the entry's version kept changing under the resolver: a property of the entry, not an outage.
+ */
+function refusedByStore(error: unknown): boolean {
+  if (isLocusError(error)) return true;
+  return error instanceof MongoServerError && !error.hasErrorLabel('RetryableWriteError');
 }

@@ -40,6 +40,11 @@ const SETTINGS = {
    */
   LOCUS_PROJECTOR_IDLE_TX_TIMEOUT_SECONDS: '60',
   LOCUS_RELAY_PORT: '8084',
+  /**
+   * How long a process may take to stop after SIGTERM or SIGINT: half of it for the work in flight,
+   * the rest to release connections; then it exits anyway (exit 1). Orchestrators should wait longer.
+   */
+  LOCUS_SHUTDOWN_GRACE_MS: '15000',
   LOCUS_HOST: '127.0.0.1',
   LOCUS_LOG_LEVEL: 'info',
   /** Query service: heavy queries refuse a replica further behind than this. */
@@ -57,6 +62,11 @@ const SETTINGS = {
   LOCUS_BREAKER_HALF_OPEN_MS: '5000',
   /** Most outbox events the relay publishes per batch. */
   LOCUS_RELAY_BATCH_SIZE: '500',
+  /**
+   * The relay's own bound on a produce request, in bytes, and the limit it assumes for a topic whose
+   * `max.message.bytes` it cannot read from the broker (Kafka's default message.max.bytes, 1 MiB).
+   */
+  LOCUS_RELAY_MAX_REQUEST_BYTES: '1048576',
   /** How long published events stay in an outbox before the relay deletes them (default 7 days). */
   LOCUS_OUTBOX_RETENTION_HOURS: '168',
 } as const satisfies Record<string, string | undefined>;

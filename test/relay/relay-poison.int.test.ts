@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReviewCreatedV1 } from '../../src/contracts/review.events.js';
+import { decodeEvent } from '../../src/contracts/registry.js';
+import { topicNames } from '../../src/contracts/topics.js';
+import { createBroker, type Broker } from '../../src/messaging/kafka.js';
+import { outboxEntryOf, reviewCollections } from '../../src/reviews/review.model.js';
+import { buildEvent } from '../../src/reviews/review.service.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { aReview, startReviewsFixture, type ReviewsFixture } from '../reviews/support.js';
+import {
+  createTestDatabase,
+  uniqueTopicPrefix,
+  withDatabase,
+  type TestDatabase,
+} from '../support/isolation.js';
+import { collectMessages, type Collector } from './kafka-collector.js';
+import { eventually, startRelayProcess, type RelayProcess } from './relay-process.js';
+
+const logger = createLogger('relay-poison-test', 'silent');
+
+interface ListedDeadLetter {
+  source: string;
+  id: string;
+  key: string;
+  reason: string;
+  parkedAt: string;
+}
+
+/**
+ * Issue 13, item 1: a review whose title held U+0000 left an outbox entry whose event FerretDB (jsonb)
+ * cannot store. The relay's resolver tried to roll that entry forward on every poll and failed the
+ * whole batch, so no review event of any product reached Kafka again.
+ */
+describe('a poison entry in the reviews outbox (the real relay process)', () => {
+  const prefix = uniqueTopicPrefix();
+  const topic = topicNames(prefix).reviews;
+  let fx: ReviewsFixture;
+  let catalogDb: TestDatabase;
+  let broker: Broker;
+  let relay: RelayProcess | undefined;
+  let collector: Collector;
+
+  beforeAll(async () => {
+    fx = await startReviewsFixture();
+    catalogDb = await createTestDatabase('catalog');
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      clientId: 'relay-poison-test',
+      logger,
+    });
+  });
+
+  afterAll(async () => {
+    await relay?.stop();
+    await collector?.stop();
+    await broker?.deleteTopics(Object.values(topicNames(prefix)) as string[]);
+    await broker?.close();
+    await catalogDb?.drop();
+    await fx?.close();
+  });
+
+  const post = async (productId: string, title: string) => {
+    const response = await fx.app.inject({
+      method: 'POST',
+      url: `/products/${productId}/reviews`,
+      payload: { ...aReview, title },
+    });
+    expect(response.statusCode).toBe(201);
+    return response.json<{ id: string }>().id;
+  };
+  const deadLetters = async () =>
+    ((await (await fetch(`${relay!.url}/admin/dead-letters`)).json()) as { items: ListedDeadLetter[] }).items;
+
+  it('parks the entry with its reason; other products flow; its product waits until retry or skip', async () => {
+    // given the entry a create with U+0000 in its title left behind (the event insert failed after it)
+    const poisoned = fx.newProduct();
+    const stale = new Date(Date.now() - 60_000);
+    const event = buildEvent({
+      definition: ReviewCreatedV1,
+      reviewId: randomUUID(),
+      productId: poisoned,
+      version: 1,
+      previousSequence: 0,
+      data: {
+        id: randomUUID(),
+        productId: poisoned,
+        ...aReview,
+        title: 'nul \u0000 here',
+        createdAt: stale.toISOString(),
+        updatedAt: stale.toISOString(),
+      },
+      now: stale,
+      id: randomUUID(),
+    });
+    await reviewCollections(fx.db).outbox.insertOne(outboxEntryOf(event));
+
+    // and a relay process over that reviews store
+    relay = await startRelayProcess({
+      LOCUS_CATALOG_DB_URL: catalogDb.url,
+      LOCUS_MONGO_URL: withDatabase(process.env.LOCUS_MONGO_URL!, fx.db.databaseName),
+      LOCUS_TOPIC_PREFIX: prefix,
+    });
+    collector = await collectMessages(broker, [topic]);
+
+    // when reviews of other products are written, and one more of the poisoned product
+    const others = [fx.newProduct(), fx.newProduct(), fx.newProduct()];
+    for (const product of others) await post(product, 'fine');
+    const behind = await post(poisoned, 'written after the poison');
+
+    // then the other products' events reach Kafka; the poisoned product's later event does not
+    await collector.waitFor(3, 30_000);
+    expect(new Set(collector.messages.map((m) => m.key))).toEqual(new Set(others));
+
+    // and the entry is listed as a relay dead letter with its reason
+    expect(await eventually(async () => (await deadLetters()).length === 1)).toBe(true);
+    const [letter] = await deadLetters();
+    expect(letter).toMatchObject({ source: 'reviews', id: event._id, key: poisoned });
+    expect(poisonReason(letter!)).toBe(true);
+
+    // and /health is 200 but says degraded
+    const health = await relay.health();
+    expect(health.status).toBe(200);
+    expect(health.body.checks['relay-reviews']?.detail).toMatch(/degraded: 1 dead letter/);
+
+    // when an operator retries it: the same failure parks it again, nothing of its product passes
+    const retried = await fetch(`${relay.url}/admin/dead-letters/reviews/${event._id}/retry`, {
+      method: 'POST',
+    });
+    expect(retried.status).toBe(200);
+    const parkedAgain = async () => {
+      const letters = await deadLetters();
+      return letters.length === 1 && letters[0]!.parkedAt > letter!.parkedAt && poisonReason(letters[0]!);
+    };
+    expect(await eventually(parkedAgain)).toBe(true);
+    await collector.settle(1_000);
+    expect(collector.messages.filter((m) => m.key === poisoned)).toHaveLength(0);
+
+    // and when the operator skips it: the event behind it is published and health is plain again
+    const skipped = await fetch(`${relay.url}/admin/dead-letters/reviews/${event._id}/skip`, {
+      method: 'POST',
+    });
+    expect(skipped.status).toBe(200);
+    await collector.waitFor(4, 30_000);
+    const released = collector.messages.filter((m) => m.key === poisoned).map((m) => decodeEvent(m.value));
+    expect(released.map((e) => e.subject)).toEqual([behind]);
+    expect(await deadLetters()).toEqual([]);
+    expect((await relay.health()).body.checks['relay-reviews']?.detail).not.toMatch(/degraded/);
+    expect(await relay.stop()).toBe(0);
+    relay = undefined;
+  });
+});
+
+function poisonReason(letter: ListedDeadLetter): boolean {
+  return /unicode|22P05/i.test(letter.reason);
+}
