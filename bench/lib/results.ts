@@ -3,7 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 
-export const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
+/**
+ * Where results go: bench/results, unless LOCUS_BENCH_RESULTS names another folder (a smoke run that
+ * must not overwrite the committed *-latest files).
+ */
+export const RESULTS_DIR = process.env.LOCUS_BENCH_RESULTS ?? path.join(REPO_ROOT, 'bench', 'results');
 
 /** What the figures came from: the README quotes it beside every table. */
 export function machineDescription(): string {
