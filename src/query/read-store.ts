@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { LocusError } from '../shared/errors.js';
 import { BackendPolicy, databaseClassifier, type ResilienceOptions } from './backend.policy.js';
-import type { Deadline } from './deadline.js';
+import { Deadline } from './deadline.js';
 import {
   freshnessOf,
   heavyRefusal,
@@ -107,8 +107,10 @@ export class ReadStore {
     let primary: PrimaryComparison | undefined;
     if (probe.inRecovery && probe.receiverStatus === 'streaming' && probe.replayLsn !== null) {
       const replayLsn = probe.replayLsn;
+      // Half the time left at most: a primary that hangs leaves the replica time to answer a light read.
+      const budget = new Deadline(Math.max(1, Math.floor(deadline.remaining() / 2)));
       primary = await this.primaryPolicy
-        .execute(deadline, 'reading the primary WAL position', () =>
+        .execute(budget, 'reading the primary WAL position', () =>
           primaryBytesAhead(this.options.primary, replayLsn),
         )
         .then(
