@@ -1,97 +1,185 @@
 import type { Db } from 'mongodb';
 import type pg from 'pg';
-import type { ReviewDeleted, ReviewState } from '../contracts/review.events.js';
+import type { ReviewState } from '../contracts/review.events.js';
+import { isDeletion, reviewCollections } from '../reviews/review.model.js';
+import { copyPaged, insertJsonRows, type ChunkOptions } from './paged-copy.js';
 
-export interface SourceCategory {
-  id: string;
-  name: string;
-  description: string;
-  version: number;
+export interface SourceCounts {
+  categories: number;
+  products: number;
+  /** Live reviews: deleted ones are not counted. */
+  reviews: number;
 }
 
-export interface SourceProduct {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  category_id: string | null;
-  price_amount: number;
-  price_currency: string;
-  attributes: unknown;
-  version: number;
-  created_at: string;
-  updated_at: string;
+/**
+ * The sources, as temporary tables of the read-primary session verify runs in (gone when the session
+ * ends): `src_categories` and `src_products` as the catalog store holds them, `src_reviews` the live
+ * reviews. Streamed in chunks, so verify's memory does not grow with the data.
+ */
+const SOURCE_TABLES = `
+  CREATE TEMP TABLE src_categories (id uuid PRIMARY KEY, name text, description text, version bigint,
+    created_at timestamptz, updated_at timestamptz);
+  CREATE TEMP TABLE src_products (id uuid PRIMARY KEY, sku text, name text, description text,
+    category_id uuid, price_amount bigint, price_currency text, attributes jsonb, version bigint,
+    created_at timestamptz, updated_at timestamptz);
+  CREATE TEMP TABLE src_review_versions (id uuid, version bigint, deleted boolean, product_id uuid,
+    author text, rating int, title text, body text, created_at timestamptz, updated_at timestamptz);`;
+
+/**
+ * Loads the sources into the temporary tables of `readSession`: the catalog from one read-only
+ * snapshot of the catalog store, the reviews from the reviews store (see loadReviews).
+ */
+export async function loadSources(
+  readSession: pg.ClientBase,
+  catalog: pg.Pool,
+  reviews: Db,
+  options: ChunkOptions,
+): Promise<SourceCounts> {
+  await readSession.query(SOURCE_TABLES);
+  const [categories, products] = await loadCatalog(readSession, catalog, options);
+  return { categories, products, reviews: await loadReviews(readSession, reviews, options) };
 }
 
-export interface SourceReview {
-  id: string;
-  product_id: string;
-  author: string;
-  rating: number;
-  title: string;
-  body: string;
-  version: number;
-  created_at: string;
-  updated_at: string;
-}
-
-/** Everything the catalog store holds that the views reflect, read in one snapshot. */
-export async function readCatalog(
-  pool: pg.Pool,
-): Promise<{ categories: SourceCategory[]; products: SourceProduct[] }> {
-  const client = await pool.connect();
+async function loadCatalog(
+  readSession: pg.ClientBase,
+  catalog: pg.Pool,
+  options: ChunkOptions,
+): Promise<[number, number]> {
+  const client = await catalog.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const categories = await client.query<SourceCategory>(
-      'SELECT id, name, description, version FROM categories',
+    const categories = await copyPaged(
+      client,
+      readSession,
+      {
+        step: 'categories',
+        columns: 'id, name, description, version, created_at, updated_at',
+        table: 'categories',
+        key: 'id',
+        target: 'src_categories',
+      },
+      options,
     );
-    const products = await client.query<SourceProduct>(
-      `SELECT id, sku, name, description, category_id, price_amount, price_currency, attributes, version,
-              to_json(created_at) #>> '{}' AS created_at, to_json(updated_at) #>> '{}' AS updated_at
-       FROM products`,
+    const products = await copyPaged(
+      client,
+      readSession,
+      {
+        step: 'products',
+        columns: `id, sku, name, description, category_id, price_amount, price_currency, attributes, version,
+                  created_at, updated_at`,
+        table: 'products',
+        key: 'id',
+        target: 'src_products',
+      },
+      options,
     );
     await client.query('COMMIT');
-    return { categories: categories.rows, products: products.rows };
+    return [categories, products];
   } finally {
     client.release();
   }
 }
 
-interface EventRecord {
-  reviewId: string;
+/** One version of a review, as `src_review_versions` holds it. */
+interface ReviewVersionRow {
+  id: string;
   version: number;
-  envelope: { data: ReviewState | ReviewDeleted };
+  deleted: boolean;
+  product_id: string;
+  author?: string;
+  rating?: number;
+  title?: string;
+  body?: string;
+  created_at?: string;
+  updated_at?: string;
 }
 
 /**
- * The live reviews as the reviews store has committed them. The event log (`review_events`), not the
- * `reviews` documents, is the truth: an event insert is the commit point and a document may lag it
- * after a crash. So: the newest event of each review, minus the deleted ones. Reads every event once.
+ * The live reviews as the reviews store has committed them. The `reviews` documents hold the current
+ * state of every review (a tombstone, `deletedAt`, once deleted) and are what survives: the relay
+ * purges published events after its retention period. A document may lag its newest event (a writer
+ * crashed between the event insert, the commit point, and the document update; the relay repairs it
+ * before it publishes, so that event is never purged first), so the events still there are read as
+ * well and the newest version of each review wins. Both are read by cursor, a chunk at a time.
+ * @returns the number of live reviews.
  */
-export async function readReviews(db: Db): Promise<SourceReview[]> {
-  const newest = new Map<string, EventRecord>();
-  const cursor = db
-    .collection<EventRecord>('review_events')
-    .find({}, { projection: { _id: 0, reviewId: 1, version: 1, envelope: 1 } });
-  for await (const event of cursor) {
-    const known = newest.get(event.reviewId);
-    if (!known || event.version > known.version) newest.set(event.reviewId, event);
+async function loadReviews(readSession: pg.ClientBase, db: Db, options: ChunkOptions): Promise<number> {
+  const { reviews, events } = reviewCollections(db);
+  const documents = reviews.find({}, { batchSize: options.chunkSize });
+  await loadChunked(
+    readSession,
+    'reviews',
+    await reviews.estimatedDocumentCount(),
+    documents,
+    options,
+    (doc) => versionRow(doc._id, doc.version, doc.deletedAt !== undefined, doc),
+  );
+  const eventCursor = events.find(
+    {},
+    { batchSize: options.chunkSize, projection: { _id: 0, reviewId: 1, version: 1, 'envelope.data': 1 } },
+  );
+  await loadChunked(
+    readSession,
+    'review events',
+    await events.estimatedDocumentCount(),
+    eventCursor,
+    options,
+    (event) => {
+      const data = event.envelope.data;
+      return isDeletion(data)
+        ? { id: event.reviewId, version: event.version, deleted: true, product_id: data.productId }
+        : versionRow(event.reviewId, event.version, false, data);
+    },
+  );
+  await readSession.query(`
+    CREATE TEMP TABLE src_reviews AS
+      SELECT id, product_id, author, rating, title, body, version, created_at, updated_at
+      FROM (SELECT DISTINCT ON (id) * FROM src_review_versions ORDER BY id, version DESC) newest
+      WHERE NOT deleted;
+    ALTER TABLE src_reviews ADD PRIMARY KEY (id);`);
+  const { rows } = await readSession.query<{ n: number }>('SELECT count(*)::int AS n FROM src_reviews');
+  return rows[0]?.n ?? 0;
+}
+
+function versionRow(
+  id: string,
+  version: number,
+  deleted: boolean,
+  state: Omit<ReviewState, 'id'>,
+): ReviewVersionRow {
+  return {
+    id,
+    version,
+    deleted,
+    product_id: state.productId,
+    author: state.author,
+    rating: state.rating,
+    title: state.title,
+    body: state.body,
+    created_at: state.createdAt,
+    updated_at: state.updatedAt,
+  };
+}
+
+async function loadChunked<T>(
+  readSession: pg.ClientBase,
+  step: string,
+  total: number,
+  cursor: AsyncIterable<T>,
+  options: ChunkOptions,
+  toRow: (document: T) => ReviewVersionRow,
+): Promise<void> {
+  let chunk: ReviewVersionRow[] = [];
+  let done = 0;
+  const flush = async () => {
+    await insertJsonRows(readSession, 'src_review_versions', JSON.stringify(chunk));
+    done += chunk.length;
+    chunk = [];
+    options.onProgress?.({ step, done, total: Math.max(total, done) });
+  };
+  for await (const document of cursor) {
+    chunk.push(toRow(document));
+    if (chunk.length >= options.chunkSize) await flush();
   }
-  const reviews: SourceReview[] = [];
-  for (const { version, envelope } of newest.values()) {
-    const data = envelope.data;
-    if (!('rating' in data)) continue; // deleted
-    reviews.push({
-      id: data.id,
-      product_id: data.productId,
-      author: data.author,
-      rating: data.rating,
-      title: data.title,
-      body: data.body,
-      version,
-      created_at: data.createdAt,
-      updated_at: data.updatedAt,
-    });
-  }
-  return reviews;
+  if (chunk.length > 0) await flush();
 }

@@ -1,78 +1,211 @@
 import { parseArgs } from 'node:util';
+import { Presets, SingleBar } from 'cli-progress';
 import { MongoClient } from 'mongodb';
+import type pg from 'pg';
 import { loadConfig } from '../shared/config.js';
 import { createPool } from '../shared/postgres.js';
-import { readCatalog, readReviews } from './source-snapshot.js';
-import { reconcileViews, type ViewDifference } from './view-reconciler.js';
+import type { VerifyProgress } from './paged-copy.js';
+import { copyReplicaViews, currentWalPosition, REPLICA_TABLES, waitForReplay } from './replica-views.js';
+import { loadSources, type SourceCounts } from './source-snapshot.js';
+import {
+  buildExpectedViews,
+  compareViews,
+  LIVE_TABLES,
+  type Server,
+  type ViewComparison,
+  type ViewDifference,
+} from './view-reconciler.js';
 
-export interface VerifyReport {
-  differences: ViewDifference[];
-  counts: { categories: number; products: number; reviews: number };
-}
+export type { VerifyProgress, ViewDifference };
 
-/**
- * Reads the sources (catalog store, reviews store) and compares every view in the read store with
- * them. An operator tool: it reads the stores directly, read-only, so it also works while the services
- * are down — after a crash, which is when it is needed.
- */
-export async function verifyViews(urls: {
+export interface VerifyUrls {
   catalog: string;
   mongo: string;
   readPrimary: string;
-}): Promise<VerifyReport> {
-  const catalogPool = createPool(urls.catalog, { applicationName: 'locus-verify', max: 1 });
-  const readPool = createPool(urls.readPrimary, { applicationName: 'locus-verify', max: 1 });
-  const mongo = new MongoClient(urls.mongo);
-  try {
-    const [{ categories, products }, reviews] = await Promise.all([
-      readCatalog(catalogPool),
-      readReviews(mongo.db()),
-    ]);
-    const differences = await reconcileViews(readPool, { categories, products, reviews });
-    return {
-      differences,
-      counts: { categories: categories.length, products: products.length, reviews: reviews.length },
-    };
-  } finally {
-    await Promise.allSettled([catalogPool.end(), readPool.end(), mongo.close()]);
-  }
+  /** The read replica the query service reads; its views are checked too when given. */
+  readReplica?: string;
+}
+
+export interface VerifyOptions {
+  /** Rows per round trip while reading the sources and the replica's views (default 5,000). */
+  chunkSize?: number;
+  /** How long to wait for the replica to replay what the primary held (default 30 s). */
+  replicaWaitMs?: number;
+  /** Differing rows listed per view and server (all are counted; default 100). */
+  maxListed?: number;
+  onProgress?: (progress: VerifyProgress) => void;
+}
+
+export interface VerifyReport {
+  /** The differing columns of the first `maxListed` differing rows of each view on each server. */
+  differences: ViewDifference[];
+  /** Differing rows in all, listed or not. */
+  differingRows: number;
+  servers: Server[];
+  counts: SourceCounts;
 }
 
 /**
- * `locus verify [--wait SECONDS]`: zero differences exits 0; otherwise lists them and exits 1. With
- * `--wait`, checks again until the views have caught up or the time is up (the pipeline is async).
+ * Reads the sources (catalog store, reviews store) and compares every column of every view with them,
+ * on the read primary and, when given, on the replica once it has replayed what the primary held.
+ * An operator tool: it reads the stores directly, read-only, so it also works while the services are
+ * down (after a crash, which is when it is needed). Memory holds one chunk of rows at a time: the
+ * sources stream into temporary tables of one read-primary session, where the comparison runs.
+ * @throws LocusError LOCUS_REPLICA_LAGGING when the replica does not catch up within `replicaWaitMs`.
+ */
+export async function verifyViews(urls: VerifyUrls, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const chunks = { chunkSize: options.chunkSize ?? 5_000, onProgress: options.onProgress };
+  const maxListed = options.maxListed ?? 100;
+  const pool = (url: string) => createPool(url, { applicationName: 'locus-verify', max: 1 });
+  const catalogPool = pool(urls.catalog);
+  const readPool = pool(urls.readPrimary);
+  const replicaPool = urls.readReplica === undefined ? undefined : pool(urls.readReplica);
+  const mongo = new MongoClient(urls.mongo);
+  let session: pg.PoolClient | undefined;
+  try {
+    session = await readPool.connect();
+    const counts = await loadSources(session, catalogPool, mongo.db(), chunks);
+    await buildExpectedViews(session, chunks.chunkSize);
+    const { position, comparison: primary } = await inSnapshot(session, async (s) => ({
+      position: await currentWalPosition(s),
+      comparison: await compareViews(s, LIVE_TABLES, 'primary', maxListed),
+    }));
+    const comparisons: ViewComparison[] = [primary];
+    const servers: Server[] = ['primary'];
+    if (replicaPool) {
+      const replica = await replicaPool.connect();
+      try {
+        await waitForReplay(replica, position, options.replicaWaitMs ?? 30_000);
+        await copyReplicaViews(replica, session, chunks);
+      } finally {
+        replica.release();
+      }
+      comparisons.push(
+        await inSnapshot(session, (s) => compareViews(s, REPLICA_TABLES, 'replica', maxListed)),
+      );
+      servers.push('replica');
+    }
+    return {
+      differences: comparisons.flatMap((c) => c.differences),
+      differingRows: comparisons.reduce((sum, c) => sum + c.differingRows, 0),
+      servers,
+      counts,
+    };
+  } finally {
+    // Destroyed, not returned: its temporary tables go with the session.
+    session?.release(true);
+    await Promise.allSettled([catalogPool.end(), readPool.end(), replicaPool?.end(), mongo.close()]);
+  }
+}
+
+async function inSnapshot<T>(session: pg.ClientBase, fn: (s: pg.ClientBase) => Promise<T>): Promise<T> {
+  await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    return await fn(session);
+  } finally {
+    await session.query('COMMIT');
+  }
+}
+
+/** Above this many rows in one step, the progress bar shows even when stderr is not a terminal. */
+const LARGE_STEP_ROWS = 100_000;
+
+/** A progress bar on stderr: on a terminal, or on large data (then a line every 10 s, for logs). */
+function progressBar(stream: NodeJS.WriteStream = process.stderr) {
+  let bar: SingleBar | undefined;
+  let step = '';
+  return {
+    onProgress: (progress: VerifyProgress) => {
+      if (!bar) {
+        if (!stream.isTTY && progress.total < LARGE_STEP_ROWS) return;
+        bar = new SingleBar(
+          {
+            format: 'verify [{bar}] {value}/{total} rows | {step}',
+            stream,
+            noTTYOutput: !stream.isTTY,
+            notTTYSchedule: 10_000,
+          },
+          Presets.shades_classic,
+        );
+        bar.start(progress.total, 0, { step: progress.step });
+      }
+      if (progress.step !== step) {
+        step = progress.step;
+        bar.setTotal(progress.total);
+      }
+      bar.update(progress.done, { step: progress.step });
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+/** A value of a difference, short enough for one line. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? 'undefined';
+  return text.length > 80 ? `${text.slice(0, 77)}…` : text;
+}
+
+function printReport({ counts, differences, differingRows, servers }: VerifyReport): void {
+  console.log(
+    `sources: ${counts.categories} categories, ${counts.products} products, ${counts.reviews} live reviews; ` +
+      `views checked on: ${servers.join(', ')}`,
+  );
+  if (differingRows === 0) {
+    console.log('verify: 0 differences — every view matches its sources');
+    return;
+  }
+  const byView = new Map<string, ViewDifference[]>();
+  for (const d of differences) {
+    const where = `${d.server} ${d.view}`;
+    byView.set(where, [...(byView.get(where) ?? []), d]);
+  }
+  for (const [where, list] of byView) {
+    console.log(`${where}:`);
+    for (const d of list.slice(0, 40)) {
+      const what =
+        d.column === null
+          ? d.kind === 'missing'
+            ? shown(d.expected)
+            : shown(d.found)
+          : `${d.column}: ` + `expected ${shown(d.expected)}, found ${shown(d.found)}`;
+      console.log(`  ${d.kind.padEnd(10)} ${d.id}  ${what}`);
+    }
+    if (list.length > 40) console.log(`  … ${list.length - 40} more listed differences`);
+  }
+  console.log(`verify: ${differingRows} differing rows (${differences.length} listed column differences)`);
+}
+
+/**
+ * `locus verify [--wait SECONDS]`: zero differences exits 0; otherwise lists them (server, view, id,
+ * column, expected, found) and exits 1. With `--wait`, checks again until the views have caught up or
+ * the time is up (the pipeline is async). Checks the replica too when LOCUS_READ_REPLICA_URL is set.
  */
 export async function main(args: string[] = []): Promise<void> {
   const { values } = parseArgs({ args, options: { wait: { type: 'string', default: '0' } } });
   const waitMs = Number(values.wait) * 1000;
   const config = loadConfig(['LOCUS_CATALOG_DB_URL', 'LOCUS_MONGO_URL', 'LOCUS_READ_DB_URL']);
-  const urls = {
+  const replica = process.env.LOCUS_READ_REPLICA_URL;
+  const urls: VerifyUrls = {
     catalog: config.LOCUS_CATALOG_DB_URL,
     mongo: config.LOCUS_MONGO_URL,
     readPrimary: config.LOCUS_READ_DB_URL,
+    ...(replica ? { readReplica: replica } : {}),
   };
+  if (!replica) console.log('verify: LOCUS_READ_REPLICA_URL is not set: checking the primary only');
   const deadline = Date.now() + waitMs;
-  let report = await verifyViews(urls);
-  while (report.differences.length > 0 && Date.now() < deadline) {
+  const verify = async () => {
+    const bar = progressBar();
+    try {
+      return await verifyViews(urls, { onProgress: bar.onProgress, replicaWaitMs: Math.max(30_000, waitMs) });
+    } finally {
+      bar.stop();
+    }
+  };
+  let report = await verify();
+  while (report.differingRows > 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    report = await verifyViews(urls);
+    report = await verify();
   }
-  const { counts, differences } = report;
-  console.log(
-    `sources: ${counts.categories} categories, ${counts.products} products, ${counts.reviews} live reviews`,
-  );
-  if (differences.length === 0) {
-    console.log('verify: 0 differences — every view matches its sources');
-    return;
-  }
-  const byView = new Map<string, ViewDifference[]>();
-  for (const difference of differences)
-    byView.set(difference.view, [...(byView.get(difference.view) ?? []), difference]);
-  for (const [view, list] of byView) {
-    console.log(`${view}: ${list.length} difference${list.length === 1 ? '' : 's'}`);
-    for (const { id, kind } of list.slice(0, 20)) console.log(`  ${kind.padEnd(10)} ${id}`);
-    if (list.length > 20) console.log(`  … ${list.length - 20} more`);
-  }
-  console.log(`verify: ${differences.length} differences`);
-  process.exitCode = 1;
+  printReport(report);
+  if (report.differingRows > 0) process.exitCode = 1;
 }
