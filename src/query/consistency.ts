@@ -1,17 +1,31 @@
 import { parseConsistencyToken, type ConsistencyToken } from '../contracts/consistency-token.js';
 import { LocusError } from '../shared/errors.js';
+import { isUuid } from '../shared/uuid.js';
 import type { Deadline } from './deadline.js';
 import type { Queryable, ReadBackend, ReadStore } from './read-store.js';
 
 export const ALLOW_PRIMARY_HEADER = 'locus-allow-primary';
 
-/** The token from `Locus-Consistency-Token` or `?consistencyToken=` (header wins), if any. */
+/**
+ * The token from `Locus-Consistency-Token` or `?consistencyToken=` (header wins), if any.
+ * @throws LocusError LOCUS_VALIDATION naming `consistencyToken` when it is malformed, its id included:
+ *   the id is bound to the uuid column of applied_versions, where a non-UUID would fail the read.
+ */
 export function consistencyTokenOf(
   header: string | string[] | undefined,
   query: string | undefined,
 ): ConsistencyToken | undefined {
   const text = (Array.isArray(header) ? header[0] : header) ?? query;
-  return text === undefined || text === '' ? undefined : parseConsistencyToken(text);
+  if (text === undefined || text === '') return undefined;
+  const token = parseConsistencyToken(text);
+  if (!isUuid(token.aggregateId)) {
+    throw new LocusError('LOCUS_VALIDATION', `consistencyToken: "${token.aggregateId}" is not a UUID`, {
+      details: [
+        { field: 'consistencyToken', message: 'expected <product|category|review>:<uuid>:<version>' },
+      ],
+    });
+  }
+  return token;
 }
 
 async function appliedVersion(db: Queryable, token: ConsistencyToken): Promise<number> {

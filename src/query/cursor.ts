@@ -1,4 +1,5 @@
 import { LocusError } from '../shared/errors.js';
+import { isUuid } from '../shared/uuid.js';
 
 /**
  * An opaque keyset cursor: the sort it belongs to, the sort key of the last row served, and that row's
@@ -11,8 +12,6 @@ export interface Cursor {
   key: string | number | null;
   id: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([cursor.sort, cursor.key, cursor.id]), 'utf8').toString('base64url');
@@ -35,7 +34,7 @@ export function decodeCursor(text: string, expectedSort: string): Cursor {
   }
   if (!Array.isArray(parsed) || parsed.length !== 3) throw bad('not a cursor issued by this service');
   const [sort, key, id] = parsed as unknown[];
-  if (typeof sort !== 'string' || typeof id !== 'string' || !UUID.test(id)) {
+  if (typeof sort !== 'string' || typeof id !== 'string' || !isUuid(id)) {
     throw bad('not a cursor issued by this service');
   }
   const keyOk =
