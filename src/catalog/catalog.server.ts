@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import { CATALOG_BODY_MAX_BYTES } from '../contracts/bounds.js';
 import { createHttpServer, type HealthCheck, type HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import type { CatalogDeps } from './catalog.deps.js';
@@ -15,6 +16,8 @@ export async function buildCatalogServer(
     description: 'Products and categories; every write records its change event in the outbox',
     logger: deps.logger,
     metrics: deps.metrics,
+    // Every field at its bound, however the client escapes it (bounds.ts).
+    bodyLimit: CATALOG_BODY_MAX_BYTES,
     healthChecks: deps.healthChecks ?? [],
   });
   registerProductRoutes(app, deps);

@@ -1,15 +1,11 @@
 import Type from 'typebox';
-import { Attributes, Description, Money, Name, Sku } from '../contracts/bounds.js';
+import { Attributes, Description, Money, Name, ServedAttributes, Sku } from '../contracts/bounds.js';
 import { ProductState } from '../contracts/catalog.events.js';
 
-/**
- * A product in responses and exports: the full state of the event schemas plus `version`. Its
- * attributes are described loosely: what is stored already passed the input bounds, and the response
- * serializer would otherwise try every branch of the bounded JSON value.
- */
+/** A product in responses and exports: the full state of the event schemas plus `version`. */
 export const ProductBody = Type.Object({
   ...ProductState.properties,
-  attributes: Type.Record(Type.String(), Type.Unknown()),
+  attributes: ServedAttributes,
   version: Type.Integer({ minimum: 1 }),
 });
 

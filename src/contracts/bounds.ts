@@ -144,6 +144,32 @@ export const BoundedAttributes = Type.Refine(
 );
 
 /**
+ * Attributes as responses describe them: any object. What is stored already passed Attributes, and a
+ * response serializer given the bounded union would try every branch of it (and a `^.*$` key pattern
+ * drops keys holding a line break).
+ */
+export const ServedAttributes = Type.Unsafe<Record<string, unknown>>({
+  type: 'object',
+  additionalProperties: true,
+});
+
+// Largest request bodies that the write schemas admit, however the client encodes its JSON: an astral
+// character escaped as two `\uXXXX` takes 12 bytes, any serialized byte of attributes at most 6.
+const ESCAPED_CODE_POINT_BYTES = 12;
+const ESCAPED_BYTE = 6;
+const FRAMING_BYTES = 4 * 1024;
+
+/** Body limit of the catalog's writes: a product with every field at its bound, fully escaped. */
+export const CATALOG_BODY_MAX_BYTES =
+  ESCAPED_CODE_POINT_BYTES * (SKU_MAX_LENGTH + NAME_MAX_LENGTH + DESCRIPTION_MAX_LENGTH) +
+  ESCAPED_BYTE * ATTRIBUTES_MAX_BYTES +
+  FRAMING_BYTES;
+
+/** Body limit of the reviews service's writes: a review with every field at its bound, fully escaped. */
+export const REVIEWS_BODY_MAX_BYTES =
+  ESCAPED_CODE_POINT_BYTES * (AUTHOR_MAX_LENGTH + TITLE_MAX_LENGTH + REVIEW_BODY_MAX_LENGTH) + FRAMING_BYTES;
+
+/**
  * @throws LocusError LOCUS_VALIDATION naming `field` when the attributes serialize to more than
  *   ATTRIBUTES_MAX_BYTES.
  */

@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { MAX_PRICE_AMOUNT, PriceAmount } from '../contracts/bounds.js';
+import { MAX_PRICE_AMOUNT, PriceAmount, ServedAttributes } from '../contracts/bounds.js';
 import { STRATEGY_CHOICES } from './strategy.router.js';
 
 const Uuid = Type.String({ format: 'uuid' });
@@ -43,7 +43,7 @@ export const ProductBody = Type.Object({
   categoryId: Nullable(Uuid),
   categoryName: Nullable(Type.String()),
   price: Type.Object({ amount: Type.Integer(), currency: Type.String() }),
-  attributes: Type.Record(Type.String(), Type.Unknown()),
+  attributes: ServedAttributes,
   createdAt: Timestamp,
   updatedAt: Timestamp,
   version: Type.Integer(),

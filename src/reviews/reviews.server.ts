@@ -1,12 +1,13 @@
 import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
+import { REVIEWS_BODY_MAX_BYTES } from '../contracts/bounds.js';
 import { createHttpServer, type HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import { registerReviewRoutes } from './review.routes.js';
 import type { ReviewService } from './review.service.js';
 
-/** Largest review request body: a 10 000-character body plus the other fields fits comfortably. */
-export const REVIEWS_BODY_LIMIT = 32 * 1024;
+/** Largest review request body: every field at its bound, however the client escapes it (bounds.ts). */
+export const REVIEWS_BODY_LIMIT = REVIEWS_BODY_MAX_BYTES;
 
 /** Builds the reviews HTTP server with every route; the caller listens (or calls `inject`). */
 export async function buildReviewsServer(deps: {
