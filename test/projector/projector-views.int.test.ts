@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProjectorProcess } from '../../src/apps/projector.js';
+import { MAX_PRICE_AMOUNT } from '../../src/contracts/bounds.js';
 import { topicNames } from '../../src/contracts/topics.js';
 import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
@@ -22,6 +23,38 @@ import {
 } from './projector.fixtures.js';
 
 const logger = createLogger('projector-test', 'error');
+
+/** Text the write APIs accept (bounds.ts) that SQL quoting, escaping or encoding could change. */
+const HOSTILE_TEXTS = [
+  '😀 👩‍👩‍👧 🇫🇷 𝕏',
+  'e\u0301 a\u0308\u0323 Z\u0324\u0354',
+  '\u202eabc\u202c \u200fשלום\u200e',
+  `"double" 'single' \`back\``,
+  '\\ \\\\ \\u0000 \\n \\"',
+  '$1 $$ $& ${x}',
+  "E'\\x00' E'' '; DROP TABLE product_summary; --",
+  '\u0001\t\n\r\u001f\u007f\u2028\ufeff',
+  '{"a": 1} {x,y} NULL \\N',
+];
+
+/** A category of products at the largest price, each with hostile text in every field and a review. */
+function hostileAggregates(writer: EventWriter): void {
+  const categoryId = writer.category('hostile 😀 \'"\\', undefined, HOSTILE_TEXTS.join(' | '));
+  HOSTILE_TEXTS.forEach((text, i) => {
+    const productId = writer.product({
+      sku: `HOSTILE-${i}`,
+      name: text,
+      description: text,
+      categoryId,
+      price: MAX_PRICE_AMOUNT - i,
+      attributes: {
+        [`key ${text}`]: text,
+        nested: { list: [text, 0.1, -1.5e-7, 1 / 3, Number.MAX_SAFE_INTEGER, null, true, {}] },
+      },
+    });
+    writer.review({ productId, rating: 1 + (i % 5), author: text, title: text, body: text });
+  });
+}
 
 describe('projector views', () => {
   let testbed: ProjectorTestbed;
@@ -47,6 +80,8 @@ describe('projector views', () => {
     // given: a random stream of creates, edits, moves and deletes (reviews before products, products before categories)
     const writer = new EventWriter();
     mixedStream(writer, seededRandom(42), { categories: 6, products: 60, reviews: 300, edits: 400 });
+    // ... and text and attributes at the edges of what the write APIs accept, compared field by field
+    hostileAggregates(writer);
     const random = seededRandom(7);
     const duplicates = writer.events.filter(() => random() < 0.2);
     // ... and stale versions delivered after newer ones (a late "updated" after a delete included)
@@ -69,6 +104,36 @@ describe('projector views', () => {
     expect(expected.products.size).toBeGreaterThan(10);
     expect([...expected.reviews.values()].some((r) => r.productName === null)).toBe(true);
     expect(await readViews(pool)).toEqual(expected);
+    // and the comparison sees a drift in any column, one at a time (rolled back)
+    for (const [table, change] of [
+      ['category_view', `description = description || ' '`],
+      ['category_view', `updated_at = updated_at + interval '1 ms'`],
+      ['product_summary', `sku = sku || 'x'`],
+      ['product_summary', `description = description || ' '`],
+      ['product_summary', `price_currency = 'USD'`],
+      ['product_summary', `attributes = attributes || '{"x": 1}'`],
+      ['product_summary', `created_at = created_at + interval '1 ms'`],
+      ['product_summary', `last_review_at = last_review_at + interval '1 ms'`],
+      ['review_view', `author = author || ' '`],
+      ['review_view', `title = title || ' '`],
+      ['review_view', `body = body || ' '`],
+      ['review_view', `created_at = created_at + interval '1 ms'`],
+    ] as const) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const column = /^\w+/.exec(change)![0];
+        const { rowCount } = await client.query(
+          `UPDATE ${table} SET ${change}
+           WHERE id = (SELECT id FROM ${table} WHERE ${column} IS NOT NULL ORDER BY id LIMIT 1)`,
+        );
+        expect(rowCount, `${table} ${change}`).toBe(1);
+        expect(await readViews(client), `${table} ${change}`).not.toEqual(expected);
+      } finally {
+        await client.query('ROLLBACK');
+        client.release();
+      }
+    }
     const versions = await pool.query<{ aggregate_id: string; version: number; deleted: boolean }>(
       'SELECT aggregate_id, version, deleted FROM applied_versions',
     );
