@@ -109,3 +109,9 @@ export async function measureProcess<T>(
     clearInterval(timer);
   }
 }
+
+/** The highest resident set size a process has reached so far (VmHWM), in MB. */
+export function peakRssMbOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
