@@ -1,4 +1,3 @@
-import { decodeEvent } from '../../src/contracts/registry.js';
 import type { Broker, IncomingMessage } from '../../src/messaging/kafka.js';
 import { uniqueName } from '../support/isolation.js';
 
@@ -40,12 +39,16 @@ export async function collectMessages(broker: Broker, topics: string[]): Promise
   };
 }
 
-/** Per key, the aggregate versions in the order they arrived. */
+/**
+ * Per key, the aggregate versions in the order they arrived. Read from the envelope without checking
+ * the event's data against its schema: the relay's tests are about transport, and some send events
+ * larger than the write APIs accept.
+ */
 export function versionsByKey(messages: IncomingMessage[]): Map<string, number[]> {
   const byKey = new Map<string, number[]>();
   for (const message of messages) {
     const list = byKey.get(message.key!) ?? [];
-    list.push(decodeEvent(message.value).aggregateversion);
+    list.push((JSON.parse(message.value!.toString('utf8')) as { aggregateversion: number }).aggregateversion);
     byKey.set(message.key!, list);
   }
   return byKey;

@@ -8,12 +8,16 @@ import { uuidGenerator } from '../../src/shared/clock.js';
 /** A product id for test keys: `00000000-0000-4000-8000-<12 digits of n>`. */
 export const productKey = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
-/** Records `product.updated.v1` of `key` at `version` in its own transaction, as a catalog write would. */
+/**
+ * Records `product.updated.v1` of `key` at `version` in its own transaction, as a catalog write would
+ * (appendToOutbox, the catalog's own outbox write).
+ */
 export async function appendProductEvent(
   db: Kysely<CatalogDb>,
   topic: string,
   key: string,
   version: number,
+  attributes: Record<string, string> = {},
 ): Promise<void> {
   const now = new Date();
   await db.transaction().execute((trx) =>
@@ -32,7 +36,7 @@ export async function appendProductEvent(
           description: '',
           categoryId: null,
           price: { amount: version * 100, currency: 'EUR' },
-          attributes: {},
+          attributes,
           createdAt: now.toISOString(),
           updatedAt: now.toISOString(),
         },
@@ -62,4 +66,16 @@ export async function pendingRows(db: Kysely<CatalogDb>): Promise<number> {
     .where('published_at', 'is', null)
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/**
+ * Product attributes whose JSON is about `bytes` long: entries of strings up to 1,000 characters,
+ * shaped as the event schemas allow.
+ */
+export function attributesOfSize(bytes: number, seed = 0): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  for (let i = 0, left = bytes; left > 12; i++, left -= 1_010) {
+    attributes[`a${i}`] = String((seed + i) % 10).repeat(Math.min(1_000, left - 12));
+  }
+  return attributes;
 }

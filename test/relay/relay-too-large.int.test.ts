@@ -1,0 +1,105 @@
+import kafkajs from 'kafkajs';
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
+import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
+import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
+import { runRelay, type RunningRelay } from '../../src/relay/relay.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { createKysely, createPool } from '../../src/shared/postgres.js';
+import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import { collectMessages } from './kafka-collector.js';
+import { appendProductEvent, attributesOfSize, productKey } from './outbox-fixture.js';
+import { eventually } from './relay-process.js';
+import { versionsByKey } from './kafka-collector.js';
+
+const logger = createLogger('relay-too-large-test', 'silent');
+const TOPIC_LIMIT = 100_000;
+
+describe('an event too large for its topic even alone', () => {
+  let database: TestDatabase;
+  let db: Kysely<CatalogDb>;
+  let broker: Broker;
+  let producer: MessageProducer;
+  let source: PostgresOutboxSource;
+  let relay: RunningRelay | undefined;
+  const topic = `${uniqueTopicPrefix()}products`;
+  const admin = new kafkajs.Kafka({
+    brokers: process.env.LOCUS_KAFKA_BROKERS!.split(','),
+    logLevel: kafkajs.logLevel.NOTHING,
+  }).admin();
+
+  beforeAll(async () => {
+    database = await createTestDatabase('catalog');
+    db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'relay-too-large-test' }));
+    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'relay-too-large', logger });
+    await broker.ensureTopics([
+      { topic, partitions: 3, config: { 'max.message.bytes': String(TOPIC_LIMIT) } },
+    ]);
+    producer = await broker.producer();
+    source = new PostgresOutboxSource({ url: database.url, pollIntervalMs: 50 });
+    await admin.connect();
+  });
+
+  afterAll(async () => {
+    await relay?.stop();
+    await source?.close();
+    await producer?.close();
+    await broker?.deleteTopics([topic]);
+    await broker?.close();
+    await admin.disconnect();
+    await db?.destroy();
+    await database?.drop();
+  });
+
+  it('is parked; other keys flow; its key waits behind it until retried after the limit is raised', async () => {
+    // given key 1 at v1 (small), v2 (150 KB: over the topic's 100 KB even alone), v3 (small), and
+    // keys 2 and 3 at v1..v3, interleaved in the outbox
+    const [poisoned, other1, other2] = [productKey(1), productKey(2), productKey(3)];
+    for (let version = 1; version <= 3; version++) {
+      const attributes = version === 2 ? attributesOfSize(150_000) : {};
+      await appendProductEvent(db, topic, poisoned, version, attributes);
+      await appendProductEvent(db, topic, other1, version);
+      await appendProductEvent(db, topic, other2, version);
+    }
+    const collector = await collectMessages(broker, [topic]);
+
+    // when the relay runs
+    relay = runRelay(source, producer, { logger, batchSize: 100 });
+
+    // then the other keys arrive in full, and key 1 only up to the event before the large one
+    await collector.waitFor(7, 30_000);
+    await collector.settle(1_000);
+    const arrived = versionsByKey(collector.messages);
+    expect(arrived.get(other1)).toEqual([1, 2, 3]);
+    expect(arrived.get(other2)).toEqual([1, 2, 3]);
+    expect(arrived.get(poisoned)).toEqual([1]);
+
+    // and the large event is a relay dead letter with its reason, its v3 waiting behind it
+    const [letter, ...more] = await source.deadLetters.list(10);
+    expect(more).toEqual([]);
+    expect(letter).toMatchObject({ source: 'catalog', key: poisoned, aggregateVersion: 2, waiting: 1 });
+    expect(letter!.reason).toMatch(/larger than topic .* accepts \(100000 bytes\)/);
+    expect(relay.status().consecutiveFailures).toBe(0);
+
+    // when an operator raises the topic's limit and retries it
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: kafkajs.ConfigResourceTypes.TOPIC,
+          name: topic,
+          configEntries: [{ name: 'max.message.bytes', value: '300000' }],
+        },
+      ],
+    });
+    expect(await source.deadLetters.retry(letter!.id)).toBe(true);
+
+    // then it and the event behind it are published, in order, and nothing is parked any more
+    await collector.waitFor(9, 30_000);
+    await collector.settle(500);
+    await collector.stop();
+    expect(versionsByKey(collector.messages).get(poisoned)).toEqual([1, 2, 3]);
+    expect(await eventually(async () => (await source.deadLetters.count()) === 0)).toBe(true);
+  });
+});
