@@ -17,7 +17,7 @@ import {
   type OutboxEntryDocument,
   type ReviewCollections,
 } from './review.model.js';
-import { isDuplicateKey, loadCurrent } from './review.repository.js';
+import { decideOutcome, isDuplicateKey, loadCurrent } from './review.repository.js';
 
 export interface ReviewOutboxSourceOptions {
   /** LOCUS_TOPIC_PREFIX: events go to `topicNames(prefix).reviews`, keyed by product id. */
@@ -91,8 +91,10 @@ const PARK_AFTER_REFUSALS = 3;
  * until it is `resolveAfterMs` old; then the relay looks the version up in `review_events`: the same
  * event → committed, the document is repaired, publish; another event → a loser's leftover, drop;
  * none → roll the commit forward by inserting the event itself (unless the review document is
- * already past that version: then the winner was published and purged, drop). A stalled writer that
- * wakes up then finds its own event and reports success.
+ * already past that version: then the winner was published and purged, drop; or its writer, still
+ * alive, cancelled it before answering its client 5xx: `decideOutcome`, one unique insert, says which
+ * of the writer and the relay came first, and the relay drops a cancelled entry). A stalled writer
+ * that wakes up then finds its own event and reports success.
  *
  * Leases on FerretDB: updates there are read-then-overwrite without a lock, so a compare-and-set on a
  * lease document (`findOneAndUpdate({expiresAt < now})`) could be won by two relays. Mutual exclusion
@@ -441,6 +443,9 @@ export class ReviewOutboxSource implements OutboxSource {
       }
       const document = await reviews.findOne({ _id: entry.reviewId }, { projection: { version: 1 } });
       if (document && document.version >= entry.version) return 'drop';
+      // The writer may live and have told its client the write failed: one unique insert decides.
+      const outcome = await decideOutcome(this.db, entry._id, 'completed', this.clock.now());
+      if (outcome === 'cancelled') return 'drop';
       try {
         await events.insertOne(eventOfOutboxEntry(entry)); // roll the dead writer's commit forward
       } catch (error) {

@@ -22,6 +22,10 @@ import type { ReviewDeleted, ReviewState } from '../contracts/review.events.js';
  *   compare it with the newest event (one indexed point lookup) and repair it when it lags.
  * - `idempotency_keys` — `Idempotency-Key` of POST → the review it created (unique `_id`).
  * - `outbox_leases` — lane leases of the relays (see review-outbox.source.ts).
+ * - `write_outcomes` — for an outbox entry whose writer failed before its commit was known, whether
+ *   it is cancelled (by the writer, before it answers 5xx) or completed (by the relay, before it rolls
+ *   the commit forward): unique `_id` = event id, so exactly one of the two decides (see
+ *   review.repository.ts `decideOutcome`).
  */
 export const COLLECTIONS = {
   reviews: 'reviews',
@@ -29,6 +33,7 @@ export const COLLECTIONS = {
   idempotencyKeys: 'idempotency_keys',
   leases: 'outbox_leases',
   outbox: 'review_outbox',
+  outcomes: 'write_outcomes',
 } as const;
 
 /** Number of relay lanes: events are spread over lanes by product id; one relay holds a lane at a time. */
@@ -112,6 +117,16 @@ export interface IdempotencyKeyDocument {
   createdAt: Date;
 }
 
+/** What became of a write whose writer failed between its outbox entry and a known commit. */
+export type WriteOutcome = 'cancelled' | 'completed';
+
+export interface WriteOutcomeDocument {
+  /** The event id of the outbox entry. */
+  _id: string;
+  outcome: WriteOutcome;
+  decidedAt: Date;
+}
+
 export interface LeaseDocument {
   /** `<lane>:<generation>`: a generation is taken by exactly one relay (unique `_id`). */
   _id: string;
@@ -127,6 +142,7 @@ export interface ReviewCollections {
   idempotencyKeys: Collection<IdempotencyKeyDocument>;
   leases: Collection<LeaseDocument>;
   outbox: Collection<OutboxDocument>;
+  outcomes: Collection<WriteOutcomeDocument>;
 }
 
 export function reviewCollections(db: Db): ReviewCollections {
@@ -136,6 +152,7 @@ export function reviewCollections(db: Db): ReviewCollections {
     idempotencyKeys: db.collection<IdempotencyKeyDocument>(COLLECTIONS.idempotencyKeys),
     leases: db.collection<LeaseDocument>(COLLECTIONS.leases),
     outbox: db.collection<OutboxDocument>(COLLECTIONS.outbox),
+    outcomes: db.collection<WriteOutcomeDocument>(COLLECTIONS.outcomes),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   type CurrentReview,
   type ReviewDocument,
   type ReviewEventDocument,
+  type WriteOutcome,
 } from './review.model.js';
 
 const DUPLICATE_KEY = 11000;
@@ -55,14 +56,24 @@ export async function loadCurrent(db: Db, reviewId: string): Promise<CurrentRevi
  * The outbox entry (a copy of the event in `review_outbox`) is inserted FIRST, so a crash between the
  * two inserts leaves an entry without its event, never a committed event the relay cannot find; the
  * relay resolves such an entry once it is old (rolls the commit forward, or drops it when another
- * event took the version). So an insert that collides with an event of the SAME id means the relay
- * already committed this very event for a stalled writer: that is a success, not a conflict.
+ * event took the version or its writer cancelled it, see `decideOutcome`).
  * The caller confirms the entry with `confirmEvent` once the review document is updated.
- * @throws LocusError LOCUS_VERSION_CONFLICT when another write already took this version.
+ * @throws LocusError LOCUS_VERSION_CONFLICT when another write already took this version; any store
+ *   error as it is (the write's outcome is then unknown until `decideOutcome`).
  */
 export async function recordEvent(db: Db, event: ReviewEventDocument): Promise<void> {
+  await reviewCollections(db).outbox.insertOne(outboxEntryOf(event));
+  await insertEvent(db, event);
+}
+
+/**
+ * Inserts the event of an entry already in the outbox. An insert that collides with an event of the
+ * SAME id means the relay already committed this very event for a stalled writer: that is a success,
+ * not a conflict.
+ * @throws LocusError LOCUS_VERSION_CONFLICT when another event holds this version.
+ */
+export async function insertEvent(db: Db, event: ReviewEventDocument): Promise<void> {
   const { events, outbox } = reviewCollections(db);
-  await outbox.insertOne(outboxEntryOf(event));
   try {
     await events.insertOne(event);
   } catch (error) {
@@ -77,6 +88,31 @@ export async function recordEvent(db: Db, event: ReviewEventDocument): Promise<v
       { details: [{ field: 'If-Match', message: `version ${event.version - 1} is no longer current` }] },
     );
   }
+}
+
+/**
+ * Decides once what becomes of an outbox entry whose commit is in doubt: the writer that failed asks
+ * for `cancelled` before it answers 5xx, the relay asks for `completed` before it rolls the commit
+ * forward. One unique insert (`_id` = event id) decides; whoever comes second gets the first one's
+ * outcome. FerretDB v1 honours unique indexes, so this holds there as on MongoDB.
+ * @returns the outcome that holds, whoever decided it.
+ */
+export async function decideOutcome(
+  db: Db,
+  eventId: string,
+  wanted: WriteOutcome,
+  now: Date,
+): Promise<WriteOutcome> {
+  const { outcomes } = reviewCollections(db);
+  try {
+    await outcomes.insertOne({ _id: eventId, outcome: wanted, decidedAt: now });
+    return wanted;
+  } catch (error) {
+    if (!isDuplicateKey(error)) throw error;
+  }
+  const decided = await outcomes.findOne({ _id: eventId });
+  if (!decided) throw new LocusError('LOCUS_CONFLICT', `the outcome of write ${eventId} was purged`);
+  return decided.outcome;
 }
 
 /**

@@ -9,7 +9,8 @@ import {
   type ReviewState,
 } from '../contracts/review.events.js';
 import type { Clock, IdGenerator } from '../shared/clock.js';
-import { LocusError } from '../shared/errors.js';
+import { isLocusError, LocusError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
 import type { ProductDirectory } from './product-directory.js';
 import {
   currentFromEvent,
@@ -25,6 +26,8 @@ import {
 import {
   applyEvent,
   confirmEvent,
+  decideOutcome,
+  insertEvent,
   isDuplicateKey,
   listReviewDocuments,
   loadCurrent,
@@ -52,6 +55,8 @@ export interface ReviewServiceDeps {
   newId: IdGenerator;
   products: ProductDirectory;
   lanes?: number;
+  /** Told about writes that committed but left their document or confirmation to the relay. */
+  logger?: Logger;
 }
 
 export interface ReviewService {
@@ -87,11 +92,22 @@ export interface ReviewService {
 const UNCONDITIONAL_ATTEMPTS = 5;
 
 /**
+ * Tries to decide a failed write's outcome before answering: enough to ride out a blip of the store,
+ * few enough that the client gets its answer well within the relay's grace period.
+ */
+const DECIDE_ATTEMPTS = 3;
+
+/**
  * The write side of reviews. Every write is: load the newest committed version (repairing a lagging
  * document), check the precondition, record the event of version n+1 (its outbox entry first, then
  * the event: the commit point, unique on (reviewId, version)), bring the document up to it, then
  * confirm the outbox entry. A crash after the commit loses nothing: the event holds the full state and
  * the next read or write (or the outbox relay, which resolves unconfirmed entries) applies it.
+ *
+ * No write completes behind its client's back: once the event is in, the write answers success even
+ * when the document update or the confirmation fails (the relay completes both); when recording
+ * fails, the writer cancels the entry (`decideOutcome`) before it answers 5xx, unless the relay has
+ * already decided to complete it, in which case the write completes and answers success.
  */
 export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const { db, clock, newId } = deps;
@@ -117,10 +133,46 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       id: newId(),
       lanes,
     });
-    await recordEvent(db, event);
-    await applyEvent(db, event);
-    await confirmEvent(db, event);
+    try {
+      await recordEvent(db, event);
+    } catch (error) {
+      if (isLocusError(error) || !(await settleFailedRecord(event, error))) throw error;
+    }
+    try {
+      await applyEvent(db, event);
+      await confirmEvent(db, event);
+    } catch (error) {
+      // Committed: the relay repairs the document and publishes the unconfirmed entry.
+      deps.logger?.warn({ err: error, eventId: event._id }, 'review write committed; the relay completes it');
+    }
     return event;
+  };
+
+  /**
+   * After recording failed: true when the write is bound to complete (its event is in, or the relay
+   * decided to roll it forward: then this writer inserts the event itself), false once it is cancelled
+   * for good. When the decision cannot be stored either, the original error goes to the client.
+   */
+  const settleFailedRecord = async (event: ReviewEventDocument, cause: unknown): Promise<boolean> => {
+    const { events, outbox } = reviewCollections(db);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await decideOutcome(db, event._id, 'cancelled', clock.now());
+        if (outcome === 'completed') {
+          await insertEvent(db, event);
+          return true;
+        }
+        // The failed insert may have reached the store after all: then it is the commit.
+        if (await events.findOne({ _id: event._id }, { projection: { _id: 1 } })) return true;
+        // Best effort: frees the product's later events now rather than after the relay's grace period.
+        await outbox.deleteOne({ _id: event._id }).catch(() => undefined);
+        return false;
+      } catch (error) {
+        if (isLocusError(error)) throw error;
+        if (attempt >= DECIDE_ATTEMPTS) throw cause;
+        await new Promise((resolve) => setTimeout(resolve, 50 * 4 ** attempt));
+      }
+    }
   };
 
   const loadLive = async (id: string): Promise<CurrentReview> => {
