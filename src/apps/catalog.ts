@@ -4,6 +4,7 @@ import type { CatalogDb } from '../catalog/catalog.tables.js';
 import { topicNames } from '../contracts/topics.js';
 import { systemClock, uuidGenerator } from '../shared/clock.js';
 import { loadConfig, portOf } from '../shared/config.js';
+import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createKysely, createPool } from '../shared/postgres.js';
@@ -38,8 +39,8 @@ export async function main(): Promise<void> {
     });
     await app.listen({ port: portOf(config, 'LOCUS_CATALOG_PORT'), host: config.LOCUS_HOST });
     return {
-      async close() {
-        await app.close();
+      async close(drainMs) {
+        await closeHttpServer(app, drainMs);
         await db.destroy();
       },
     };

@@ -13,7 +13,7 @@ import { rebuildViews, type RebuildProgress } from '../projector/rebuild.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { loadConfig, portOf, positiveOf, type Config } from '../shared/config.js';
 import { LocusError } from '../shared/errors.js';
-import { createHttpServer, type HttpServer } from '../shared/http-server.js';
+import { closeHttpServer, createHttpServer, type HttpServer } from '../shared/http-server.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createPool } from '../shared/postgres.js';
@@ -138,8 +138,8 @@ export async function startProjectorProcess(
   return {
     app,
     process: {
-      async close() {
-        await app.close();
+      async close(drainMs) {
+        await closeHttpServer(app, drainMs);
         await projector.stop();
         await producer.close();
         await broker.close();

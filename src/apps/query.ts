@@ -1,5 +1,6 @@
 import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { systemClock } from '../shared/clock.js';
+import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createPool } from '../shared/postgres.js';
@@ -83,8 +84,8 @@ export async function main(): Promise<void> {
     });
     await app.listen({ port: portOf(config, 'LOCUS_QUERY_PORT'), host: config.LOCUS_HOST });
     return {
-      async close() {
-        await app.close();
+      async close(drainMs) {
+        await closeHttpServer(app, drainMs);
         await Promise.all([replica.end(), primary.end()]);
       },
     };

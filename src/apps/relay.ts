@@ -15,7 +15,7 @@ import { reviewsDeadLetters, reviewsOutboxSource } from '../reviews/review-outbo
 import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { LocusError } from '../shared/errors.js';
 import type { HealthCheck } from '../shared/http-server.js';
-import { createHttpServer } from '../shared/http-server.js';
+import { closeHttpServer, createHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createPool } from '../shared/postgres.js';
@@ -88,8 +88,10 @@ async function run(): Promise<void> {
     await app.listen({ port: portOf(config, 'LOCUS_RELAY_PORT'), host: config.LOCUS_HOST });
 
     return {
-      async close() {
-        await app.close();
+      // A batch whose send kafkajs is still retrying (the broker gone) cannot be aborted: the stop
+      // waits for it until the runner's grace period ends the process; the batch stays pending.
+      async close(drainMs) {
+        await closeHttpServer(app, drainMs);
         await Promise.all(relays.map((relay) => relay.stop()));
         await Promise.all(sources.map((source) => source.close()));
         await producer.close();

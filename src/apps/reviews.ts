@@ -5,6 +5,7 @@ import { createReviewService } from '../reviews/review.service.js';
 import { buildReviewsServer } from '../reviews/reviews.server.js';
 import { systemClock, uuidGenerator } from '../shared/clock.js';
 import { loadConfig, portOf } from '../shared/config.js';
+import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { runUntilSignal } from '../shared/process-runner.js';
@@ -40,8 +41,8 @@ export async function main(): Promise<void> {
     const app = await buildReviewsServer({ db, reviews, logger, metrics: createMetricsRegistry('reviews') });
     await app.listen({ port: portOf(config, 'LOCUS_REVIEWS_PORT'), host: config.LOCUS_HOST });
     return {
-      async close() {
-        await app.close();
+      async close(drainMs) {
+        await closeHttpServer(app, drainMs);
         await client.close();
       },
     };

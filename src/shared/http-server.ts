@@ -233,3 +233,19 @@ function isStoreUnavailable(error: unknown): boolean {
     (typeof message === 'string' && message.includes('timeout exceeded when trying to connect'))
   );
 }
+
+/**
+ * Closes `app` for a stopping process: new connections are refused and idle keep-alive ones closed at
+ * once; requests in flight get `drainMs` to finish. Then every connection still open is dropped (a
+ * client that sent half a request, a slow reader), which Fastify's close would otherwise wait on for
+ * as long as that client likes. Without `drainMs`, it waits for them.
+ */
+export async function closeHttpServer(app: HttpServer, drainMs?: number): Promise<void> {
+  if (drainMs === undefined) return app.close();
+  const drained = setTimeout(() => app.server.closeAllConnections(), drainMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(drained);
+  }
+}

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../migrate/migrator.js';
+import { shutdownGraceMs } from '../shared/process-runner.js';
 
 export interface ProcessSpec {
   /** Name of the process, also its log file name. */
@@ -28,10 +29,19 @@ export const PROCESS_NODE_FLAGS: Record<string, string[]> = {
   query: ['--max-semi-space-size=4'],
 };
 
+/** How a process ended: its exit code, or the signal that ended it. */
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** What `stop` waits beyond a process's own grace period before it SIGKILLs it. */
+const KILL_AFTER_GRACE_MS = 5_000;
+
 interface Supervised {
   spec: ProcessSpec;
   child: ChildProcess;
-  exited: Promise<number | null>;
+  exited: Promise<ProcessExit>;
 }
 
 /**
@@ -70,17 +80,19 @@ export class ProcessSupervisor {
     );
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<ProcessExit>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
     this.processes.set(spec.name, { spec, child, exited });
     if (!spec.healthUrl) return;
     const deadline = Date.now() + timeoutMs;
-    let exitCode: number | null | undefined;
-    void exited.then((code) => (exitCode = code));
+    let exit: ProcessExit | undefined;
+    void exited.then((ended) => (exit = ended));
     for (;;) {
-      if (exitCode !== undefined) {
+      if (exit !== undefined) {
         this.processes.delete(spec.name);
         throw new Error(
-          `${spec.name} exited with code ${exitCode} while starting; see ${this.logFile(spec.name)}`,
+          `${spec.name} exited with ${exit.signal ?? `code ${exit.code}`} while starting; see ${this.logFile(spec.name)}`,
         );
       }
       if (await answers(spec.healthUrl)) return;
@@ -103,23 +115,32 @@ export class ProcessSupervisor {
     this.processes.get(name)?.child.kill(signal);
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
-  async stop(name: string, graceMs = 15_000): Promise<void> {
+  /**
+   * SIGTERM, then SIGKILL once the process has outlived its own grace period (LOCUS_SHUTDOWN_GRACE_MS,
+   * after which it exits by itself) by a margin, or after `killAfterMs`; resolves with how it ended,
+   * or undefined when no such process runs.
+   */
+  async stop(name: string, killAfterMs?: number): Promise<ProcessExit | undefined> {
     const supervised = this.processes.get(name);
-    if (!supervised) return;
-    const { child, exited } = supervised;
+    if (!supervised) return undefined;
+    const { spec, child, exited } = supervised;
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const graceMs = shutdownGraceMs({ ...this.baseEnv, ...spec.env });
+      const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs ?? graceMs + KILL_AFTER_GRACE_MS);
       await exited;
       clearTimeout(timer);
     }
     this.processes.delete(name);
+    return exited;
   }
 
-  /** Stops every process this supervisor started, newest first. */
+  /**
+   * Stops every process this supervisor started, all at once: the whole stop takes one grace period,
+   * not one per process, so none is left running while the others take their turn.
+   */
   async stopAll(): Promise<void> {
-    for (const name of [...this.processes.keys()].reverse()) await this.stop(name);
+    await Promise.all([...this.processes.keys()].map((name) => this.stop(name)));
   }
 
   running(): string[] {

@@ -2,26 +2,38 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
+/** How long the test waits for the child before it SIGKILLs it and reports it as still running. */
+const GIVE_UP_MS = 4_000;
+
 /** Runs the slow-start child, sends `signals` once it prints `after`, and collects what it printed. */
 function runChild(
   startMs: number,
   after: string,
   signals: NodeJS.Signals[],
-): Promise<{ lines: string[]; exit: string }> {
+  env: Record<string, string> = {},
+): Promise<{ lines: string[]; exit: string; afterSignalMs: number }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', path.join(import.meta.dirname, 'fixtures/slow-start-child.ts')],
-    { env: { ...process.env, START_MS: String(startMs) }, stdio: ['ignore', 'pipe', 'inherit'] },
+    { env: { ...process.env, START_MS: String(startMs), ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  let signalledAt = Number.NaN;
+  const giveUp = setTimeout(() => child.kill('SIGKILL'), GIVE_UP_MS);
   const lines: string[] = [];
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     for (const line of chunk.split('\n').filter(Boolean)) {
       lines.push(line);
-      if (line === after) for (const signal of signals) child.kill(signal);
+      if (line !== after) continue;
+      signalledAt = performance.now();
+      for (const signal of signals) child.kill(signal);
     }
   });
   return new Promise((resolve) =>
-    child.once('exit', (code, signal) => resolve({ lines, exit: signal ?? `exit code ${code}` })),
+    child.once('exit', (code, signal) => {
+      clearTimeout(giveUp);
+      const exit = signal === 'SIGKILL' ? 'still running' : (signal ?? `exit code ${code}`);
+      resolve({ lines, exit, afterSignalMs: performance.now() - signalledAt });
+    }),
   );
 }
 
@@ -36,6 +48,16 @@ describe('runUntilSignal', () => {
     const { lines, exit } = await runChild(0, 'started', ['SIGTERM']);
     expect(lines).toEqual(['starting', 'started', 'closed', 'exiting']);
     expect(exit).toBe('exit code 0');
+  });
+
+  it('given a close that leaves a timer running, then it still exits when its grace period ends, with 1', async () => {
+    const { lines, exit, afterSignalMs } = await runChild(0, 'started', ['SIGTERM'], {
+      LINGER: '1',
+      LOCUS_SHUTDOWN_GRACE_MS: '1000',
+    });
+    expect(lines).toEqual(['starting', 'started', 'closed', 'exiting']);
+    expect(exit).toBe('exit code 1');
+    expect(afterSignalMs).toBeGreaterThanOrEqual(1_000);
   });
 
   it('given a second signal while it is stopping, then it exits at once with 130', async () => {
