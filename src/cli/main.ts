@@ -67,7 +67,6 @@ const processes: [string, string, () => Promise<{ main: () => Promise<void> }>][
     () => import('../apps/catalog.js'),
   ],
   ['reviews', 'run the reviews service (reviews in MongoDB), port 8082', () => import('../apps/reviews.js')],
-  ['relay', 'run the outbox relays that publish change events to Kafka', () => import('../apps/relay.js')],
   [
     'query',
     'run the query service (REST over the views; analytics on the replica), port 8080',
@@ -80,6 +79,14 @@ for (const [name, description, load] of processes) {
     .description(description)
     .action(async () => (await load()).main());
 }
+
+program
+  .command('relay')
+  .description('run the outbox relays that publish change events to Kafka, port 8084')
+  .argument('[action]', 'run (default), dlq (list | retry <source> <id> | skip <source> <id>)', 'run')
+  .argument('[args...]')
+  .allowUnknownOption()
+  .action(async (action: string, args: string[]) => (await import('../apps/relay.js')).main(action, args));
 
 program
   .command('projector')

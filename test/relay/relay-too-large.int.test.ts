@@ -1,13 +1,22 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import kafkajs from 'kafkajs';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
 import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
+import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
 import { runRelay, type RunningRelay } from '../../src/relay/relay.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
-import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import {
+  createTestDatabase,
+  uniqueMongoUrl,
+  uniqueTopicPrefix,
+  type TestDatabase,
+} from '../support/isolation.js';
 import { collectMessages } from './kafka-collector.js';
 import { appendProductEvent, attributesOfSize, productKey } from './outbox-fixture.js';
 import { eventually } from './relay-process.js';
@@ -81,6 +90,14 @@ describe('an event too large for its topic even alone', () => {
     expect(letter).toMatchObject({ source: 'catalog', key: poisoned, aggregateVersion: 2, waiting: 1 });
     expect(letter!.reason).toMatch(/larger than topic .* accepts \(100000 bytes\)/);
     expect(relay.status().consecutiveFailures).toBe(0);
+
+    // and `locus relay dlq list` shows it to an operator
+    const listed = await promisify(execFile)(
+      process.execPath,
+      [path.join(REPO_ROOT, 'bin/locus.js'), 'relay', 'dlq', 'list'],
+      { env: { ...process.env, LOCUS_CATALOG_DB_URL: database.url, LOCUS_MONGO_URL: uniqueMongoUrl().url } },
+    );
+    expect(listed.stdout).toContain(`catalog ${letter!.id}  key ${poisoned}  v2  1 waiting`);
 
     // when an operator raises the topic's limit and retries it
     await admin.alterConfigs({
