@@ -75,13 +75,17 @@ const BROKER_RESOURCE = 4 as ConfigResourceTypes;
 /** How long a topic's size limit read from the broker is reused. */
 const SIZE_LIMIT_TTL_MS = 30_000;
 
+/** Broker errors about the records themselves: the same records are refused the same way again. */
+const CONTENT_REFUSALS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD']);
+
 /**
- * True when the broker refused a produce request because of its size (`MESSAGE_TOO_LARGE`,
- * `RECORD_LIST_TOO_LARGE`): sending the same bytes again fails the same way, so this is no outage.
+ * True when the broker refused a produce request for what it carries (too large: `MESSAGE_TOO_LARGE`,
+ * `RECORD_LIST_TOO_LARGE`; or `INVALID_RECORD`): sending the same records again fails the same way,
+ * so this is no outage.
  */
-export function isRejectedAsTooLarge(error: unknown): boolean {
+export function isRejectedForContent(error: unknown): boolean {
   for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
-    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
+    if (typeof e.type === 'string' && CONTENT_REFUSALS.has(e.type)) return true;
     if (e instanceof Error && /larger than the max message size/i.test(e.message)) return true;
     e = e.cause as typeof e;
   }

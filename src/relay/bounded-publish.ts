@@ -1,5 +1,5 @@
 import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/envelope.js';
-import { isRejectedAsTooLarge, type MessageProducer, type OutgoingMessage } from '../messaging/kafka.js';
+import { isRejectedForContent, type MessageProducer, type OutgoingMessage } from '../messaging/kafka.js';
 import type { PendingEvent, PublishOutcome } from './outbox-source.js';
 import { recordBytes, requestLength, tooLargeAlone } from './request-size.js';
 
@@ -22,10 +22,10 @@ interface Sized {
  * Sends `events` in order as produce requests each below the size limit of its topics (read from
  * the broker, see `MessageProducer.maxBatchBytes`), one request at a time, so per-key order holds.
  *
- * An event too large even alone, or one the broker refuses for its size when sent alone, is reported
- * parked with the reason, and the later events of its key in this batch are left out (neither
- * published nor parked: they stay pending behind it). A request the broker refuses for its size is
- * split in halves and sent again. Any other failure throws (an outage: the whole batch is retried).
+ * An event too large even alone, or one the broker refuses for its content when sent alone (size,
+ * invalid record), is reported parked with the reason, and the later events of its key in this batch
+ * are left out (neither published nor parked: they stay pending behind it). A request the broker
+ * refuses for its content is split in halves and sent again, down to the event at fault. Any other failure throws (an outage: the whole batch is retried).
  */
 export async function publishBounded(
   producer: MessageProducer,
@@ -69,7 +69,7 @@ export async function publishBounded(
     try {
       await producer.send(request.map((item) => item.message));
     } catch (error) {
-      if (!isRejectedAsTooLarge(error)) throw error;
+      if (!isRejectedForContent(error)) throw error;
       if (request.length > 1) maxCount = Math.ceil(request.length / 2);
       else park(head, `refused by the broker: ${(error as Error).message}`);
       continue;
