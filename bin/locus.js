@@ -11,6 +11,13 @@ import { compiledIsFresh, ensureCompiled } from './build-state.js';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const COMPILE_FIRST = new Set(['build', 'test', 'example', 'bench']);
 
+// Spawned by a ProcessSupervisor (over an IPC channel), the process stops as on SIGTERM when that
+// supervisor goes away, even by SIGKILL or a crash: nothing is left running that nobody watches.
+if (process.channel) {
+  process.channel.unref();
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+}
+
 const command = process.argv[2];
 const fresh = COMPILE_FIRST.has(command) ? ensureCompiled(ROOT) : compiledIsFresh(ROOT);
 if (command === 'build') process.exit(fresh ? 0 : 1);

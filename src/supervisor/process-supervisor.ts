@@ -75,9 +75,11 @@ export class ProcessSupervisor {
       {
         cwd: REPO_ROOT,
         env: { ...this.baseEnv, ...spec.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        // The IPC channel is how the child knows this process is gone (bin/locus.js): it stops then.
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       },
     );
+    child.channel?.unref();
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     const exited = new Promise<ProcessExit>((resolve) =>

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -230,6 +230,37 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
     } finally {
       await testbed.close();
     }
+  });
+
+  it('a supervised process whose supervisor is SIGKILLed: it stops too, within its grace period', async () => {
+    const database = await createTestDatabase('catalog');
+    databases.push(database);
+    const supervising = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(import.meta.dirname, 'fixtures/supervisor-child.ts')],
+      {
+        env: {
+          ...process.env,
+          LOCUS_CATALOG_DB_URL: database.url,
+          LOCUS_CATALOG_PORT: String(await freePort()),
+          LOCUS_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const catalogPid = await new Promise<number>((resolve, reject) => {
+      supervising.stdout.setEncoding('utf8').once('data', (line: string) => resolve(Number(line.trim())));
+      supervising.once('exit', () => reject(new Error('the supervising process ended before the catalog')));
+    });
+    const descendants = [catalogPid, ...descendantsOf(catalogPid)];
+    supervising.kill('SIGKILL');
+    const started = performance.now();
+    await waitFor(
+      'the orphaned catalog to exit',
+      async () => descendants.every((pid) => !alive(pid)),
+      GRACE_MS + EXIT_SLACK_MS,
+    ).finally(() => descendants.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
+    expect(performance.now() - started).toBeLessThanOrEqual(GRACE_MS + EXIT_SLACK_MS);
   });
 
   describe.skipIf(!FAULT_LISTENER || !FAULT_PROXY)('the broker down (the Kafka fault listener)', () => {
