@@ -77,7 +77,8 @@ export function localServicePids(): Record<string, number> {
   return found;
 }
 
-function rssMbOf(pid: number): number {
+/** Resident set size of a process now, in MB. */
+export function rssMbOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = /VmRSS:\s+(\d+) kB/.exec(status);
   return match ? Number(match[1]) / 1024 : 0;
