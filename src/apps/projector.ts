@@ -4,6 +4,7 @@ import { createBroker, type Broker, type MessageProducer } from '../messaging/ka
 import { toDeadLetterBody, registerAdminRoutes, type RebuildControl } from '../projector/admin.routes.js';
 import type { NewDeadLetter } from '../projector/dead-letter.repository.js';
 import { listDeadLetters } from '../projector/dead-letter.repository.js';
+import { deadLetterRetention } from '../projector/dead-letter.retention.js';
 import { retryDeadLetter, skipDeadLetter } from '../projector/dead-letter.service.js';
 import { createProjectorMetrics, type ProjectorMetrics } from '../projector/projector.metrics.js';
 import { createProjector } from '../projector/projector.js';
@@ -17,6 +18,7 @@ import { closeHttpServer, createHttpServer, type HttpServer } from '../shared/ht
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createPool } from '../shared/postgres.js';
+import { startRetention } from '../shared/retention.js';
 import { runUntilSignal, type RunningProcess } from '../shared/process-runner.js';
 
 /** The settings the projector process reads (tests load the same list). */
@@ -29,6 +31,8 @@ export const PROJECTOR_SETTINGS = [
   'LOCUS_PROJECTOR_STUCK_SECONDS',
   'LOCUS_PROJECTOR_MAX_BATCH_EVENTS',
   'LOCUS_PROJECTOR_IDLE_TX_TIMEOUT_SECONDS',
+  'LOCUS_DEAD_LETTER_RETENTION_DAYS',
+  'LOCUS_RETENTION_INTERVAL_SECONDS',
   'LOCUS_HOST',
   'LOCUS_LOG_LEVEL',
 ] as const;
@@ -132,6 +136,13 @@ export async function startProjectorProcess(
   });
   registerAdminRoutes(app, { pool, consumer, tables, rebuild });
   await projector.start();
+  const retentionMs = positiveOf(config, 'LOCUS_DEAD_LETTER_RETENTION_DAYS') * 86_400_000;
+  const retention = startRetention([deadLetterRetention(pool, consumer, retentionMs)], {
+    clock,
+    logger,
+    metrics: registry,
+    intervalMs: positiveOf(config, 'LOCUS_RETENTION_INTERVAL_SECONDS') * 1000,
+  });
   if (options.listen ?? true) {
     await app.listen({ port: portOf(config, 'LOCUS_PROJECTOR_PORT'), host: config.LOCUS_HOST });
   }
@@ -141,6 +152,7 @@ export async function startProjectorProcess(
       async close(drainMs) {
         await closeHttpServer(app, drainMs);
         await projector.stop();
+        await retention.stop();
         await producer.close();
         await broker.close();
         await pool.end();

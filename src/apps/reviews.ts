@@ -1,14 +1,16 @@
 import { MongoClient } from 'mongodb';
 import { createCatalogDirectory } from '../reviews/product-directory.js';
 import { ensureReviewIndexes } from '../reviews/review.model.js';
+import { reviewIdempotencyKeyRetention, writeOutcomeRetention } from '../reviews/review.retention.js';
 import { createReviewService } from '../reviews/review.service.js';
 import { buildReviewsServer } from '../reviews/reviews.server.js';
 import { systemClock, uuidGenerator } from '../shared/clock.js';
-import { loadConfig, portOf } from '../shared/config.js';
+import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { runUntilSignal } from '../shared/process-runner.js';
+import { startRetention } from '../shared/retention.js';
 
 /**
  * Composition root of the reviews service (port LOCUS_REVIEWS_PORT, default 8082): reviews in the
@@ -21,6 +23,8 @@ export async function main(): Promise<void> {
     'LOCUS_MONGO_URL',
     'LOCUS_CATALOG_URL',
     'LOCUS_REVIEWS_PORT',
+    'LOCUS_IDEMPOTENCY_RETENTION_HOURS',
+    'LOCUS_RETENTION_INTERVAL_SECONDS',
     'LOCUS_HOST',
     'LOCUS_LOG_LEVEL',
   ]);
@@ -37,12 +41,25 @@ export async function main(): Promise<void> {
       clock: systemClock,
       newId: uuidGenerator,
       products: createCatalogDirectory({ baseUrl: config.LOCUS_CATALOG_URL, clock: systemClock }),
+      logger,
     });
-    const app = await buildReviewsServer({ db, reviews, logger, metrics: createMetricsRegistry('reviews') });
+    const metrics = createMetricsRegistry('reviews');
+    const app = await buildReviewsServer({ db, reviews, logger, metrics });
     await app.listen({ port: portOf(config, 'LOCUS_REVIEWS_PORT'), host: config.LOCUS_HOST });
+    const retentionMs = positiveOf(config, 'LOCUS_IDEMPOTENCY_RETENTION_HOURS') * 3_600_000;
+    const retention = startRetention(
+      [reviewIdempotencyKeyRetention(db, retentionMs), writeOutcomeRetention(db, retentionMs)],
+      {
+        clock: systemClock,
+        logger,
+        metrics,
+        intervalMs: positiveOf(config, 'LOCUS_RETENTION_INTERVAL_SECONDS') * 1000,
+      },
+    );
     return {
       async close(drainMs) {
         await closeHttpServer(app, drainMs);
+        await retention.stop();
         await client.close();
       },
     };

@@ -69,6 +69,15 @@ const SETTINGS = {
   LOCUS_RELAY_MAX_REQUEST_BYTES: '1048576',
   /** How long published events stay in an outbox before the relay deletes them (default 7 days). */
   LOCUS_OUTBOX_RETENTION_HOURS: '168',
+  /**
+   * How long an Idempotency-Key is remembered (catalog and reviews): a retry later than this is a new
+   * write. Also how long a reviews write outcome outlives its outbox entry.
+   */
+  LOCUS_IDEMPOTENCY_RETENTION_HOURS: '48',
+  /** How long a resolved (retried or skipped) projector dead letter is kept for inspection. */
+  LOCUS_DEAD_LETTER_RETENTION_DAYS: '30',
+  /** How often the catalog, reviews and projector run their retention purge (the first run is at start). */
+  LOCUS_RETENTION_INTERVAL_SECONDS: '3600',
 } as const satisfies Record<string, string | undefined>;
 
 export type SettingName = keyof typeof SETTINGS;
