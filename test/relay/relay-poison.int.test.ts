@@ -122,6 +122,8 @@ describe('a poison entry in the reviews outbox (the real relay process)', () => 
     const health = await relay.health();
     expect(health.status).toBe(200);
     expect(health.body.checks['relay-reviews']?.detail).toMatch(/degraded: 1 dead letter/);
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+    expect(metrics).toMatch(/locus_relay_dead_letters\{[^}]*source="reviews"[^}]*\} 1/);
 
     // when an operator retries it: the same failure parks it again, nothing of its product passes
     const retried = await fetch(`${relay.url}/admin/dead-letters/reviews/${event._id}/retry`, {
