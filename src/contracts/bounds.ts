@@ -62,8 +62,9 @@ export function SafeText(options: { minLength?: number; maxLength: number; descr
 }
 
 // A key MongoDB would read as an operator (`$set`) or a path (`a.b`) is refused here as in the reviews
-// service (safe-keys.ts), so attributes can move to any store unchanged.
-const ATTRIBUTE_KEY_PATTERN = '^(?!\\$)[^\\u0000\\uD800-\\uDFFF.]*$';
+// service (safe-keys.ts), so attributes can move to any store unchanged. Written without a lookahead,
+// so that fuzzers generating strings from the pattern (schemathesis) can read it.
+const ATTRIBUTE_KEY_PATTERN = '^[^\\u0000\\uD800-\\uDFFF.$][^\\u0000\\uD800-\\uDFFF.]*$';
 
 /** True for a key that starts with `$` or contains `.`. */
 export function isUnsafeKey(key: string): boolean {

@@ -16,6 +16,7 @@ import {
 } from './review.schemas.js';
 import { assertSafeKeys } from './safe-keys.js';
 
+// 503: the store or the catalog is unavailable (Retry-After); every route may answer it.
 const writeErrors = {
   400: ErrorBody,
   404: ErrorBody,
@@ -87,7 +88,7 @@ export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): v
       schema: {
         summary: 'Read a review',
         params: ReviewParams,
-        response: { 200: ReviewResource, 400: ErrorBody, 404: ErrorBody },
+        response: { 200: ReviewResource, 400: ErrorBody, 404: ErrorBody, 503: ErrorBody },
       },
     },
     async (request, reply) => {
@@ -148,7 +149,7 @@ export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): v
       schema: {
         summary: 'Every live review, ordered by id, a page at a time',
         querystring: ExportQuery,
-        response: { 200: ExportPage, 400: ErrorBody },
+        response: { 200: ExportPage, 400: ErrorBody, 503: ErrorBody },
       },
     },
     async (request) => {
