@@ -1,14 +1,19 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
 import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
+import { ReviewCreatedV1 } from '../../src/contracts/review.events.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
 import { runRelay, type RunningRelay } from '../../src/relay/relay.js';
+import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
+import { applyEvent, confirmEvent, recordEvent } from '../../src/reviews/review.repository.js';
+import { buildEvent } from '../../src/reviews/review.service.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import {
@@ -19,11 +24,25 @@ import {
 } from '../support/isolation.js';
 import { collectMessages } from './kafka-collector.js';
 import { appendProductEvent, attributesOfSize, productKey } from './outbox-fixture.js';
+import { aReview, startReviewsFixture } from '../reviews/support.js';
 import { eventually } from './relay-process.js';
 import { versionsByKey } from './kafka-collector.js';
 
 const logger = createLogger('relay-too-large-test', 'silent');
 const TOPIC_LIMIT = 100_000;
+
+async function raiseLimit(admin: kafkajs.Admin, topic: string, bytes: number): Promise<void> {
+  await admin.alterConfigs({
+    validateOnly: false,
+    resources: [
+      {
+        type: kafkajs.ConfigResourceTypes.TOPIC,
+        name: topic,
+        configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
+      },
+    ],
+  });
+}
 
 describe('an event too large for its topic even alone', () => {
   let database: TestDatabase;
@@ -32,7 +51,8 @@ describe('an event too large for its topic even alone', () => {
   let producer: MessageProducer;
   let source: PostgresOutboxSource;
   let relay: RunningRelay | undefined;
-  const topic = `${uniqueTopicPrefix()}products`;
+  const prefix = uniqueTopicPrefix();
+  const topic = `${prefix}products`;
   const admin = new kafkajs.Kafka({
     brokers: process.env.LOCUS_KAFKA_BROKERS!.split(','),
     logLevel: kafkajs.logLevel.NOTHING,
@@ -42,9 +62,13 @@ describe('an event too large for its topic even alone', () => {
     database = await createTestDatabase('catalog');
     db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'relay-too-large-test' }));
     broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'relay-too-large', logger });
-    await broker.ensureTopics([
-      { topic, partitions: 3, config: { 'max.message.bytes': String(TOPIC_LIMIT) } },
-    ]);
+    await broker.ensureTopics(
+      [topic, `${prefix}reviews`].map((name) => ({
+        topic: name,
+        partitions: 3,
+        config: { 'max.message.bytes': String(TOPIC_LIMIT) },
+      })),
+    );
     producer = await broker.producer();
     source = new PostgresOutboxSource({ url: database.url, pollIntervalMs: 50 });
     await admin.connect();
@@ -54,7 +78,7 @@ describe('an event too large for its topic even alone', () => {
     await relay?.stop();
     await source?.close();
     await producer?.close();
-    await broker?.deleteTopics([topic]);
+    await broker?.deleteTopics([topic, `${prefix}reviews`]);
     await broker?.close();
     await admin.disconnect();
     await db?.destroy();
@@ -100,16 +124,7 @@ describe('an event too large for its topic even alone', () => {
     expect(listed.stdout).toContain(`catalog ${letter!.id}  key ${poisoned}  v2  1 waiting`);
 
     // when an operator raises the topic's limit and retries it
-    await admin.alterConfigs({
-      validateOnly: false,
-      resources: [
-        {
-          type: kafkajs.ConfigResourceTypes.TOPIC,
-          name: topic,
-          configEntries: [{ name: 'max.message.bytes', value: '300000' }],
-        },
-      ],
-    });
+    await raiseLimit(admin, topic, 300_000);
     expect(await source.deadLetters.retry(letter!.id)).toBe(true);
 
     // then it and the event behind it are published, in order, and nothing is parked any more
@@ -118,5 +133,84 @@ describe('an event too large for its topic even alone', () => {
     await collector.stop();
     expect(versionsByKey(collector.messages).get(poisoned)).toEqual([1, 2, 3]);
     expect(await eventually(async () => (await source.deadLetters.count()) === 0)).toBe(true);
+  });
+
+  it('in the reviews outbox: parked, its product waits, the others flow; retry publishes both in order', async () => {
+    const fx = await startReviewsFixture();
+    const reviews = new ReviewOutboxSource(fx.db, { topicPrefix: prefix, pollIntervalMs: 50 });
+    const reviewsTopic = `${prefix}reviews`;
+    try {
+      const post = async (productId: string) => {
+        const response = await fx.app.inject({
+          method: 'POST',
+          url: `/products/${productId}/reviews`,
+          payload: aReview,
+        });
+        expect(response.statusCode).toBe(201);
+        return response.json<{ id: string }>().id;
+      };
+      // given a product with a small review, then one of 150 KB (recorded as the writer records one;
+      // the API refuses bodies this long), then another small one; and other products' reviews
+      const [poisoned, other] = [fx.newProduct(), fx.newProduct()];
+      const first = await post(poisoned);
+      const now = new Date();
+      const reviewId = randomUUID();
+      const huge = buildEvent({
+        definition: ReviewCreatedV1,
+        reviewId,
+        productId: poisoned,
+        version: 1,
+        previousSequence: 0,
+        data: {
+          id: reviewId,
+          productId: poisoned,
+          ...aReview,
+          body: 'b'.repeat(150_000),
+          createdAt: now.toISOString(),
+          updatedAt: now.toISOString(),
+        },
+        now,
+        id: randomUUID(),
+      });
+      await recordEvent(fx.db, huge);
+      await applyEvent(fx.db, huge);
+      await confirmEvent(fx.db, huge);
+      const third = await post(poisoned);
+      const others = [await post(other), await post(other)];
+      const collector = await collectMessages(broker, [reviewsTopic]);
+
+      // when the relay runs
+      const running = runRelay(reviews, producer, { logger, batchSize: 100 });
+      try {
+        // then the other product's reviews and the first of the poisoned product arrive, not the rest
+        await collector.waitFor(3, 30_000);
+        await collector.settle(1_000);
+        const subjects = (key: string) =>
+          collector.messages
+            .filter((m) => m.key === key)
+            .map((m) => (JSON.parse(m.value!.toString()) as { subject: string }).subject);
+        expect(subjects(other)).toEqual(others);
+        expect(subjects(poisoned)).toEqual([first]);
+        const [letter] = await reviews.deadLetters.list(10);
+        expect(letter).toMatchObject({ source: 'reviews', id: huge._id, key: poisoned, waiting: 1 });
+        expect(letter!.reason).toMatch(/larger than topic/);
+
+        // when the limit is raised and the dead letter retried
+        await raiseLimit(admin, reviewsTopic, 400_000);
+        expect(await reviews.deadLetters.retry(huge._id)).toBe(true);
+
+        // then it and the review behind it are published, in order
+        await collector.waitFor(5, 30_000);
+        await collector.settle(500);
+        expect(subjects(poisoned)).toEqual([first, reviewId, third]);
+        expect(await reviews.deadLetters.count()).toBe(0);
+      } finally {
+        await collector.stop();
+        await running.stop();
+      }
+    } finally {
+      await reviews.close();
+      await fx.close();
+    }
   });
 });
