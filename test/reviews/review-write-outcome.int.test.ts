@@ -62,6 +62,8 @@ describe('a reviews write whose client got a 5xx is never completed later', () =
   let broker: Broker;
   let producer: MessageProducer;
   const faults = new Map<string, number>();
+  /** Ids the service takes before falling back to random ones (review id, then event id, for a POST). */
+  const plannedIds: string[] = [];
   const prefix = uniqueTopicPrefix();
   const topic = topicNames(prefix).reviews;
   const sources: ReviewOutboxSource[] = [];
@@ -104,7 +106,7 @@ describe('a reviews write whose client got a 5xx is never completed later', () =
     const reviews = createReviewService({
       db,
       clock: systemClock,
-      newId: uuidGenerator,
+      newId: () => plannedIds.shift() ?? uuidGenerator(),
       products: createCatalogDirectory({
         baseUrl: fx.catalog.url,
         clock: systemClock,
@@ -223,5 +225,24 @@ describe('a reviews write whose client got a 5xx is never completed later', () =
     );
     for (const [writer, relay] of pairs) expect(writer).toBe(relay);
     expect(await reviewCollections(fx.db).outcomes.countDocuments({ _id: { $in: ids } })).toBe(ids.length);
+  });
+
+  it('a writer whose cancel comes after the relay decided to complete answers success, and one review exists', async () => {
+    // given the relay decided to roll this write forward just before its writer's event insert failed
+    const productId = fx.newProduct();
+    const [reviewId, eventId] = [uuidGenerator(), uuidGenerator()];
+    plannedIds.push(reviewId, eventId);
+    expect(await decideOutcome(fx.db, eventId, 'completed', new Date())).toBe('completed');
+    faults.set('review_events.insertOne', 1);
+
+    // when the writer fails, tries to cancel and loses
+    const answer = await post(productId);
+
+    // then it completes the write and says so; the relay publishes it once
+    expect(answer.statusCode).toBe(201);
+    expect(answer.json()).toMatchObject({ id: reviewId, version: 1 });
+    await runResolver();
+    expect(await reviewCollections(fx.db).reviews.countDocuments({ productId })).toBe(1);
+    expect((await createdMessagesOf(productId)).map((e) => e.subject)).toEqual([reviewId]);
   });
 });
