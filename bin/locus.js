@@ -18,6 +18,19 @@ if (process.channel) {
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
 
+// npm (`npm run locus -- relay`, `npm run example`) dies of a SIGTERM without passing it on to the
+// script it runs, which would then run on, orphaned, with nobody to stop it. Run through npm, the
+// process stops as on SIGTERM once the parent it started under is gone.
+if (process.env.npm_lifecycle_event !== undefined) {
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    process.kill(process.pid, 'SIGTERM');
+  }, 250);
+  watch.unref();
+}
+
 const command = process.argv[2];
 const fresh = COMPILE_FIRST.has(command) ? ensureCompiled(ROOT) : compiledIsFresh(ROOT);
 if (command === 'build') process.exit(fresh ? 0 : 1);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
+import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
 import {
@@ -257,6 +258,32 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
     const started = performance.now();
     await waitFor(
       'the orphaned catalog to exit',
+      async () => descendants.every((pid) => !alive(pid)),
+      GRACE_MS + EXIT_SLACK_MS,
+    ).finally(() => descendants.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
+    expect(performance.now() - started).toBeLessThanOrEqual(GRACE_MS + EXIT_SLACK_MS);
+  });
+
+  it('run through npm (npm run locus -- catalog), which dies of SIGTERM without passing it on: the catalog stops too', async () => {
+    const database = await createTestDatabase('catalog');
+    databases.push(database);
+    const port = await freePort();
+    const npm = spawn('npm', ['run', '--silent', 'locus', '--', 'catalog'], {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        LOCUS_CATALOG_DB_URL: database.url,
+        LOCUS_CATALOG_PORT: String(port),
+        LOCUS_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      },
+      stdio: 'ignore',
+    });
+    await waitFor('the catalog to answer', async () => (await healthOf(port)).status === 200, 60_000);
+    const descendants = descendantsOf(npm.pid!);
+    npm.kill('SIGTERM');
+    const started = performance.now();
+    await waitFor(
+      'the catalog npm ran to exit',
       async () => descendants.every((pid) => !alive(pid)),
       GRACE_MS + EXIT_SLACK_MS,
     ).finally(() => descendants.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
