@@ -172,6 +172,9 @@ export async function ensureReviewIndexes(db: Db): Promise<void> {
   await c.outbox.createIndex({ lane: 1, slot: 1 }, { name: 'outbox_lane_slot' });
   await c.reviews.createIndex({ productId: 1 }, { name: 'by_product' });
   await c.leases.createIndex({ lane: 1, generation: 1 }, { unique: true, name: 'lane_generation_unique' });
+  // The retention purges (review.retention.ts); like the outbox's, used on MongoDB only.
+  await c.idempotencyKeys.createIndex({ createdAt: 1 }, { name: 'purge_by_time' });
+  await c.outcomes.createIndex({ decidedAt: 1 }, { name: 'purge_by_time' });
 }
 
 /**
