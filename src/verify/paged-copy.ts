@@ -78,8 +78,8 @@ export async function insertJsonRows(client: pg.ClientBase, table: string, json:
   ]);
 }
 
-/** The planner's row count: free, and good enough for a progress bar. */
-async function estimateRows(client: pg.ClientBase, table: string): Promise<number> {
+/** The planner's row count of a table: free, and good enough for a progress bar. */
+export async function estimateRows(client: pg.ClientBase, table: string): Promise<number> {
   const { rows } = await client.query<{ estimate: number }>(
     `SELECT greatest(reltuples, 0)::bigint AS estimate FROM pg_class WHERE oid = to_regclass($1)`,
     [table],

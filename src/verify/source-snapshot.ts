@@ -2,7 +2,7 @@ import type { Db } from 'mongodb';
 import type pg from 'pg';
 import type { ReviewState } from '../contracts/review.events.js';
 import { isDeletion, reviewCollections } from '../reviews/review.model.js';
-import { copyPaged, insertJsonRows, type ChunkOptions } from './paged-copy.js';
+import { copyPaged, estimateRows, insertJsonRows, type ChunkOptions } from './paged-copy.js';
 
 export interface SourceCounts {
   categories: number;
@@ -80,6 +80,9 @@ async function loadCatalog(
   }
 }
 
+/** Documents per cursor batch: FerretDB v1 read 100,000 reviews in 34 s by 1,000, in 75 s by 5,000. */
+const MONGO_BATCH = 1_000;
+
 /** One version of a review, as `src_review_versions` holds it. */
 interface ReviewVersionRow {
   id: string;
@@ -105,32 +108,23 @@ interface ReviewVersionRow {
  */
 async function loadReviews(readSession: pg.ClientBase, db: Db, options: ChunkOptions): Promise<number> {
   const { reviews, events } = reviewCollections(db);
-  const documents = reviews.find({}, { batchSize: options.chunkSize });
-  await loadChunked(
-    readSession,
-    'reviews',
-    await reviews.estimatedDocumentCount(),
-    documents,
-    options,
-    (doc) => versionRow(doc._id, doc.version, doc.deletedAt !== undefined, doc),
+  // FerretDB v1 counts a collection by reading it (24 s for 100,000 reviews), so the progress total is
+  // the planner's estimate of review_view, and small cursor batches come back sooner than large ones.
+  const estimate = await estimateRows(readSession, 'review_view');
+  const batchSize = Math.min(options.chunkSize, MONGO_BATCH);
+  await loadChunked(readSession, 'reviews', estimate, reviews.find({}, { batchSize }), options, (doc) =>
+    versionRow(doc._id, doc.version, doc.deletedAt !== undefined, doc),
   );
   const eventCursor = events.find(
     {},
-    { batchSize: options.chunkSize, projection: { _id: 0, reviewId: 1, version: 1, 'envelope.data': 1 } },
+    { batchSize, projection: { _id: 0, reviewId: 1, version: 1, 'envelope.data': 1 } },
   );
-  await loadChunked(
-    readSession,
-    'review events',
-    await events.estimatedDocumentCount(),
-    eventCursor,
-    options,
-    (event) => {
-      const data = event.envelope.data;
-      return isDeletion(data)
-        ? { id: event.reviewId, version: event.version, deleted: true, product_id: data.productId }
-        : versionRow(event.reviewId, event.version, false, data);
-    },
-  );
+  await loadChunked(readSession, 'review events', estimate, eventCursor, options, (event) => {
+    const data = event.envelope.data;
+    return isDeletion(data)
+      ? { id: event.reviewId, version: event.version, deleted: true, product_id: data.productId }
+      : versionRow(event.reviewId, event.version, false, data);
+  });
   await readSession.query(`
     CREATE TEMP TABLE src_reviews AS
       SELECT id, product_id, author, rating, title, body, version, created_at, updated_at
