@@ -11,9 +11,10 @@ import { LocusError } from '../shared/errors.js';
  */
 export function expectedVersion(ifMatch: string | undefined): number | undefined {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
-  const match = /^(?:W\/)?(?:"(\d{1,15})"|(\d{1,15}))$/.exec(ifMatch.trim());
+  // The document's pattern: versions start at 1 and are written without leading zeros.
+  const match = /^(?:W\/)?(?:"([1-9]\d{0,14})"|([1-9]\d{0,14}))$/.exec(ifMatch.trim());
   const version = match ? Number(match[1] ?? match[2]) : NaN;
-  if (!Number.isSafeInteger(version) || version < 1) {
+  if (!Number.isSafeInteger(version)) {
     throw new LocusError('LOCUS_VALIDATION', 'headers/if-match: expected "<version>"', {
       details: [{ field: 'headers/if-match', message: 'expected a quoted version number, e.g. "3"' }],
     });
