@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CATALOG_BODY_MAX_BYTES } from '../../src/contracts/bounds.js';
 import { aProduct, outboxRows, startCatalog, type CatalogFixture } from './catalog-fixture.js';
 import { uniqueTopicPrefix } from '../support/isolation.js';
 
@@ -95,7 +96,7 @@ describe('catalog HTTP writes', () => {
       ],
       [
         'an oversized body',
-        () => ({ payload: aProduct({ description: 'x'.repeat(200_000) }) }),
+        () => ({ payload: aProduct({ description: 'x'.repeat(CATALOG_BODY_MAX_BYTES) }) }),
         413,
         'LOCUS_PAYLOAD_TOO_LARGE',
         '',

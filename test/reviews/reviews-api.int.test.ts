@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REVIEWS_BODY_MAX_BYTES } from '../../src/contracts/bounds.js';
 import { decodeEvent } from '../../src/contracts/registry.js';
 import { confirmationId, reviewCollections } from '../../src/reviews/review.model.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
@@ -236,7 +237,7 @@ describe('reviews REST API', () => {
     });
     expect(badIfMatch.statusCode).toBe(400);
 
-    const oversized = await post(productId, { ...aReview, body: 'x'.repeat(40_000) });
+    const oversized = await post(productId, { ...aReview, body: 'x'.repeat(REVIEWS_BODY_MAX_BYTES) });
     expect(oversized.statusCode).toBe(413);
     expect(oversized.json()).toMatchObject({ code: 'LOCUS_PAYLOAD_TOO_LARGE' });
     const tooLongField = await post(productId, { ...aReview, body: 'x'.repeat(10_001) });
