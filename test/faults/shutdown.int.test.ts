@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,7 +41,9 @@ const EXIT_SLACK_MS = 4_000;
 const FAULT_LISTENER = process.env.LOCUS_KAFKA_FAULT_LISTENER;
 const FAULT_PROXY = process.env.LOCUS_KAFKA_FAULT_PROXY;
 
-const supervisor = new ProcessSupervisor(path.join(os.tmpdir(), uniqueName('locus-shutdown-test')));
+/** The processes' logs; kept when DEBUG_CHILD is set, so a failure can be explained. */
+const logDir = path.join(os.tmpdir(), uniqueName('locus-shutdown-test'));
+const supervisor = new ProcessSupervisor(logDir);
 const databases: TestDatabase[] = [];
 const proxies: TcpProxy[] = [];
 const sockets: net.Socket[] = [];
@@ -144,6 +147,7 @@ afterAll(async () => {
   await supervisor.stopAll();
   await Promise.all(proxies.map((proxy) => proxy.close()));
   await Promise.all(databases.map((database) => database.drop()));
+  if (!process.env.DEBUG_CHILD) rmSync(logDir, { recursive: true, force: true });
 });
 
 describe.concurrent('every process exits within its grace period on SIGTERM', () => {
@@ -238,7 +242,12 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
     databases.push(database);
     const supervising = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(import.meta.dirname, 'fixtures/supervisor-child.ts')],
+      [
+        '--import',
+        'tsx',
+        path.join(import.meta.dirname, 'fixtures/supervisor-child.ts'),
+        path.join(logDir, 'orphan'),
+      ],
       {
         env: {
           ...process.env,
