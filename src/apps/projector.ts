@@ -89,6 +89,8 @@ export async function startProjectorProcess(
     applicationName: 'locus-projector',
     max: 6,
     sessionSettings: projectorSessionSettings(config),
+    // sendTogether: one round trip per batch step, every value bound
+    pipeline: true,
   });
   const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'locus-projector', logger });
   await ensureProjectorTopics(broker, topics, config.LOCUS_TOPIC_PREFIX);
@@ -239,6 +241,8 @@ async function rebuildCommand(config: ProjectorConfig, clock: Clock, logger: Log
     applicationName: 'locus-projector-rebuild',
     max: 4,
     sessionSettings: projectorSessionSettings(config),
+    // sendTogether: one round trip per batch step, every value bound
+    pipeline: true,
   });
   const broker = createBroker({
     brokers: config.LOCUS_KAFKA_BROKERS,

@@ -81,14 +81,16 @@ export async function loadPositions(
 }
 
 /**
- * Records the read store's WAL position right after a committed batch, so a reader of the replica can
- * tell whether the replica has replayed that batch. Runs in a transaction of its own, right after the
- * batch's COMMIT (sent in the same message); returns `commit_lsn`.
+ * Records a batch in projector_commits: the read store's WAL position after the batch's changes, and
+ * the time, so the replica's readers can tell how far behind the projector it is. Runs last in the
+ * batch's own transaction, just before its COMMIT: a statement after a pipelined COMMIT would run even
+ * when the batch rolled back, and a reader that sees this row sees the whole batch. Returns
+ * `commit_lsn`.
  */
 export function recordCommitStatement(consumer: string, batchEvents: number): Statement {
   return {
     text: `INSERT INTO projector_commits AS c (consumer, commit_lsn, committed_at, batch_events)
-     VALUES ($1, pg_current_wal_lsn(), now(), $2)
+     VALUES ($1, pg_current_wal_insert_lsn(), clock_timestamp(), $2)
      ON CONFLICT (consumer) DO UPDATE SET commit_lsn = GREATEST(c.commit_lsn, excluded.commit_lsn),
        committed_at = excluded.committed_at, batch_events = excluded.batch_events
      RETURNING commit_lsn::text`,

@@ -212,8 +212,8 @@ async function openTransaction(
 }
 
 /**
- * The view statements still to run (`pending`), the new positions, COMMIT, and the commit's WAL
- * position (recorded right after it, for readers of the replica), in one round trip.
+ * The view statements still to run (`pending`), the new positions, the batch's WAL position (for
+ * readers of the replica) and COMMIT, in one round trip.
  * @returns that position, or null when the batch handled nothing.
  */
 async function commitTransaction(
@@ -224,14 +224,13 @@ async function commitTransaction(
 ): Promise<string | null> {
   const statements: (Statement | string)[] = [...pending];
   if (outcome.positions.length > 0) statements.push(storePositionsStatement(consumer, outcome.positions));
-  statements.push('COMMIT');
   if (outcome.handled === 0) {
-    await sendTogether(client, statements);
+    await sendTogether(client, [...statements, 'COMMIT']);
     return null;
   }
-  statements.push(recordCommitStatement(consumer, outcome.handled));
+  statements.push(recordCommitStatement(consumer, outcome.handled), 'COMMIT');
   const results = await sendTogether(client, statements);
-  return (results[results.length - 1]!.rows[0] as { commit_lsn: string } | undefined)?.commit_lsn ?? '0/0';
+  return (results[results.length - 2]!.rows[0] as { commit_lsn: string } | undefined)?.commit_lsn ?? '0/0';
 }
 
 async function inTransaction(

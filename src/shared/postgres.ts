@@ -12,6 +12,11 @@ export interface PoolOptions {
   statementTimeoutMs?: number;
   /** Server settings for every session of this pool (sent at connect, e.g. `{ jit: 'off' }`). */
   sessionSettings?: Readonly<Record<string, string>>;
+  /**
+   * pg's pipeline mode: a client writes each query without waiting for the answers to the ones
+   * before, so sendTogether costs one round trip with every value bound. No cursors or streams.
+   */
+  pipeline?: boolean;
 }
 
 /** A pg pool with a name and a statement timeout; every database call of locus goes through one. */
@@ -24,6 +29,7 @@ export function createPool(url: string, options: PoolOptions): pg.Pool {
     idleTimeoutMillis: 30_000,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     ...(options.sessionSettings ? { options: sessionOptions(options.sessionSettings) } : {}),
+    ...(options.pipeline ? { pipeline: true } : {}),
   });
   // A client that loses its server must not crash the process, idle in the pool or checked out between
   // two queries (a transaction the server ended for idling, a restart): the query that runs on it next
@@ -80,40 +86,39 @@ export function sql(text: string, values: Statement['values']): Statement {
 }
 
 /**
- * `statement` with each `$n` replaced by its value as an escaped literal, for the
- * simple query protocol, which carries several statements in one message but no parameters. Only for
- * locus's own statement texts: they hold no `$` other than their placeholders.
- */
-export function inlineParameters(statement: Statement): string {
-  return statement.text.replace(/\$(\d+)/g, (_placeholder, n: string) => {
-    const index = Number(n) - 1;
-    if (index >= statement.values.length) throw new RangeError(`no value for $${n} in: ${statement.text}`);
-    const value = statement.values[index];
-    return value === null || value === undefined ? 'NULL' : quoteLiteral(String(value));
-  });
-}
-
-/**
- * What pg's escapeLiteral returns (quotes doubled; with a backslash, backslashes doubled in an E''
- * string), built with native replaces: its character-by-character loop is slow on the projector's
- * array literals, which run to megabytes in a catch-up batch.
- */
-function quoteLiteral(value: string): string {
-  const quoted = `'${value.replace(/'/g, "''")}'`;
-  return value.includes('\\') ? ` E${quoted.replace(/\\/g, '\\\\')}` : quoted;
-}
-
-/**
- * Sends `statements` in ONE round trip (one simple-protocol query) and returns each one's result, in
- * order. Why: the projector's small batches are short transactions of many short statements, and on a
- * busy machine every round trip waits for both the projector and its backend to be scheduled again.
- * PostgreSQL stops at the first failing statement and reports its error; nothing after it runs.
+ * Sends `statements` in order and returns each one's result, in order: on a client in pipeline mode
+ * (createPool's `pipeline`) in ONE round trip, each statement with its values bound; on any other
+ * client one after another. Why: the projector's small batches are short transactions of many short
+ * statements, and on a busy machine every round trip waits for both the projector and its backend to
+ * be scheduled again. Meant for statements inside a transaction: there, a failing statement aborts
+ * it, the ones after it fail too (25P02) and a COMMIT among them rolls back; sendTogether rejects
+ * with the first failure. A statement after the COMMIT would run on its own, whatever failed before
+ * it, so a COMMIT may only come last.
+ * @throws RangeError when a COMMIT is not the last statement; else the first statement's failure.
  */
 export async function sendTogether(
   client: pg.ClientBase,
   statements: readonly (Statement | string)[],
 ): Promise<pg.QueryResult[]> {
-  const text = statements.map((s) => (typeof s === 'string' ? s : inlineParameters(s))).join(';\n');
-  const result = (await client.query(text)) as pg.QueryResult | pg.QueryResult[];
-  return Array.isArray(result) ? result : [result];
+  const commit = statements.indexOf('COMMIT');
+  if (commit !== -1 && commit !== statements.length - 1)
+    throw new RangeError('sendTogether: COMMIT must be the last statement');
+  const send = (s: Statement | string) =>
+    typeof s === 'string' ? client.query(s) : client.query(s.text, [...s.values]);
+  if (!isPipelined(client)) {
+    const results: pg.QueryResult[] = [];
+    for (const statement of statements) results.push(await send(statement));
+    return results;
+  }
+  const settled = await Promise.allSettled(statements.map(send));
+  const results: pg.QueryResult[] = [];
+  for (const outcome of settled) {
+    if (outcome.status === 'rejected') throw outcome.reason;
+    results.push(outcome.value);
+  }
+  return results;
+}
+
+function isPipelined(client: pg.ClientBase): boolean {
+  return (client as { pipeline?: boolean }).pipeline === true;
 }

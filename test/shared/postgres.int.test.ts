@@ -1,12 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
-import {
-  arrayLiteral,
-  createPool,
-  inlineParameters,
-  sendTogether,
-  sessionOptions,
-} from '../../src/shared/postgres.js';
+import { arrayLiteral, createPool, sendTogether, sessionOptions } from '../../src/shared/postgres.js';
 
 describe('createPool session settings', () => {
   const url = process.env.LOCUS_READ_DB_URL!;
@@ -111,34 +105,64 @@ describe('arrayLiteral', () => {
   });
 });
 
-describe('inlineParameters and sendTogether', () => {
-  const pool = createPool(process.env.LOCUS_READ_DB_URL!, { applicationName: 'test-send-together', max: 1 });
+describe('sendTogether', () => {
+  const pool = createPool(process.env.LOCUS_READ_DB_URL!, {
+    applicationName: 'test-send-together',
+    max: 1,
+    pipeline: true,
+  });
   afterAll(() => pool.end());
 
-  const awkward = ["it's", 'back\\slash', "both \\' and '", '$1 and $2', '', 'ünïcødé', 'semi; colon --'];
+  const awkward = [
+    "it's",
+    'back\\slash',
+    "both \\' and '",
+    '$1 and $2',
+    '',
+    'ünïcødé',
+    'semi; colon --',
+    "E'x'",
+    '😀 e\u0301 \u202Eright-to-left',
+  ];
 
-  it('given awkward strings, numbers and null, when inlined and run, then PostgreSQL gets each value back', async () => {
-    for (const value of awkward) {
-      const text = inlineParameters({
-        text: 'SELECT $1::text AS v, $2::int AS n, $3::text AS z',
-        values: [value, 42, null],
-      });
-      const { rows } = await pool.query<{ v: string; n: number; z: string | null }>(text);
-      expect(rows[0], text).toEqual({ v: value, n: 42, z: null });
+  it('given awkward strings, numbers and null, when sent bound, then PostgreSQL gets each value back', async () => {
+    const client = await pool.connect();
+    try {
+      const results = await sendTogether(
+        client,
+        awkward.map((value) => ({
+          text: 'SELECT $1::text AS v, $2::int AS n, $3::text AS z',
+          values: [value, 42, null],
+        })),
+      );
+      expect(results.map((r) => r.rows[0] as unknown)).toEqual(awkward.map((v) => ({ v, n: 42, z: null })));
+    } finally {
+      client.release();
     }
   });
 
-  it('given an array literal of awkward strings, when inlined, then it parses as with a bound parameter', async () => {
-    const statement = { text: 'SELECT $1::text[] AS values', values: [arrayLiteral([...awkward, null])] };
-    const inlined = await pool.query<{ values: (string | null)[] }>(inlineParameters(statement));
-    expect(inlined.rows[0]!.values).toEqual([...awkward, null]);
+  it('given an array literal of awkward strings as a bound parameter, then it parses back to the same strings', async () => {
+    const { rows } = await pool.query<{ values: (string | null)[] }>('SELECT $1::text[] AS values', [
+      arrayLiteral([...awkward, null]),
+    ]);
+    expect(rows[0]!.values).toEqual([...awkward, null]);
   });
 
-  it('given a placeholder without a value, then it throws instead of sending', () => {
-    expect(() => inlineParameters({ text: 'SELECT $1, $2', values: ['a'] })).toThrow(/no value for \$2/);
+  it('given a U+0000 in a value, then the statement fails as a data exception (22021), not a protocol violation, and the client stays usable', async () => {
+    const client = await pool.connect();
+    try {
+      await expect(
+        sendTogether(client, [{ text: 'SELECT $1::text', values: ['a\u0000b'] }]),
+      ).rejects.toMatchObject({
+        code: '22021',
+      });
+      expect((await sendTogether(client, ['SELECT 1 AS one']))[0]!.rows).toEqual([{ one: 1 }]);
+    } finally {
+      client.release();
+    }
   });
 
-  it("given several statements, then it returns each one's rows in order from one query", async () => {
+  it("given several statements, then it returns each one's rows in order", async () => {
     const client = await pool.connect();
     try {
       const results = await sendTogether(client, [
@@ -155,7 +179,7 @@ describe('inlineParameters and sendTogether', () => {
     }
   });
 
-  it('given a failing statement, then it rejects and nothing after it ran (the COMMIT neither)', async () => {
+  it('given a failing statement in a transaction, then it rejects with that failure and nothing of the transaction stays', async () => {
     const client = await pool.connect();
     const table = `send_together_${process.pid}`;
     try {
@@ -165,13 +189,25 @@ describe('inlineParameters and sendTogether', () => {
           'BEGIN',
           `INSERT INTO ${table} VALUES (1)`,
           'SELECT 1 / 0',
-          'COMMIT',
           `INSERT INTO ${table} VALUES (2)`,
+          'COMMIT',
         ]),
       ).rejects.toThrow(/division by zero/);
       await client.query('ROLLBACK');
       const { rows } = await client.query<{ n: number }>(`SELECT n FROM ${table}`);
       expect(rows).toEqual([]);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('given a statement after the COMMIT, then it throws before sending anything', async () => {
+    const client = await pool.connect();
+    try {
+      await expect(sendTogether(client, ['BEGIN', 'COMMIT', 'SELECT 1'])).rejects.toThrow(
+        /COMMIT must be the last/,
+      );
+      expect(client.getTransactionStatus()).toBe('I');
     } finally {
       client.release();
     }
