@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
 import { idempotencyKeyRetention } from '../../src/catalog/idempotency.retention.js';
 import { deadLetterRetention } from '../../src/projector/dead-letter.retention.js';
+import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
 import { deadLetterCollection } from '../../src/reviews/review-outbox.dead-letters.js';
 import { ensureReviewIndexes, reviewCollections } from '../../src/reviews/review.model.js';
 import { reviewIdempotencyKeyRetention, writeOutcomeRetention } from '../../src/reviews/review.retention.js';
@@ -149,5 +150,32 @@ describe('retention: idempotency keys and resolved dead letters are purged after
       'pending',
       'recent',
     ]);
+  });
+
+  it("the relay's resolved dead letters go with its outbox retention; parked ones stay", async () => {
+    // given a catalog outbox with one parked row and one that was parked, then skipped
+    const insert = (key: string) =>
+      catalogPool.query<{ id: string }>(
+        `INSERT INTO outbox (event_id, topic, partition_key, aggregate_type, aggregate_id, aggregate_version,
+                             envelope, parked_at, park_reason)
+         VALUES (gen_random_uuid(), 't', $1, 'product', $1, 1, '{}', now(), 'too large') RETURNING id::text`,
+        [key],
+      );
+    const parked = (await insert('parked')).rows[0]!.id;
+    const skipped = (await insert('skipped')).rows[0]!.id;
+    const source = new PostgresOutboxSource({ url: catalogDb.url });
+    try {
+      expect(await source.deadLetters.skip(skipped)).toBe(true);
+
+      // when the relay's outbox retention runs past the skip
+      await source.purgePublished(new Date(Date.now() + 60_000));
+
+      // then the skipped letter is gone and the parked one is still listed
+      const left = await catalogPool.query<{ id: string }>('SELECT id::text FROM outbox ORDER BY id');
+      expect(left.rows.map((row) => row.id)).toEqual([parked]);
+      expect((await source.deadLetters.list(10)).map((letter) => letter.id)).toEqual([parked]);
+    } finally {
+      await source.close();
+    }
   });
 });
