@@ -13,8 +13,9 @@ import {
   SKU_MAX_LENGTH,
   TITLE_MAX_LENGTH,
 } from '../../src/contracts/bounds.js';
-import { ProductCreatedV1 } from '../../src/contracts/catalog.events.js';
+import { ProductCreatedV1, type ProductState } from '../../src/contracts/catalog.events.js';
 import { createEnvelope } from '../../src/contracts/registry.js';
+import type { ReviewState } from '../../src/contracts/review.events.js';
 import { topicNames } from '../../src/contracts/topics.js';
 import { createBroker } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -39,30 +40,9 @@ interface ErrorBody {
   details: { field?: string; message: string }[];
 }
 
-interface ProductAnswer {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  categoryId: string | null;
-  price: { amount: number; currency: string };
-  attributes: Record<string, unknown>;
-  createdAt: string;
-  updatedAt: string;
-  version: number;
-}
-
-interface ReviewAnswer {
-  id: string;
-  productId: string;
-  author: string;
-  rating: number;
-  title: string;
-  body: string;
-  createdAt: string;
-  updatedAt: string;
-  version: number;
-}
+/** What the write APIs and the query service answer for one aggregate: its state and version. */
+type ProductAnswer = ProductState & { version: number };
+type ReviewAnswer = ReviewState & { version: number };
 
 /** [label, text, accepted] */
 const HOSTILE_TEXTS: [string, string, boolean][] = [
