@@ -65,7 +65,10 @@ export async function verifyViews(urls: VerifyUrls, options: VerifyOptions = {})
   try {
     session = await readPool.connect();
     const counts = await loadSources(session, catalogPool, mongo.db(), chunks);
+    // Two steps without chunks of their own: long on large data, so the progress bar names them.
+    options.onProgress?.({ step: 'expected views', done: 0, total: 1 });
     await buildExpectedViews(session, chunks.chunkSize);
+    options.onProgress?.({ step: 'primary views', done: 0, total: 1 });
     const { position, comparison: primary } = await inSnapshot(session, async (s) => ({
       position: await currentWalPosition(s),
       comparison: await compareViews(s, LIVE_TABLES, 'primary', maxListed),
