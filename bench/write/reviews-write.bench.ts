@@ -17,176 +17,103 @@
  * confirmation; creates, then edits of those reviews, 32 at a time) with the catalog check stubbed,
  * then drains them as in 2.
  * Results go to bench/results/reviews-write-<time>.json (reviews-relay-backlog-<time>.json with --backlog).
+ * `locus bench write -- --help` lists the options.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { freePort } from '../../test/support/ports.js';
-import path from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
-import Fastify from 'fastify';
-import { build } from 'hdr-histogram-js';
 import { MongoClient, type Db } from 'mongodb';
-import { readEnvFile } from '../../src/cli/services.command.js';
-import { topicNames } from '../../src/contracts/topics.js';
-import { createBroker } from '../../src/messaging/kafka.js';
-import { REPO_ROOT } from '../../src/migrate/migrator.js';
-import { toMessage } from '../../src/relay/relay.js';
-import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
-import { ensureReviewIndexes, reviewCollections } from '../../src/reviews/review.model.js';
-import { createReviewService } from '../../src/reviews/review.service.js';
-import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
-import { loadConfig } from '../../src/shared/config.js';
-import { createLogger } from '../../src/shared/logger.js';
+import { reviewCollections } from '../../src/reviews/review.model.js';
+import { freePort } from '../../test/support/ports.js';
+import { parseBenchArgs } from '../lib/args.js';
+import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';
+import { writeResults } from '../lib/results.js';
+import { seedBacklog } from './reviews-backlog.js';
+import { driveWrites, startReviewsProcess, stubCatalog, type HdrHistogram } from './reviews-http.js';
+import { measureRelay, storeVersion } from './reviews-relay.js';
 
-/** Starts `locus reviews` and waits until its /health answers 200. */
-async function startReviewsProcess(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'reviews'], {
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`locus reviews exited with ${child.exitCode}`);
-    const healthy = await fetch(`http://127.0.0.1:${port}/health`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (healthy) return child;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  child.kill('SIGKILL');
-  throw new Error('locus reviews did not become healthy within 30 s');
+const options = parseBenchArgs(
+  {
+    run: 'locus bench write -- [options]  (or npx tsx bench/write/reviews-write.bench.ts [options])',
+    summary: 'Reviews writes/s over HTTP through `locus reviews`, then the reviews relay’s drain rate.',
+  },
+  {
+    seconds: { type: 'number', default: 20, help: 'length of the HTTP phase' },
+    concurrency: { type: 'number', default: 32, help: 'writers in flight' },
+    'patch-share': { type: 'number', default: 0.5, help: 'share of edits among the writes (at most 1)' },
+    backlog: { type: 'number', help: 'skip HTTP: record this many events in-process, then drain them' },
+  },
+);
+for (const name of ['seconds', 'concurrency', 'patch-share', 'backlog'] as const) {
+  const value = options[name];
+  if (value !== undefined && !(Number.isFinite(value) && value > 0))
+    throw new Error(`--${name} must be a positive number`);
+}
+const PRODUCTS = 200;
+
+/** A client on a reviews database of the run's own (dropped when the run closes). */
+async function reviewsDatabase(environment: BenchEnvironment, maxPoolSize: number) {
+  const mongo = environment.mongoDatabase();
+  const client = await new MongoClient(mongo.url, { maxPoolSize }).connect();
+  environment.defer('close the Mongo client', () => client.close());
+  return { url: mongo.url, db: client.db(mongo.database) };
 }
 
-function argument(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  const value = index >= 0 ? Number(process.argv[index + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
-
-async function main(): Promise<void> {
-  if (process.argv.includes('--backlog')) return backlogOnly(argument('backlog', 20_000));
-  const seconds = argument('seconds', 20);
-  const concurrency = argument('concurrency', 32);
-  const patchShare = Math.min(argument('patch-share', 0.5), 1);
-  const products = 200;
-  const env = { ...readEnvFile(), ...process.env };
-  const config = loadConfig(['LOCUS_MONGO_URL', 'LOCUS_KAFKA_BROKERS'], env);
-
-  const databaseName = `bench_reviews_${Date.now().toString(36)}`;
-  const mongoUrl = new URL(config.LOCUS_MONGO_URL);
-  mongoUrl.pathname = `/${databaseName}`;
-  const client = await new MongoClient(mongoUrl.toString(), { maxPoolSize: 16 }).connect();
-  const db = client.db(databaseName);
-
-  const catalog = Fastify();
-  const productIds = Array.from({ length: products }, () => randomUUID());
-  const known = new Set<string>(productIds);
-  catalog.get<{ Params: { id: string } }>('/products/:id', async (request, reply) =>
-    known.has(request.params.id) ? { id: request.params.id } : reply.code(404).send({}),
-  );
-  const catalogUrl = await catalog.listen({ port: 0, host: '127.0.0.1' });
-
+async function httpWrites(environment: BenchEnvironment): Promise<void> {
+  const { seconds, concurrency } = options;
+  const patchShare = Math.min(options['patch-share'], 1);
+  const { url, db } = await reviewsDatabase(environment, 16);
+  const catalog = await stubCatalog(PRODUCTS);
+  environment.defer('close the catalog stand-in', () => catalog.close());
   const port = await freePort();
   const service = await startReviewsProcess(
     {
-      ...env,
-      LOCUS_MONGO_URL: mongoUrl.toString(),
-      LOCUS_CATALOG_URL: catalogUrl,
+      ...process.env,
+      LOCUS_MONGO_URL: url,
+      LOCUS_CATALOG_URL: catalog.url,
       LOCUS_REVIEWS_PORT: String(port),
       LOCUS_LOG_LEVEL: 'warn',
     },
     port,
   );
+  environment.defer('stop locus reviews', async () => service.kill('SIGKILL'));
   const base = `http://127.0.0.1:${port}`;
-
-  const latency = { create: build(), patch: build() };
-  const counts = { create: 0, patch: 0, errors: 0 };
-  const errorCodes: Record<string, number> = {};
-  const bar = new SingleBar(
-    { format: 'reviews writes |{bar}| {value}/{total} s | {writes} writes, {rate}/s' },
-    Presets.shades_classic,
-  );
-  bar.start(seconds, 0, { writes: 0, rate: 0 });
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  const ticker = setInterval(() => {
-    const elapsed = (performance.now() - started) / 1000;
-    const writes = counts.create + counts.patch;
-    bar.update(Math.min(Math.floor(elapsed), seconds), { writes, rate: Math.round(writes / elapsed) });
-  }, 500);
-
-  const worker = async (index: number) => {
-    let mine: { id: string; version: number } | undefined;
-    let n = 0;
-    while (performance.now() < deadline) {
-      n += 1;
-      const kind = mine && Math.random() < patchShare ? 'patch' : 'create';
-      const begin = performance.now();
-      const response =
-        kind === 'create'
-          ? await fetch(`${base}/products/${productIds[(index * 7919 + n) % products]}/reviews`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-              body: JSON.stringify({
-                author: `w${index}`,
-                rating: 1 + (n % 5),
-                title: `t${n}`,
-                body: 'bench '.repeat(20),
-              }),
-            })
-          : await fetch(`${base}/reviews/${mine!.id}`, {
-              method: 'PATCH',
-              headers: { 'content-type': 'application/json', 'if-match': `"${mine!.version}"` },
-              body: JSON.stringify({ rating: 1 + (n % 5), title: `edit ${n}` }),
-            });
-      const body = (await response.json()) as { id?: string; version?: number; code?: string };
-      const micros = Math.round((performance.now() - begin) * 1000);
-      if (response.ok && body.id && body.version) {
-        latency[kind].recordValue(micros);
-        counts[kind] += 1;
-        mine = { id: body.id, version: body.version };
-      } else {
-        counts.errors += 1;
-        errorCodes[body.code ?? String(response.status)] =
-          (errorCodes[body.code ?? String(response.status)] ?? 0) + 1;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
-  clearInterval(ticker);
-  const elapsedSeconds = (performance.now() - started) / 1000;
-  bar.update(seconds, {
-    writes: counts.create + counts.patch,
-    rate: Math.round((counts.create + counts.patch) / elapsedSeconds),
-  });
-  bar.stop();
+  const load = await driveWrites({ base, productIds: catalog.productIds, seconds, concurrency, patchShare });
   // Graceful stop of the real process (runUntilSignal): it must exit on its own.
   service.kill('SIGTERM');
   const exitCode = await new Promise<number | null>((resolve) => service.once('exit', resolve));
+  await reportHttpWrites(environment, db, {
+    settings: { seconds, concurrency, patchShare, products: PRODUCTS },
+    load,
+    exitCode,
+  });
+}
 
+async function reportHttpWrites(
+  environment: BenchEnvironment,
+  db: Db,
+  run: {
+    settings: Record<string, number>;
+    load: Awaited<ReturnType<typeof driveWrites>>;
+    exitCode: number | null;
+  },
+): Promise<void> {
+  const { counts, latency, errorCodes, elapsedSeconds } = run.load;
   const { events, reviews: reviewDocs } = reviewCollections(db);
   const [eventCount, reviewCount] = await Promise.all([events.countDocuments(), reviewDocs.countDocuments()]);
-  const summary = (h: ReturnType<typeof build>) => ({
+  const summary = (h: HdrHistogram) => ({
     count: h.totalCount,
     p50ms: h.getValueAtPercentile(50) / 1000,
     p95ms: h.getValueAtPercentile(95) / 1000,
     p99ms: h.getValueAtPercentile(99) / 1000,
     maxMs: h.maxValue / 1000,
   });
+  const writes = counts.create + counts.patch;
   const result = {
     benchmark: 'reviews-write',
     at: new Date().toISOString(),
-    store: (await db
-      .admin()
-      .command({ buildInfo: 1 })
-      .catch(() => ({}))) as { version?: string },
-    settings: { seconds, concurrency, patchShare, products },
+    store: { version: await storeVersion(db) },
+    settings: run.settings,
     elapsedSeconds: Number(elapsedSeconds.toFixed(2)),
-    writes: counts.create + counts.patch,
-    writesPerSecond: Number(((counts.create + counts.patch) / elapsedSeconds).toFixed(1)),
+    writes,
+    writesPerSecond: Number((writes / elapsedSeconds).toFixed(1)),
     creates: summary(latency.create),
     patches: summary(latency.patch),
     errors: counts.errors,
@@ -194,20 +121,10 @@ async function main(): Promise<void> {
     // Each accepted write recorded exactly one event: the check that the numbers are real writes.
     eventsRecorded: eventCount,
     reviewDocuments: reviewCount,
-    serviceExitCode: exitCode,
-    relay: await measureRelay(db, config.LOCUS_KAFKA_BROKERS, eventCount),
+    serviceExitCode: run.exitCode,
+    relay: await measureRelay(environment, db, eventCount),
   };
-  result.store = { version: result.store.version };
-  const dir = path.join(import.meta.dirname, '..', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `reviews-write-${result.at.replaceAll(':', '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  console.log(JSON.stringify(result, null, 2));
-  console.log(`written to ${path.relative(process.cwd(), file)}`);
-
-  await catalog.close();
-  await db.dropDatabase();
-  await client.close();
+  await writeJson(`reviews-write-${result.at.replaceAll(':', '-')}`, result);
   if (eventCount !== result.writes) {
     console.error(`events recorded (${eventCount}) differ from accepted writes (${result.writes})`);
     process.exitCode = 1;
@@ -215,107 +132,26 @@ async function main(): Promise<void> {
 }
 
 /** `--backlog N`: N events recorded in-process through the service, then the relay drain alone. */
-async function backlogOnly(backlog: number): Promise<void> {
-  const env = { ...readEnvFile(), ...process.env };
-  const config = loadConfig(['LOCUS_MONGO_URL', 'LOCUS_KAFKA_BROKERS'], env);
-  const databaseName = `bench_backlog_${Date.now().toString(36)}`;
-  const mongoUrl = new URL(config.LOCUS_MONGO_URL);
-  mongoUrl.pathname = `/${databaseName}`;
-  const client = await new MongoClient(mongoUrl.toString(), { maxPoolSize: 32 }).connect();
-  const db = client.db(databaseName);
-  try {
-    await ensureReviewIndexes(db);
-    const reviews = createReviewService({
-      db,
-      clock: systemClock,
-      newId: uuidGenerator,
-      products: { assertExists: async () => undefined },
-    });
-    const productIds = Array.from({ length: 200 }, () => randomUUID());
-    const creates = Math.ceil(backlog / 2);
-    const bar = new SingleBar({ format: 'seeding |{bar}| {value}/{total} events' }, Presets.shades_classic);
-    bar.start(backlog, 0);
-    const seedStarted = performance.now();
-    let next = 0;
-    const created: string[] = [];
-    const worker = async (upTo: number) => {
-      for (let n = next++; n < upTo; n = next++) {
-        if (n < creates) {
-          const { review } = await reviews.create(productIds[n % productIds.length]!, {
-            author: `a${n}`,
-            rating: 1 + (n % 5),
-            title: `t${n}`,
-            body: 'bench '.repeat(20),
-          });
-          created.push(review.id);
-        } else {
-          await reviews.update(created[(n - creates) % created.length]!, { title: `edit ${n}` });
-        }
-        bar.increment();
-      }
-    };
-    // Creates first (all of them), then the edits, so an edit always finds its review.
-    await Promise.all(Array.from({ length: 32 }, () => worker(creates)));
-    next = creates;
-    await Promise.all(Array.from({ length: 32 }, () => worker(backlog)));
-    bar.stop();
-    const seedSeconds = (performance.now() - seedStarted) / 1000;
-    const eventCount = await reviewCollections(db).events.countDocuments();
-    const result = {
-      benchmark: 'reviews-relay-backlog',
-      at: new Date().toISOString(),
-      store: (
-        (await db
-          .admin()
-          .command({ buildInfo: 1 })
-          .catch(() => ({}))) as { version?: string }
-      ).version,
-      seeded: { events: eventCount, seconds: Number(seedSeconds.toFixed(1)) },
-      relay: await measureRelay(db, config.LOCUS_KAFKA_BROKERS, eventCount),
-    };
-    const dir = path.join(import.meta.dirname, '..', 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, `reviews-relay-backlog-${result.at.replaceAll(':', '-')}.json`);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(JSON.stringify(result, null, 2));
-    console.log(`written to ${path.relative(process.cwd(), file)}`);
-    if (result.relay.published < eventCount) process.exitCode = 1;
-  } finally {
-    await db.dropDatabase();
-    await client.close();
-  }
-}
-
-/** Drains the backlog the writes left through ReviewOutboxSource into a topic of its own: events/s. */
-async function measureRelay(db: Db, brokers: string, backlog: number) {
-  const logger = createLogger('reviews-bench-relay', 'warn');
-  const prefix = `bench_${Date.now().toString(36)}.`;
-  const topic = topicNames(prefix).reviews;
-  const broker = createBroker({ brokers, clientId: 'reviews-bench', logger });
-  await broker.ensureTopics([{ topic, partitions: 6 }]);
-  const producer = await broker.producer();
-  const source = new ReviewOutboxSource(db, { topicPrefix: prefix });
-  const batchSize = 500;
-  const started = performance.now();
-  let published = 0;
-  for (let n = 1; n > 0; published += n) {
-    n = await source.publishBatch(batchSize, (batch) => producer.send(batch.map(toMessage)));
-  }
-  const seconds = (performance.now() - started) / 1000;
-  await source.close();
-  await producer.close();
-  await broker.deleteTopics([topic]);
-  await broker.close();
-  return {
-    backlog,
-    published,
-    batchSize,
-    seconds: Number(seconds.toFixed(2)),
-    eventsPerSecond: Number((published / seconds).toFixed(1)),
+async function backlogOnly(environment: BenchEnvironment, backlog: number): Promise<void> {
+  const { db } = await reviewsDatabase(environment, 32);
+  const seeded = await seedBacklog(db, backlog);
+  const result = {
+    benchmark: 'reviews-relay-backlog',
+    at: new Date().toISOString(),
+    store: await storeVersion(db),
+    seeded: { events: seeded.events, seconds: Number(seeded.seconds.toFixed(1)) },
+    relay: await measureRelay(environment, db, seeded.events),
   };
+  await writeJson(`reviews-relay-backlog-${result.at.replaceAll(':', '-')}`, result);
+  if (result.relay.published < seeded.events) process.exitCode = 1;
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+async function writeJson(name: string, result: unknown): Promise<void> {
+  const [file] = await writeResults(name, { '.json': `${JSON.stringify(result, null, 2)}\n` });
+  console.log(JSON.stringify(result, null, 2));
+  console.log(`written to ${file}`);
+}
+
+await runBenchmark('reviews-write', (environment) =>
+  options.backlog === undefined ? httpWrites(environment) : backlogOnly(environment, options.backlog),
+);
