@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewCreatedV1 } from '../../src/contracts/review.events.js';
 import { decodeEvent } from '../../src/contracts/registry.js';
-import { topicNames } from '../../src/contracts/topics.js';
+import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
-import { outboxEntryOf, reviewCollections } from '../../src/reviews/review.model.js';
+import { runRelay } from '../../src/relay/relay.js';
+import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
+import { confirmationId, outboxEntryOf, reviewCollections } from '../../src/reviews/review.model.js';
 import { buildEvent } from '../../src/reviews/review.service.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from '../reviews/support.js';
@@ -49,6 +51,7 @@ describe('a poison entry in the reviews outbox (the real relay process)', () => 
       clientId: 'relay-poison-test',
       logger,
     });
+    await broker.ensureTopics(topicSpecs(topicNames(prefix)));
   });
 
   afterAll(async () => {
@@ -151,6 +154,68 @@ describe('a poison entry in the reviews outbox (the real relay process)', () => 
     expect(await relay.stop()).toBe(0);
     relay = undefined;
   });
+
+  it('parks an entry it cannot read (its envelope is not JSON) at once; skip releases its product', async () => {
+    // given a confirmed outbox entry whose envelope text is not JSON, of a product with a review behind it
+    const unreadable = fx.newProduct();
+    const now = new Date();
+    const event = buildEvent({
+      definition: ReviewCreatedV1,
+      reviewId: randomUUID(),
+      productId: unreadable,
+      version: 1,
+      previousSequence: 0,
+      data: {
+        id: randomUUID(),
+        productId: unreadable,
+        ...aReview,
+        createdAt: now.toISOString(),
+        updatedAt: now.toISOString(),
+      },
+      now,
+      id: randomUUID(),
+    });
+    const { outbox } = reviewCollections(fx.db);
+    await outbox.insertOne({ ...outboxEntryOf(event), envelope: '{"specversion": "1.0", trunc' });
+    await outbox.insertOne({
+      _id: confirmationId(event._id),
+      kind: 'confirmation',
+      eventId: event._id,
+      lane: event.lane,
+      slot: event.slot,
+    });
+    const behind = await post(unreadable, 'behind the unreadable one');
+    const other = fx.newProduct();
+    const otherReview = await post(other, 'fine');
+    const inProcess = await collectMessages(broker, [topic]);
+
+    // when a relay runs
+    const source = new ReviewOutboxSource(fx.db, { topicPrefix: prefix, pollIntervalMs: 50 });
+    const running = runRelay(source, await broker.producer(), { logger, batchSize: 50 });
+    try {
+      // then the other product's review is published and the entry is a dead letter saying why
+      await inProcess.waitFor(1, 20_000);
+      const subjects = (key: string) =>
+        inProcess.messages.filter((m) => m.key === key).map((m) => decodeEvent(m.value).subject);
+      expect(await eventually(async () => subjects(other).includes(otherReview))).toBe(true);
+      expect(await eventually(async () => (await source.deadLetters.count()) === 1)).toBe(true);
+      const [letter] = await source.deadLetters.list(10);
+      expect(letter).toMatchObject({ id: event._id, key: unreadable, waiting: 1 });
+      expect(letter!.reason).toMatch(/cannot read the outbox entry: the envelope is not JSON/);
+      await inProcess.settle(500);
+      expect(subjects(unreadable)).toEqual([]);
+
+      // when an operator skips it, the review behind it is published
+      expect(await source.deadLetters.skip(event._id)).toBe(true);
+      expect(await eventually(async () => subjects(unreadable).length === 1)).toBe(true);
+      expect(subjects(unreadable)).toEqual([behind]);
+      expect(await source.deadLetters.count()).toBe(0);
+    } finally {
+      await running.stop();
+      await source.close();
+      await inProcess.stop();
+    }
+  }, 90_000);
 });
 
 function poisonReason(letter: ListedDeadLetter): boolean {
