@@ -41,6 +41,8 @@ const Resolution = Type.Object({
   reason: Type.Optional(Type.String()),
   released: Type.Array(Type.Integer()),
   newHead: Type.Optional(Type.Integer()),
+  /** Categories whose summary the store refused to recompute; they heal at their next event. */
+  staleCategories: Type.Optional(Type.Array(Type.String({ format: 'uuid' }))),
 });
 
 const RebuildStatus = Type.Object({

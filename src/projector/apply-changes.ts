@@ -53,6 +53,25 @@ export async function applyChanges(tx: Tx, tables: ViewTables, changes: readonly
 }
 
 /**
+ * Applies the changes' own rows inside `tx`, every view but the summaries, and adds the summaries they
+ * touch to `summaries`, for refreshSummariesApart once the caller has applied all it will: what an
+ * event that is applied on its own (isolated, retried) does, so a summary the store refuses fails no
+ * event. @returns how many changes passed the version guard.
+ */
+export async function applyOwnRows(
+  tx: Tx,
+  tables: ViewTables,
+  changes: readonly Change[],
+  summaries: SummaryScope,
+): Promise<number> {
+  const planned = await planChanges(tx, tables, changes, { summariesApart: true });
+  if (planned.statements.length > 0) await sendTogether(tx, planned.statements);
+  summaries.categoryIds.push(...planned.summaries.categoryIds);
+  summaries.productIds.push(...planned.summaries.productIds);
+  return planned.accepted;
+}
+
+/**
  * Splits accepted changes by kind and works out what else they touch, given the changed products' and
  * reviews' rows before the batch (`previous`, `previousReviews`, by id; absent = not in the view yet).
  */

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { LocusError } from '../shared/errors.js';
-import { applyChanges } from './apply-changes.js';
+import { applyOwnRows } from './apply-changes.js';
 import { decodeMessage } from './batch-plan.js';
 import {
   deadLetterForUpdate,
@@ -11,6 +11,9 @@ import {
 } from './dead-letter.repository.js';
 import { lockConsumer } from './positions.repository.js';
 import { withTransaction, type Tx, type ViewTables } from './projection.types.js';
+import { isInfrastructureError } from './store-failure.js';
+import { refreshSummariesApart } from './summary-refresh.js';
+import type { SummaryScope } from './views/category-summary.view.js';
 
 export interface DeadLetterResolution {
   id: number;
@@ -21,6 +24,11 @@ export interface DeadLetterResolution {
   released: number[];
   /** The waiting event that failed and is now the parked head of its key, if any. */
   newHead?: number;
+  /**
+   * Categories whose summary the store refused to recompute: the events applied all the same, and
+   * each summary keeps its last value until the next event of its category or a rebuild.
+   */
+  staleCategories?: string[];
 }
 
 interface Target {
@@ -37,13 +45,15 @@ interface Target {
 export async function retryDeadLetter(target: Target, id: number): Promise<DeadLetterResolution> {
   return withTransaction(target.pool, async (tx) => {
     const head = await openHead(tx, id);
-    const failure = await applyDeadLetter(tx, target.tables, head);
+    const summaries: SummaryScope = { categoryIds: [], productIds: [] };
+    const failure = await applyDeadLetter(tx, target.tables, head, summaries);
     if (failure) {
       await reparkDeadLetter(tx, head.id, failure);
       return { id, status: 'parked', reason: failure.reason, released: [] };
     }
     await resolveDeadLetter(tx, head.id, 'retried');
-    return { id, status: 'retried', ...(await releaseWaiting(tx, target.tables, head)) };
+    const released = await releaseWaiting(tx, target.tables, head, summaries);
+    return { id, status: 'retried', ...released, ...(await refreshSummaries(tx, target.tables, summaries)) };
   });
 }
 
@@ -55,8 +65,20 @@ export async function skipDeadLetter(target: Target, id: number): Promise<DeadLe
   return withTransaction(target.pool, async (tx) => {
     const head = await openHead(tx, id);
     await resolveDeadLetter(tx, head.id, 'skipped');
-    return { id, status: 'skipped', ...(await releaseWaiting(tx, target.tables, head)) };
+    const summaries: SummaryScope = { categoryIds: [], productIds: [] };
+    const released = await releaseWaiting(tx, target.tables, head, summaries);
+    return { id, status: 'skipped', ...released, ...(await refreshSummaries(tx, target.tables, summaries)) };
   });
+}
+
+/** The summaries the applied events touched, apart from them (see refreshSummariesApart). */
+async function refreshSummaries(
+  tx: Tx,
+  tables: ViewTables,
+  summaries: SummaryScope,
+): Promise<{ staleCategories?: string[] }> {
+  const failures = await refreshSummariesApart(tx, tables, summaries);
+  return failures.length > 0 ? { staleCategories: failures.map((f) => f.categoryId) } : {};
 }
 
 async function openHead(tx: Tx, id: number): Promise<DeadLetter> {
@@ -80,10 +102,11 @@ async function releaseWaiting(
   tx: Tx,
   tables: ViewTables,
   head: DeadLetter,
+  summaries: SummaryScope,
 ): Promise<{ released: number[]; newHead?: number }> {
   const released: number[] = [];
   for (const letter of await waitingBehind(tx, head)) {
-    const failure = await applyDeadLetter(tx, tables, letter);
+    const failure = await applyDeadLetter(tx, tables, letter, summaries);
     if (failure) {
       await reparkDeadLetter(tx, letter.id, failure);
       return { released, newHead: letter.id };
@@ -94,11 +117,15 @@ async function releaseWaiting(
   return { released };
 }
 
-/** Applies one stored event in a savepoint; returns why it failed, or null when it applied. */
+/**
+ * Applies one stored event's own rows in a savepoint, adding the summaries it touches to `summaries`;
+ * returns why it failed, or null when it applied.
+ */
 async function applyDeadLetter(
   tx: Tx,
   tables: ViewTables,
   letter: DeadLetter,
+  summaries: SummaryScope,
 ): Promise<{ reason: string; errorCode: string } | null> {
   const decoded = decodeMessage({
     topic: letter.topic,
@@ -112,10 +139,11 @@ async function applyDeadLetter(
   if (!('change' in decoded)) return { reason: decoded.reason, errorCode: decoded.code };
   await tx.query('SAVEPOINT dead_letter');
   try {
-    await applyChanges(tx, tables, [decoded.change]);
+    await applyOwnRows(tx, tables, [decoded.change], summaries);
     await tx.query('RELEASE SAVEPOINT dead_letter');
     return null;
   } catch (error) {
+    if (isInfrastructureError(error)) throw error;
     await tx.query('ROLLBACK TO SAVEPOINT dead_letter');
     return { reason: (error as Error).message, errorCode: 'LOCUS_INTERNAL' };
   }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { IncomingBatch, IncomingMessage } from '../messaging/kafka.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { planChanges } from './apply-changes.js';
+import { applyOwnRows, planChanges } from './apply-changes.js';
 import { firstAtOrPast, planBatch, type BatchPlan } from './batch-plan.js';
 import { crashPoint } from '../shared/crash-point.js';
 import { sendTogether, type Statement } from '../shared/postgres.js';
@@ -346,12 +346,8 @@ async function applyIsolated(
     }
     await tx.query('SAVEPOINT one_event');
     try {
-      const planned = await planChanges(tx, target.tables, [event.change], { summariesApart: true });
-      if (planned.statements.length > 0) await sendTogether(tx, planned.statements);
+      applied += await applyOwnRows(tx, target.tables, [event.change], summaries);
       await tx.query('RELEASE SAVEPOINT one_event');
-      applied += planned.accepted;
-      summaries.categoryIds.push(...planned.summaries.categoryIds);
-      summaries.productIds.push(...planned.summaries.productIds);
     } catch (error) {
       if (isInfrastructureError(error)) throw error;
       await tx.query('ROLLBACK TO SAVEPOINT one_event');

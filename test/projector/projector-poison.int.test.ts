@@ -125,6 +125,33 @@ describe('projector poison', () => {
     const metrics = await running.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/locus_projector_summary_failures_total\{[^}]*\} [1-9]/);
 
+    // when: a product of that category is parked for a fault of its own, fixed, and retried while the
+    // summary still fails
+    await pool.query(`ALTER TABLE product_summary ADD CONSTRAINT not_this_one CHECK (name <> 'parked')`);
+    const parked = writer.product({ categoryId: refused, name: 'parked', price: 70 });
+    await produce(producer, topics, writer.events.splice(0));
+    await caughtUpSoon();
+    const letter = (
+      await pool.query<{ id: string }>(
+        'SELECT id::text FROM dead_letters WHERE consumer = $1 AND message_key = $2',
+        [group, parked],
+      )
+    ).rows[0]!;
+    await pool.query('ALTER TABLE product_summary DROP CONSTRAINT not_this_one');
+    const retried = await running.app.inject({
+      method: 'POST',
+      url: `/admin/dead-letters/${letter.id}/retry`,
+    });
+
+    // then: the retry applies it, and names the summary it could not refresh
+    expect(retried.json()).toEqual({
+      id: Number(letter.id),
+      status: 'retried',
+      released: [],
+      staleCategories: [refused],
+    });
+    expect(await versionOf(parked)).toBe(1);
+
     // when: the store accepts the summary again and the category has another event
     await pool.query('ALTER TABLE category_summary DROP CONSTRAINT refused_category');
     writer.product({ categoryId: refused, price: 50 });
@@ -132,7 +159,7 @@ describe('projector poison', () => {
     await caughtUpSoon();
 
     // then
-    expect(await summaryOf(refused)).toEqual({ product_count: 4, price_min: 50 });
+    expect(await summaryOf(refused)).toEqual({ product_count: 5, price_min: 50 });
   });
 
   it('given an event the store fails deterministically with a protocol violation, when projected, then it is parked after the batch attempts instead of being retried as an outage', async () => {
