@@ -74,7 +74,9 @@ describe('projector poison', () => {
     const target = writer.product({ name: 'keyed with a NUL' });
     const poisoned = writer.events.find((e) => e.key === target)!;
     await produce(producer, topics, writer.events.splice(0));
-    await producer.send([{ ...toMessage(topics, poisoned), key: `${target}\u0000x` }]);
+    await producer.send([
+      { ...toMessage(topics, poisoned), key: `${target}\u0000x`, headers: { 'trace\u0000id': 'a\u0000b' } },
+    ]);
     const after = writer.product({ name: 'ordinary after' });
     writer.product({ id: target, name: 'keyed with a NUL v2' });
     await produce(producer, topics, writer.events.splice(0));
@@ -89,6 +91,11 @@ describe('projector poison', () => {
       ['parked', 'LOCUS_EVENT_INVALID', `${target}\\u0000x`],
     ]);
     expect(rows[0]!.reason).toMatch(/key/);
+    const stored = await pool.query<{ headers: Record<string, string> }>(
+      'SELECT headers FROM dead_letters WHERE consumer = $1',
+      [group],
+    );
+    expect(stored.rows[0]!.headers).toEqual({ 'trace\\u0000id': 'a\\u0000b' });
   });
 
   it('given a category whose summary the store refuses, when products of it and of another category are projected, then no event is parked, every product row is right, and the summary heals once it can', async () => {
