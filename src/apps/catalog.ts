@@ -9,6 +9,7 @@ import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createKysely, createPool } from '../shared/postgres.js';
+import { perMinuteOf } from '../shared/rate-limit.js';
 import { runUntilSignal } from '../shared/process-runner.js';
 import { startRetention } from '../shared/retention.js';
 
@@ -25,6 +26,7 @@ export async function main(): Promise<void> {
     'LOCUS_RETENTION_INTERVAL_SECONDS',
     'LOCUS_HOST',
     'LOCUS_LOG_LEVEL',
+    'LOCUS_RATE_LIMIT_WRITES_PER_MINUTE',
   ]);
   const logger = createLogger('catalog', config.LOCUS_LOG_LEVEL);
   await runUntilSignal('catalog', logger, async () => {
@@ -40,6 +42,7 @@ export async function main(): Promise<void> {
       context: { clock: systemClock, newId: uuidGenerator, topics: topicNames(config.LOCUS_TOPIC_PREFIX) },
       logger,
       metrics,
+      writesPerMinute: perMinuteOf('LOCUS_RATE_LIMIT_WRITES_PER_MINUTE', config),
       healthChecks: [{ name: 'catalog-store', check: async () => void (await sql`SELECT 1`.execute(db)) }],
     });
     await app.listen({ port: portOf(config, 'LOCUS_CATALOG_PORT'), host: config.LOCUS_HOST });

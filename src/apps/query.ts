@@ -8,7 +8,9 @@ import { runUntilSignal, type RunningProcess } from '../shared/process-runner.js
 import type { ResilienceOptions } from '../query/backend.policy.js';
 import { BytesMeter } from '../query/bytes-meter.js';
 import { buildQueryApp } from '../query/query.app.js';
+import { compositionOf } from '../query/composition.setting.js';
 import { ReadStore } from '../query/read-store.js';
+import { perMinuteOf } from '../shared/rate-limit.js';
 import type { RequestSettings } from '../query/request-context.js';
 import { ExportApi } from '../query/upstream.client.js';
 
@@ -27,6 +29,9 @@ const SETTINGS = [
   'LOCUS_QUERY_STATEMENT_TIMEOUT_MS',
   'LOCUS_BREAKER_FAILURES',
   'LOCUS_BREAKER_HALF_OPEN_MS',
+  'LOCUS_RATE_LIMIT_HEAVY_PER_MINUTE',
+  'LOCUS_QUERY_COMPOSITION',
+  'LOCUS_QUERY_EXPORT_IDLE_MS',
 ] as const;
 
 /** The query service's composition root: two read-store pools, two upstream APIs, one HTTP server. */
@@ -62,12 +67,14 @@ export async function main(): Promise<void> {
       consistencyWaitMs: positiveOf(config, 'LOCUS_CONSISTENCY_WAIT_MS'),
       maxWindowDays: 1830,
       defaultWindowDays: 90,
+      exportIdleMs: positiveOf(config, 'LOCUS_QUERY_EXPORT_IDLE_MS'),
     };
     const store = new ReadStore({
       replica,
       primary,
       resilience,
       maxReplicaLagMs: positiveOf(config, 'LOCUS_MAX_REPLICA_LAG_MS'),
+      statementTimeoutMs,
     });
     const app = await buildQueryApp({
       store,
@@ -81,6 +88,8 @@ export async function main(): Promise<void> {
       logger,
       metrics,
       settings,
+      compositionEnabled: compositionOf(config),
+      heavyPerMinute: perMinuteOf('LOCUS_RATE_LIMIT_HEAVY_PER_MINUTE', config),
     });
     await app.listen({ port: portOf(config, 'LOCUS_QUERY_PORT'), host: config.LOCUS_HOST });
     return {

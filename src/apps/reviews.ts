@@ -9,6 +9,7 @@ import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
+import { perMinuteOf } from '../shared/rate-limit.js';
 import { runUntilSignal } from '../shared/process-runner.js';
 import { startRetention } from '../shared/retention.js';
 
@@ -27,6 +28,7 @@ export async function main(): Promise<void> {
     'LOCUS_RETENTION_INTERVAL_SECONDS',
     'LOCUS_HOST',
     'LOCUS_LOG_LEVEL',
+    'LOCUS_RATE_LIMIT_WRITES_PER_MINUTE',
   ]);
   const logger = createLogger('reviews', config.LOCUS_LOG_LEVEL);
   await runUntilSignal('reviews', logger, async () => {
@@ -44,7 +46,13 @@ export async function main(): Promise<void> {
       logger,
     });
     const metrics = createMetricsRegistry('reviews');
-    const app = await buildReviewsServer({ db, reviews, logger, metrics });
+    const app = await buildReviewsServer({
+      db,
+      reviews,
+      logger,
+      metrics,
+      writesPerMinute: perMinuteOf('LOCUS_RATE_LIMIT_WRITES_PER_MINUTE', config),
+    });
     await app.listen({ port: portOf(config, 'LOCUS_REVIEWS_PORT'), host: config.LOCUS_HOST });
     const retentionMs = positiveOf(config, 'LOCUS_IDEMPOTENCY_RETENTION_HOURS') * 3_600_000;
     const retention = startRetention(

@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import { CATALOG_BODY_MAX_BYTES } from '../contracts/bounds.js';
 import { createHttpServer, type HealthCheck, type HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
+import { perMinuteOf, registerRateLimits, WRITE_METHODS } from '../shared/rate-limit.js';
 import type { CatalogDeps } from './catalog.deps.js';
 import { registerCategoryRoutes } from './category.routes.js';
 import { registerExportRoutes } from './export.routes.js';
@@ -9,7 +10,13 @@ import { registerProductRoutes } from './product.routes.js';
 
 /** Builds the catalog's HTTP server with every route; the caller listens (or calls `inject`). */
 export async function buildCatalogServer(
-  deps: CatalogDeps & { logger: Logger; metrics: Registry; healthChecks?: HealthCheck[] },
+  deps: CatalogDeps & {
+    logger: Logger;
+    metrics: Registry;
+    healthChecks?: HealthCheck[];
+    /** Writes one client may send per minute (default: LOCUS_RATE_LIMIT_WRITES_PER_MINUTE's). */
+    writesPerMinute?: number;
+  },
 ): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'catalog',
@@ -20,6 +27,12 @@ export async function buildCatalogServer(
     bodyLimit: CATALOG_BODY_MAX_BYTES,
     healthChecks: deps.healthChecks ?? [],
   });
+  await registerRateLimits(app, [
+    {
+      methods: WRITE_METHODS,
+      perMinute: deps.writesPerMinute ?? perMinuteOf('LOCUS_RATE_LIMIT_WRITES_PER_MINUTE'),
+    },
+  ]);
   registerProductRoutes(app, deps);
   registerCategoryRoutes(app, deps);
   registerExportRoutes(app, deps);

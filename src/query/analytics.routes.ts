@@ -9,6 +9,7 @@ import type { Deadline } from './deadline.js';
 import {
   CategoryReportBody,
   CategoryReportQuery,
+  ErrorBody,
   errorResponses,
   ExportQuery,
   RatingTrendBody,
@@ -20,6 +21,9 @@ import {
 } from './query.schemas.js';
 import type { ReadStore } from './read-store.js';
 import { beginRequest, setReadHeaders, windowOf, type RequestSettings } from './request-context.js';
+
+/** Every analytics route takes `strategy`, which answers 403 when it names a switched-off strategy. */
+const analyticsErrors = { ...errorResponses, 403: ErrorBody };
 
 export interface AnalyticsRouteDeps {
   store: ReadStore;
@@ -97,7 +101,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       schema: {
         summary: 'Top-rated products per category (Bayesian average) over a window',
         querystring: TopRatedQuery,
-        response: { 200: TopRatedBody, ...errorResponses },
+        response: { 200: TopRatedBody, ...analyticsErrors },
       },
     },
     async (request, reply) => {
@@ -124,7 +128,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       schema: {
         summary: 'Rating trend of a product, a category or the catalog, per day, week or month',
         querystring: RatingTrendQuery,
-        response: { 200: RatingTrendBody, ...errorResponses },
+        response: { 200: RatingTrendBody, ...analyticsErrors },
       },
     },
     async (request, reply) => {
@@ -151,7 +155,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       schema: {
         summary: 'Per category: rating distribution, price bands vs average rating, review volume',
         querystring: CategoryReportQuery,
-        response: { 200: CategoryReportBody, ...errorResponses },
+        response: { 200: CategoryReportBody, ...analyticsErrors },
       },
     },
     async (request, reply) => {
@@ -185,7 +189,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
         description:
           'The result has min(groups, reviews in the window) rows, so one query spans every result-to-input ratio.',
         querystring: RollupQuery,
-        response: { 200: RollupBody, ...errorResponses },
+        response: { 200: RollupBody, ...analyticsErrors },
       },
     },
     async (request, reply) => {
@@ -209,7 +213,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
             description: 'one JSON object per line',
             content: { 'application/x-ndjson': { schema: {} } },
           },
-          ...errorResponses,
+          ...analyticsErrors,
         },
       },
     },
@@ -223,6 +227,10 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       // The first line is read before answering, so a source that fails at once (replica gone,
       // upstream down) still gets a proper error status instead of a truncated 200.
       const first = await routed.value.next();
+      // A client that stops reading would otherwise hold its replica connection and snapshot for as
+      // long as it likes: past the idle time its connection is dropped, which ends the stream and
+      // releases both.
+      reply.raw.setTimeout(settings.exportIdleMs, () => reply.raw.destroy());
       setStrategyHeaders(reply, store, routed);
       reply.type('application/x-ndjson');
       return reply.send(Readable.from(ndjson(first, routed.value, deadline)));

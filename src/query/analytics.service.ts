@@ -32,6 +32,13 @@ export interface AnalyticsDeps {
   store: ReadStore;
   catalogApi: ExportApi;
   reviewsApi: ExportApi;
+  /**
+   * Whether clients may ask for `strategy=composition` (LOCUS_QUERY_COMPOSITION): one such request
+   * pages every review out of the reviews service, so it is off unless configured.
+   */
+  compositionEnabled: boolean;
+  /** The longest statement_timeout of an export's snapshot: the server's export deadline. */
+  exportStatementLimitMs: number;
 }
 
 export interface Routed<T> {
@@ -90,6 +97,13 @@ export class AnalyticsService {
     route: Omit<Parameters<typeof chooseStrategy>[0], 'stats' | 'windowFraction'>,
     window: Window,
   ): Promise<{ strategy: Strategy; decision?: RoutingDecision }> {
+    if (choice === 'composition' && !this.deps.compositionEnabled) {
+      throw new LocusError(
+        'LOCUS_COMPOSITION_DISABLED',
+        'strategy=composition is switched off on this service (LOCUS_QUERY_COMPOSITION); use auto, locality or service-join',
+        { details: [{ field: 'querystring/strategy', message: 'composition is disabled' }] },
+      );
+    }
     if (choice !== 'auto') return { strategy: choice };
     await this.deps.store.requireFreshReplica(deadline);
     const { stats, windowFraction } = await this.deps.store.inReplicaSnapshot(
@@ -230,7 +244,7 @@ export class AnalyticsService {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       await client.query("SELECT set_config('statement_timeout', $1, true)", [
-        String(Math.max(1, deadline.remaining())),
+        this.deps.store.statementTimeoutWithin(deadline, this.deps.exportStatementLimitMs),
       ]);
     } catch (error) {
       client.release(error as Error);

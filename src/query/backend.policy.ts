@@ -75,13 +75,17 @@ export class BackendPolicy {
     );
     try {
       return await retryPolicy.execute(() =>
-        this.breaker.execute(() =>
-          timeout(Math.max(1, deadline.remaining()), {
-            strategy: TimeoutStrategy.Aggressive,
-            // Aborting a call that already finished builds a DOMException per request: measurable.
-            abortOnReturn: false,
-          }).execute((_context, signal) => fn(signal)),
-        ),
+        this.breaker.execute(async () => {
+          try {
+            return await timeout(Math.max(1, deadline.remaining()), {
+              strategy: TimeoutStrategy.Aggressive,
+              // Aborting a call that already finished builds a DOMException per request: measurable.
+              abortOnReturn: false,
+            }).execute((_context, signal) => fn(signal));
+          } catch (error) {
+            throw isClientDeadlineTimeout(error, deadline) ? new ClientDeadlineTimeout(error) : error;
+          }
+        }),
       );
     } catch (error) {
       throw this.translate(error, deadline, what);
@@ -90,6 +94,7 @@ export class BackendPolicy {
 
   private translate(error: unknown, deadline: Deadline, what: string): unknown {
     if (isLocusError(error)) return error;
+    if (error instanceof ClientDeadlineTimeout) return deadlineExceeded(deadline, what, error.cause);
     if (error instanceof BrokenCircuitError) {
       return new LocusError('LOCUS_CIRCUIT_OPEN', `${this.name}: circuit open after repeated failures`, {
         cause: error,
@@ -107,6 +112,24 @@ export class BackendPolicy {
     }
     return error;
   }
+}
+
+/**
+ * A timeout the client chose: its deadline, shorter than the server's default, ran out. The breaker
+ * does not handle it, so it counts neither as a failure nor as a success: one caller with tiny
+ * deadlines cannot open a backend's breaker for everyone. A statement stopped by the server's own
+ * statement timeout while the deadline still had time left is the backend's slowness and counts.
+ */
+class ClientDeadlineTimeout extends Error {
+  constructor(cause: unknown) {
+    super('the client deadline ran out', { cause });
+    this.name = 'ClientDeadlineTimeout';
+  }
+}
+
+function isClientDeadlineTimeout(error: unknown, deadline: Deadline): boolean {
+  const timedOut = error instanceof TaskCancelledError || pgErrorCode(error) === '57014';
+  return timedOut && deadline.shortenedByClient && deadline.expired;
 }
 
 const CONNECTION_ERRNOS = new Set([

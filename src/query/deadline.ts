@@ -8,10 +8,16 @@ import { LocusError } from '../shared/errors.js';
  */
 export class Deadline {
   readonly totalMs: number;
+  /**
+   * The client asked for less time than the server would have given it: a timeout within this
+   * deadline is the client's choice, not the backend's failure (it does not count towards a breaker).
+   */
+  readonly shortenedByClient: boolean;
   private readonly endsAt: number;
 
-  constructor(ms: number) {
+  constructor(ms: number, options: { shortenedByClient?: boolean } = {}) {
     this.totalMs = ms;
+    this.shortenedByClient = options.shortenedByClient ?? false;
     this.endsAt = performance.now() + ms;
   }
 
@@ -44,6 +50,8 @@ export const DEADLINE_HEADER = 'locus-deadline-ms';
 
 /**
  * The request's deadline: header `Locus-Deadline-Ms` when present, else `defaultMs`; capped at `maxMs`.
+ * A header below `defaultMs` marks the deadline as shortened by the client. A longer deadline does not
+ * lengthen any statement past the server's statement timeout (ReadStore caps it).
  * @throws LocusError LOCUS_VALIDATION (field `Locus-Deadline-Ms`) when the header is not a positive integer.
  */
 export function deadlineFromHeader(
@@ -65,5 +73,5 @@ export function deadlineFromHeader(
       },
     );
   }
-  return new Deadline(Math.min(ms, maxMs));
+  return new Deadline(Math.min(ms, maxMs), { shortenedByClient: ms < Math.min(defaultMs, maxMs) });
 }

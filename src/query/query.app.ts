@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../shared/clock.js';
 import { createHttpServer, type HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
+import { perMinuteOf, registerRateLimits } from '../shared/rate-limit.js';
 import { registerAnalyticsRoutes } from './analytics.routes.js';
 import { AnalyticsService } from './analytics.service.js';
 import { registerCatalogRoutes } from './catalog.routes.js';
@@ -18,6 +19,10 @@ export interface QueryAppDeps {
   logger: Logger;
   metrics: Registry;
   settings: RequestSettings;
+  /** Whether `strategy=composition` is served (LOCUS_QUERY_COMPOSITION=on). */
+  compositionEnabled: boolean;
+  /** `/analytics/*` requests one client may send per minute (default: the setting's default). */
+  heavyPerMinute?: number;
 }
 
 /** How long /health waits for the replica's freshness probe. */
@@ -45,11 +50,20 @@ export async function buildQueryApp(deps: QueryAppDeps): Promise<HttpServer> {
       { name: 'primary', check: async () => void (await deps.store.primary.query('SELECT 1')) },
     ],
   });
+  await registerRateLimits(app, [
+    {
+      methods: ['GET'],
+      pathPrefix: '/analytics/',
+      perMinute: deps.heavyPerMinute ?? perMinuteOf('LOCUS_RATE_LIMIT_HEAVY_PER_MINUTE'),
+    },
+  ]);
   registerCatalogRoutes(app, deps.store, deps.settings);
   const analytics = new AnalyticsService({
     store: deps.store,
     catalogApi: deps.catalogApi,
     reviewsApi: deps.reviewsApi,
+    compositionEnabled: deps.compositionEnabled,
+    exportStatementLimitMs: deps.settings.exportDeadlineMs,
   });
   registerAnalyticsRoutes(app, { store: deps.store, analytics, clock: deps.clock, settings: deps.settings });
   return app;

@@ -25,6 +25,11 @@ export interface ReadStoreOptions {
   maxReplicaLagMs: number;
   /** How long a freshness reading is reused before the replica is probed again. */
   lagCacheMs?: number;
+  /**
+   * The server's statement timeout (LOCUS_QUERY_STATEMENT_TIMEOUT_MS): a request's deadline may
+   * shorten a statement's timeout, never lengthen it past this.
+   */
+  statementTimeoutMs: number;
 }
 
 /**
@@ -183,8 +188,17 @@ export class ReadStore {
   }
 
   /**
+   * The statement_timeout for a statement run within `deadline`: the time it has left, at most
+   * `limitMs` (by default the server's statement timeout), at least 1 ms.
+   */
+  statementTimeoutWithin(deadline: Deadline, limitMs = this.options.statementTimeoutMs): string {
+    return String(Math.max(1, Math.min(deadline.remaining(), limitMs)));
+  }
+
+  /**
    * Runs `fn` in a read-only REPEATABLE READ transaction on one replica connection whose
-   * statement_timeout is the deadline's remaining time, so the server stops the work at the deadline.
+   * statement_timeout is the deadline's remaining time capped at the server's statement timeout, so
+   * the server stops the work at the deadline and no client can lengthen it.
    * The whole call is under the replica's breaker and retried on recovery conflicts while time allows.
    */
   inReplicaSnapshot<T>(
@@ -198,7 +212,7 @@ export class ReadStore {
       try {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         await client.query("SELECT set_config('statement_timeout', $1, true)", [
-          String(Math.max(1, deadline.remaining())),
+          this.statementTimeoutWithin(deadline),
         ]);
         const result = await fn(client);
         await client.query('COMMIT');

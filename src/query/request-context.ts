@@ -16,6 +16,8 @@ export interface RequestSettings {
   maxWindowDays: number;
   /** Default analytics window, in days, ending now. */
   defaultWindowDays: number;
+  /** An export client that reads nothing for this long is disconnected (LOCUS_QUERY_EXPORT_IDLE_MS). */
+  exportIdleMs: number;
 }
 
 export interface RequestContext {

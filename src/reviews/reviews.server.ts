@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import { REVIEWS_BODY_MAX_BYTES } from '../contracts/bounds.js';
 import { createHttpServer, type HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
+import { perMinuteOf, registerRateLimits, WRITE_METHODS } from '../shared/rate-limit.js';
 import { registerReviewRoutes } from './review.routes.js';
 import type { ReviewService } from './review.service.js';
 
@@ -15,6 +16,8 @@ export async function buildReviewsServer(deps: {
   reviews: ReviewService;
   logger: Logger;
   metrics: Registry;
+  /** Writes one client may send per minute (default: LOCUS_RATE_LIMIT_WRITES_PER_MINUTE's). */
+  writesPerMinute?: number;
 }): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'reviews',
@@ -31,6 +34,12 @@ export async function buildReviewsServer(deps: {
       },
     ],
   });
+  await registerRateLimits(app, [
+    {
+      methods: WRITE_METHODS,
+      perMinute: deps.writesPerMinute ?? perMinuteOf('LOCUS_RATE_LIMIT_WRITES_PER_MINUTE'),
+    },
+  ]);
   registerReviewRoutes(app, deps.reviews);
   return app;
 }

@@ -57,6 +57,26 @@ const SETTINGS = {
   LOCUS_QUERY_MAX_DEADLINE_MS: '120000',
   /** Query service: server-side statement_timeout of every read-store connection. */
   LOCUS_QUERY_STATEMENT_TIMEOUT_MS: '10000',
+  /**
+   * Writes (POST, PUT, PATCH, DELETE) one client, by IP address, may send the catalog or the reviews
+   * service per minute; more get 429 with Retry-After. The default is a ceiling far above what one
+   * client of this machine's benchmarks drives (the pipeline benchmark writes over a thousand a second
+   * from one address): it stops a runaway client, not a busy one. Lower it for a deployment.
+   */
+  LOCUS_RATE_LIMIT_WRITES_PER_MINUTE: '600000',
+  /** Query service: `/analytics/*` requests one client, by IP address, may send per minute. */
+  LOCUS_RATE_LIMIT_HEAVY_PER_MINUTE: '120000',
+  /**
+   * Query service: `on` lets clients ask for `strategy=composition`, which pages every review out of
+   * the reviews service for one request; `off` (the default) answers it 403 LOCUS_COMPOSITION_DISABLED
+   * and `strategy=auto` never picks it.
+   */
+  LOCUS_QUERY_COMPOSITION: 'off',
+  /**
+   * Query service: an `/analytics/export` client that reads nothing for this long loses its
+   * connection, and the replica connection and snapshot serving it are released.
+   */
+  LOCUS_QUERY_EXPORT_IDLE_MS: '30000',
   /** Query service: consecutive failures that open a backend's breaker, and its half-open delay. */
   LOCUS_BREAKER_FAILURES: '5',
   LOCUS_BREAKER_HALF_OPEN_MS: '5000',

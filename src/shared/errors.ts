@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   LOCUS_PRECONDITION_FAILED: 412,
   LOCUS_PAYLOAD_TOO_LARGE: 413,
   LOCUS_UNSUPPORTED_MEDIA_TYPE: 415,
+  /** The client sent more requests of this kind than its per-minute limit; `Retry-After` says when to retry. */
+  LOCUS_RATE_LIMITED: 429,
+  /** `strategy=composition` is switched off on this query service (LOCUS_QUERY_COMPOSITION). */
+  LOCUS_COMPOSITION_DISABLED: 403,
   LOCUS_REPLICA_UNAVAILABLE: 503,
   LOCUS_REPLICA_LAGGING: 503,
   LOCUS_BACKEND_UNAVAILABLE: 503,
@@ -49,7 +53,7 @@ export interface ErrorDetail {
 export class LocusError extends Error {
   readonly code: ErrorCode;
   readonly details: ErrorDetail[];
-  /** Seconds a client should wait before retrying (503s), sent as `Retry-After`. */
+  /** Seconds a client should wait before retrying (429s, 503s), sent as `Retry-After`. */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(

@@ -282,6 +282,7 @@ export const TEST_SETTINGS: RequestSettings = {
   consistencyWaitMs: 2_000,
   maxWindowDays: 1830,
   defaultWindowDays: 90,
+  exportIdleMs: 30_000,
 };
 
 export const TEST_RESILIENCE: ResilienceOptions = {
@@ -311,6 +312,9 @@ export async function startQueryService(options: {
   maxReplicaLagMs?: number;
   statementTimeoutMs?: number;
   clock?: Clock;
+  /** Whether strategy=composition is served: on unless a test asks otherwise. */
+  compositionEnabled?: boolean;
+  heavyPerMinute?: number;
 }): Promise<TestQueryService> {
   const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
   const replica = createPool(options.replicaUrl, {
@@ -329,6 +333,7 @@ export async function startQueryService(options: {
     primary,
     resilience,
     maxReplicaLagMs: options.maxReplicaLagMs ?? 5_000,
+    statementTimeoutMs,
   });
   const app = await buildQueryApp({
     store,
@@ -338,6 +343,8 @@ export async function startQueryService(options: {
     logger: createLogger('query-test', 'silent'),
     metrics: createMetricsRegistry('query-test'),
     settings: { ...TEST_SETTINGS, ...options.settings },
+    compositionEnabled: options.compositionEnabled ?? true,
+    heavyPerMinute: options.heavyPerMinute,
   });
   await app.ready();
   return {
@@ -366,7 +373,14 @@ export interface AnalyticsFixture {
 export async function startAnalyticsFixture(
   name: string,
   seed: number,
-  options: { orphansInReviewsApi?: boolean } = {},
+  options: {
+    orphansInReviewsApi?: boolean;
+    /** Settings of the query service beyond its addresses (limits, timeouts). */
+    service?: Omit<
+      Parameters<typeof startQueryService>[0],
+      'replicaUrl' | 'primaryUrl' | 'catalogUrl' | 'reviewsUrl'
+    >;
+  } = {},
 ): Promise<AnalyticsFixture> {
   const db = await createTestDatabase('readmodel');
   const primary = createPool(db.url, { applicationName: name, max: 2 });
@@ -386,6 +400,7 @@ export async function startAnalyticsFixture(
     primaryUrl: db.url,
     catalogUrl: catalog.url,
     reviewsUrl: reviews.url,
+    ...options.service,
   });
   return {
     data,
