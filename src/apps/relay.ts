@@ -14,8 +14,7 @@ import { runRelay, type RunningRelay } from '../relay/relay.js';
 import { reviewsDeadLetters, reviewsOutboxSource } from '../reviews/review-outbox.relay.js';
 import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { LocusError } from '../shared/errors.js';
-import type { HealthCheck } from '../shared/http-server.js';
-import { closeHttpServer, createHttpServer } from '../shared/http-server.js';
+import { closeHttpServer, createHttpServer, degraded, type HealthCheck } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
 import { createMetricsRegistry } from '../shared/metrics.js';
 import { createPool } from '../shared/postgres.js';
@@ -115,7 +114,9 @@ function relayHealth(relay: RunningRelay, deadLetters: RelayDeadLetterStore): He
       const progress = status.lastBatchAt ? `last batch ${status.lastBatchAt.toISOString()}` : 'starting';
       const parked = await deadLetters.count();
       if (parked === 0) return progress;
-      return `degraded: ${parked} dead letter${parked === 1 ? '' : 's'} parked (GET /admin/dead-letters); ${progress}`;
+      return degraded(
+        `degraded: ${parked} dead letter${parked === 1 ? '' : 's'} parked (GET /admin/dead-letters); ${progress}`,
+      );
     },
   };
 }

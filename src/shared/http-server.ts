@@ -19,8 +19,32 @@ export type HttpServer = FastifyInstance<
 
 export interface HealthCheck {
   name: string;
-  /** Resolves with a short detail when healthy; throws (or rejects) when not. */
-  check(): Promise<string | void>;
+  /**
+   * Resolves with a short detail when healthy, or with `degraded(detail)` when the process works but
+   * an operator should act (e.g. dead letters parked); throws (or rejects) when not healthy.
+   */
+  check(): Promise<string | void | Degraded>;
+}
+
+export interface Degraded {
+  degraded: string;
+}
+
+/** What a health check resolves with when it works but wants an operator: /health stays 200. */
+export function degraded(detail: string): Degraded {
+  return { degraded: detail };
+}
+
+type CheckResult = { ok: boolean; status: 'ok' | 'degraded' | 'fail'; detail: string };
+
+async function runCheck(healthCheck: HealthCheck): Promise<CheckResult> {
+  try {
+    const outcome = await healthCheck.check();
+    if (typeof outcome === 'object') return { ok: true, status: 'degraded', detail: outcome.degraded };
+    return { ok: true, status: 'ok', detail: outcome ?? 'ok' };
+  } catch (error) {
+    return { ok: false, status: 'fail', detail: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 export interface HttpServerOptions {
@@ -81,23 +105,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   await app.register(swaggerUi, { routePrefix: '/documentation' });
 
   const healthChecks = options.healthChecks ?? [];
+  // 503 only when a check fails; a degraded check keeps 200 (the process serves) but says so on top.
   app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
     const results = await Promise.all(
-      healthChecks.map(async (healthCheck) => {
-        const name = healthCheck.name;
-        try {
-          return [name, { ok: true, detail: (await healthCheck.check()) ?? 'ok' }] as const;
-        } catch (error) {
-          return [
-            name,
-            { ok: false, detail: error instanceof Error ? error.message : String(error) },
-          ] as const;
-        }
-      }),
+      healthChecks.map(async (healthCheck) => [healthCheck.name, await runCheck(healthCheck)] as const),
     );
-    const healthy = results.every(([, result]) => result.ok);
-    return reply.code(healthy ? 200 : 503).send({
-      status: healthy ? 'ok' : 'fail',
+    const statuses = new Set(results.map(([, result]) => result.status));
+    const status = statuses.has('fail') ? 'fail' : statuses.has('degraded') ? 'degraded' : 'ok';
+    return reply.code(status === 'fail' ? 503 : 200).send({
+      status,
       process: options.name,
       checks: Object.fromEntries(results) as unknown,
     });
