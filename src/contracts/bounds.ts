@@ -33,6 +33,12 @@ export const MAX_PRICE_AMOUNT = 99_999_999_999;
  */
 export const RATING_SUM_CAPACITY = Math.floor((2 ** 31 - 1) / 5);
 
+/**
+ * An aggregate version as text (consistency tokens, If-Match): up to 15 digits, exact in JS and far
+ * within the bigint version columns.
+ */
+export const VERSION_TEXT_PATTERN = '[1-9][0-9]{0,14}';
+
 export const ATTRIBUTE_KEY_MAX_LENGTH = 100;
 /** Properties of the attributes object and of every object nested in it; items of every array. */
 export const ATTRIBUTE_MAX_ENTRIES = 100;

@@ -1,4 +1,5 @@
 import { LocusError } from '../shared/errors.js';
+import { VERSION_TEXT_PATTERN } from './bounds.js';
 import { AGGREGATE_TYPES, type AggregateType } from './envelope.js';
 
 /**
@@ -19,17 +20,20 @@ export function formatConsistencyToken(token: ConsistencyToken): string {
   return `${token.aggregateType}:${token.aggregateId}:${token.version}`;
 }
 
-/** @throws LocusError LOCUS_VALIDATION naming the token when it is malformed. */
+const VERSION_TEXT = new RegExp(`^${VERSION_TEXT_PATTERN}$`);
+
+/**
+ * @throws LocusError LOCUS_VALIDATION naming the token when it is malformed, or its version is not
+ *   one a write service hands out (`1e3`, 31 digits).
+ */
 export function parseConsistencyToken(text: string): ConsistencyToken {
   const [aggregateType, aggregateId, versionText, ...rest] = text.split(':');
-  const version = Number(versionText);
   if (
     rest.length > 0 ||
     !AGGREGATE_TYPES.includes(aggregateType as AggregateType) ||
     !aggregateId ||
     !/^[0-9a-f-]{36}$/i.test(aggregateId) ||
-    !Number.isInteger(version) ||
-    version < 1
+    !VERSION_TEXT.test(versionText ?? '')
   ) {
     throw new LocusError('LOCUS_VALIDATION', `consistencyToken: malformed token "${text}"`, {
       details: [
@@ -37,5 +41,5 @@ export function parseConsistencyToken(text: string): ConsistencyToken {
       ],
     });
   }
-  return { aggregateType: aggregateType as AggregateType, aggregateId, version };
+  return { aggregateType: aggregateType as AggregateType, aggregateId, version: Number(versionText) };
 }

@@ -1,5 +1,10 @@
 import Type from 'typebox';
-import { MAX_PRICE_AMOUNT, PriceAmount, ServedAttributes } from '../contracts/bounds.js';
+import {
+  MAX_PRICE_AMOUNT,
+  PriceAmount,
+  ServedAttributes,
+  VERSION_TEXT_PATTERN,
+} from '../contracts/bounds.js';
 import { STRATEGY_CHOICES } from './strategy.router.js';
 
 const Uuid = Type.String({ format: 'uuid' });
@@ -23,10 +28,9 @@ export const errorResponses = {
 
 export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 
-// The versions a write service hands out fit 15 digits (its If-Match bound), far within bigint.
 const consistencyToken = Type.Optional(
   Type.String({
-    pattern: '^(product|category|review):[0-9a-fA-F-]{36}:[1-9][0-9]{0,14}$',
+    pattern: `^(product|category|review):[0-9a-fA-F-]{36}:${VERSION_TEXT_PATTERN}$`,
     description: 'read-your-writes token `<type>:<id>:<version>` (or header Locus-Consistency-Token)',
   }),
 );
