@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { LocusError } from '../shared/errors.js';
 import { BackendPolicy, databaseClassifier, type ResilienceOptions } from './backend.policy.js';
-import { Deadline } from './deadline.js';
+import { Deadline, deadlineExceeded } from './deadline.js';
 import {
   freshnessOf,
   heavyRefusal,
@@ -88,20 +88,28 @@ export class ReadStore {
     if (this.status !== 'unreachable' && cached && performance.now() - cached.measuredAt < cacheMs) {
       return cached;
     }
-    this.freshnessInFlight ??= this.measureFreshness(deadline)
-      .then(
-        (reading) => {
-          this.freshness = reading;
-          this.status = reading.status;
-          return reading;
-        },
-        (error: unknown) => {
-          this.status = 'unreachable';
-          throw error;
-        },
-      )
-      .finally(() => (this.freshnessInFlight = undefined));
+    // A probe under a client's own short deadline is that client's alone: shared, its timeout would
+    // fail every request waiting on it.
+    if (deadline.shortenedByClient) return this.recordFreshness(this.measureFreshness(deadline), deadline);
+    this.freshnessInFlight ??= this.recordFreshness(this.measureFreshness(deadline), deadline).finally(
+      () => (this.freshnessInFlight = undefined),
+    );
     return this.freshnessInFlight;
+  }
+
+  /** Keeps a probe's reading for everyone; a failure marks the replica unreachable unless the client's deadline caused it. */
+  private recordFreshness(probe: Promise<ReplicaFreshness>, deadline: Deadline): Promise<ReplicaFreshness> {
+    return probe.then(
+      (reading) => {
+        this.freshness = reading;
+        this.status = reading.status;
+        return reading;
+      },
+      (error: unknown) => {
+        if (!(deadline.shortenedByClient && deadline.expired)) this.status = 'unreachable';
+        throw error;
+      },
+    );
   }
 
   private async measureFreshness(deadline: Deadline): Promise<ReplicaFreshness> {
@@ -120,7 +128,13 @@ export class ReadStore {
         )
         .then(
           (bytesAhead): PrimaryComparison => ({ bytesAhead }),
-          (): PrimaryComparison => ({ unknown: 'the read primary did not report its WAL position' }),
+          (error: unknown): PrimaryComparison => {
+            // Out of the client's own time: not a reading to keep and show everyone as "unknown".
+            if (deadline.shortenedByClient && budget.expired) {
+              throw deadlineExceeded(deadline, 'reading the primary WAL position', error);
+            }
+            return { unknown: 'the read primary did not report its WAL position' };
+          },
         );
     }
     const reading = freshnessOf(probe, primary, performance.now(), this.lastCurrentAt);

@@ -1,0 +1,130 @@
+import { CircuitState } from 'cockatiel';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compositionOf } from '../../src/query/composition.setting.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { createPool } from '../../src/shared/postgres.js';
+import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
+import {
+  makeDataset,
+  NOW,
+  replicaPoolWhenReady,
+  seedViews,
+  startFakeExportApi,
+  startQueryService,
+  waitForReplica,
+  type FakeUpstream,
+  type TestQueryService,
+} from './query.fixtures.js';
+
+/** Enough reviews that one rollup over them takes far longer than the short timeouts below. */
+const BULK_REVIEWS = 300_000;
+const HEAVY = '/analytics/rollup?strategy=locality&groups=1000';
+
+describe('no caller exhausts the query service for others', () => {
+  let db: TestDatabase;
+  let primary: pg.Pool;
+  let catalog: FakeUpstream;
+  let reviews: FakeUpstream;
+  const services: TestQueryService[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('readmodel');
+    primary = createPool(db.url, { applicationName: 'query-fair-use-test', max: 2 });
+    const replicaProbe = await replicaPoolWhenReady(db, 'query-fair-use-test');
+    const data = makeDataset(4242, { categoryCount: 2, perCategory: 5, reviews: 50 });
+    await seedViews(primary, data);
+    // Bulk reviews in the default window (the 90 days before NOW), spread over the seeded products.
+    await primary.query(
+      `INSERT INTO review_view (id, product_id, author, rating, title, body, created_at, updated_at, version)
+       SELECT gen_random_uuid(), ($1::uuid[])[1 + i % cardinality($1::uuid[])], 'bulk', 1 + i % 5, 't', 'b',
+              $2::timestamptz - (i % 2000) * interval '1 hour', $2::timestamptz - (i % 2000) * interval '1 hour', 1
+       FROM generate_series(1, $3::int) AS i`,
+      [data.products.map((product) => product.id), NOW, BULK_REVIEWS],
+    );
+    await primary.query('ANALYZE review_view');
+    await waitForReplica(primary, replicaProbe, 60_000);
+    await replicaProbe.end();
+    catalog = await startFakeExportApi({ '/export/products': data.products, '/export/categories': [] });
+    reviews = await startFakeExportApi({ '/export/reviews': data.reviews });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const service of services) await service.close();
+    await catalog?.close();
+    await reviews?.close();
+    await primary?.end();
+    await db?.drop();
+  });
+
+  async function service(options: Partial<Parameters<typeof startQueryService>[0]> = {}) {
+    const started = await startQueryService({
+      replicaUrl: db.replicaUrl,
+      primaryUrl: db.url,
+      catalogUrl: catalog.url,
+      reviewsUrl: reviews.url,
+      ...options,
+    });
+    services.push(started);
+    return started;
+  }
+
+  it('a burst of timeouts of a client’s own short deadline leaves the replica breaker closed and others served', async () => {
+    const { app, store } = await service({ resilience: { breakerFailures: 3 } });
+    const codes: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const response = await app.inject({
+        method: 'GET',
+        url: HEAVY,
+        headers: { 'locus-deadline-ms': String(1 + (i % 3) * 10) },
+        remoteAddress: '127.0.0.30',
+      });
+      codes.push(response.statusCode);
+    }
+    // Each one ran out of its own time (504), none was refused by an open breaker (503).
+    expect(codes).toEqual(Array.from({ length: 10 }, () => 504));
+    expect(store.replicaPolicy.breaker.state).toBe(CircuitState.Closed);
+    const other = await app.inject({ method: 'GET', url: HEAVY, remoteAddress: '127.0.0.31' });
+    expect(other.statusCode, other.body).toBe(200);
+  });
+
+  it('a timeout of the server’s own statement limit still counts: the breaker opens', async () => {
+    const { app, store } = await service({ statementTimeoutMs: 20, resilience: { breakerFailures: 3 } });
+    const started = performance.now();
+    // A client asking for a whole minute does not lengthen the server's 20 ms statement limit.
+    const first = await app.inject({ method: 'GET', url: HEAVY, headers: { 'locus-deadline-ms': '60000' } });
+    expect(first.statusCode, first.body).toBe(504);
+    expect(performance.now() - started).toBeLessThan(3_000);
+    for (let i = 0; i < 2; i++) {
+      expect((await app.inject({ method: 'GET', url: HEAVY })).statusCode).toBe(504);
+    }
+    expect(store.replicaPolicy.breaker.state).toBe(CircuitState.Open);
+    const refused = await app.inject({ method: 'GET', url: HEAVY });
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(refused.json<{ code: string }>().code).toBe('LOCUS_CIRCUIT_OPEN');
+  });
+
+  it('strategy=composition is refused by default with 403 LOCUS_COMPOSITION_DISABLED; other strategies answer', async () => {
+    const byDefault = compositionOf(loadConfig(['LOCUS_QUERY_COMPOSITION'], {}));
+    expect(byDefault).toBe(false);
+    const { app } = await service({ compositionEnabled: byDefault });
+    for (const url of [
+      '/analytics/top-rated?strategy=composition',
+      '/analytics/export?strategy=composition',
+      '/analytics/rollup?groups=5&strategy=composition',
+    ]) {
+      const response = await app.inject({ method: 'GET', url });
+      expect(response.statusCode, `${url}: ${response.body}`).toBe(403);
+      const body = response.json<{ code: string; details: { field: string }[] }>();
+      expect(body.code).toBe('LOCUS_COMPOSITION_DISABLED');
+      expect(body.details[0]?.field).toBe('querystring/strategy');
+    }
+    expect(reviews.hits.get('/export/reviews') ?? 0).toBe(0);
+    const auto = await app.inject({ method: 'GET', url: '/analytics/top-rated' });
+    expect(auto.statusCode, auto.body).toBe(200);
+    const document = (await app.inject({ method: 'GET', url: '/documentation/json' })).json<{
+      paths: Record<string, { get: { responses: Record<string, unknown> } }>;
+    }>();
+    expect(document.paths['/analytics/top-rated']?.get.responses['403']).toBeDefined();
+  });
+});
