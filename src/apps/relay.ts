@@ -87,8 +87,8 @@ async function run(): Promise<void> {
     await app.listen({ port: portOf(config, 'LOCUS_RELAY_PORT'), host: config.LOCUS_HOST });
 
     return {
-      // A batch whose send kafkajs is still retrying (the broker gone) cannot be aborted: the stop
-      // waits for it until the runner's grace period ends the process; the batch stays pending.
+      // A batch whose send kafkajs is still retrying (the broker gone) is abandoned by the stop and
+      // stays pending; disconnecting the producer then ends that send.
       async close(drainMs) {
         await closeHttpServer(app, drainMs);
         await Promise.all(relays.map((relay) => relay.stop()));

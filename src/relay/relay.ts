@@ -35,7 +35,10 @@ export interface RelayStatus {
 
 export interface RunningRelay {
   status(): RelayStatus;
-  /** Stops after the batch in flight (which completes or rolls back); resolves when the loop ended. */
+  /**
+   * Stops now: a batch whose send is still unacknowledged is abandoned and rolled back by its source
+   * (its events stay pending); resolves when the loops ended.
+   */
   stop(): Promise<void>;
 }
 
@@ -49,6 +52,21 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }
     signal.addEventListener('abort', done, { once: true });
   });
+
+/**
+ * `work`, or a rejection as soon as `signal` aborts. kafkajs cannot abort a send it is retrying (the
+ * broker gone: its retries outlast a shutdown grace), so a stop abandons the batch instead: its
+ * source rolls it back and the events stay pending, to be sent again (at-least-once). The send itself
+ * ends in the background when the producer disconnects.
+ */
+function abandonedOnStop<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abandon = () => reject(new Error('relay stopping: the batch in flight is abandoned'));
+    signal.addEventListener('abort', abandon, { once: true });
+    if (signal.aborted) abandon();
+    void work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abandon));
+  });
+}
 
 /**
  * Publishes `source`'s outbox to Kafka until stopped. Each batch is claimed, sent, acknowledged
@@ -82,7 +100,7 @@ export function runRelay(
   };
 
   const publish = async (batch: PendingEvent[]) => {
-    const outcome = await publishBounded(producer, batch);
+    const outcome = await abandonedOnStop(publishBounded(producer, batch), signal);
     const ackedAt = clock.now();
     const events = outcome.published;
     for (const { event, reason } of outcome.parked) {
