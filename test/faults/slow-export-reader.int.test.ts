@@ -1,0 +1,129 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool } from '../../src/shared/postgres.js';
+import { createTestDatabase, withDatabase, type TestDatabase } from '../support/isolation.js';
+import {
+  makeDataset,
+  NOW,
+  replicaPoolWhenReady,
+  seedViews,
+  startFakeExportApi,
+  startQueryService,
+  waitForReplica,
+  type FakeUpstream,
+  type TestQueryService,
+} from '../query/query.fixtures.js';
+
+/** Far more NDJSON than the socket buffers of both ends hold, so a client that stops reading stalls the export. */
+const REVIEWS = 30_000;
+const BODY_BYTES = 2_000;
+const IDLE_MS = 500;
+
+describe('a client that stops reading /analytics/export', () => {
+  let db: TestDatabase;
+  let primary: pg.Pool;
+  let catalog: FakeUpstream;
+  let reviews: FakeUpstream;
+  let service: TestQueryService;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('readmodel');
+    primary = createPool(db.url, { applicationName: 'slow-export-reader-test', max: 2 });
+    const replicaProbe = await replicaPoolWhenReady(db, 'slow-export-reader-test');
+    const data = makeDataset(1515, { categoryCount: 1, perCategory: 3, reviews: 10 });
+    await seedViews(primary, data);
+    await primary.query(
+      `INSERT INTO review_view (id, product_id, author, rating, title, body, created_at, updated_at, version)
+       SELECT gen_random_uuid(), ($1::uuid[])[1 + i % cardinality($1::uuid[])], 'bulk', 1 + i % 5, 't',
+              repeat('x', $4::int), $2::timestamptz - (i % 2000) * interval '1 hour',
+              $2::timestamptz - (i % 2000) * interval '1 hour', 1
+       FROM generate_series(1, $3::int) AS i`,
+      [data.products.map((product) => product.id), NOW, REVIEWS, BODY_BYTES],
+    );
+    await waitForReplica(primary, replicaProbe, 60_000);
+    await replicaProbe.end();
+    catalog = await startFakeExportApi({ '/export/products': data.products, '/export/categories': [] });
+    reviews = await startFakeExportApi({ '/export/reviews': data.reviews });
+    service = await startQueryService({
+      replicaUrl: db.replicaUrl,
+      primaryUrl: db.url,
+      catalogUrl: catalog.url,
+      reviewsUrl: reviews.url,
+      settings: { exportIdleMs: IDLE_MS },
+    });
+    await service.app.listen({ port: 0, host: '127.0.0.1' });
+  }, 120_000);
+
+  afterAll(async () => {
+    await service?.close();
+    await catalog?.close();
+    await reviews?.close();
+    await primary?.end();
+    await db?.drop();
+  });
+
+  /** The replica sessions of this test's database still serving an export, seen by the replica server. */
+  async function exportSessions(): Promise<number> {
+    const admin = new pg.Client({ connectionString: withDatabase(db.replicaUrl, 'postgres') });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = $1 AND query LIKE '%locus_review_export%' AND pid <> pg_backend_pid()`,
+        [db.name],
+      );
+      return rows[0]!.n;
+    } finally {
+      await admin.end();
+    }
+  }
+
+  /** Connections the query service's HTTP server holds open. */
+  function serverConnections(): Promise<number> {
+    return new Promise((resolve, reject) =>
+      service.app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+    );
+  }
+
+  async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() > deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return true;
+  }
+
+  it('loses its connection after the idle timeout, and its replica session and snapshot are released', async () => {
+    const { port } = service.app.server.address() as AddressInfo;
+    const request = http.get({ host: '127.0.0.1', port, path: '/analytics/export?strategy=locality' });
+    request.on('error', () => undefined);
+    try {
+      const response = await new Promise<http.IncomingMessage>((resolve) =>
+        request.once('response', resolve),
+      );
+      expect(response.statusCode).toBe(200);
+      // Read one chunk, then stop reading: TCP back-pressure stalls the server's writes. (The client,
+      // not reading, does not see the close either: the server side is what is checked.)
+      await new Promise((resolve) => response.once('data', resolve));
+      response.pause();
+      const stalledAt = performance.now();
+      // While the client stalls, the export holds a replica session in its snapshot.
+      expect(await waitUntil(async () => (await exportSessions()) === 1, 2_000)).toBe(true);
+
+      expect(await waitUntil(async () => (await exportSessions()) === 0, 10_000)).toBe(true);
+      expect(performance.now() - stalledAt).toBeGreaterThanOrEqual(IDLE_MS * 0.8);
+      expect(await serverConnections()).toBe(0);
+    } finally {
+      request.destroy();
+    }
+    // The service goes on serving.
+    const after = await service.app.inject({
+      method: 'GET',
+      url: '/analytics/rollup?groups=3&strategy=locality',
+    });
+    expect(after.statusCode, after.body).toBe(200);
+  }, 30_000);
+});
