@@ -14,6 +14,11 @@ export interface ProcessSpec {
   env?: NodeJS.ProcessEnv;
   /** V8/Node flags for this process only, e.g. a heap cap (see PROCESS_NODE_FLAGS). */
   nodeArgs?: string[];
+  /**
+   * A command the process starts under, which execs it in place (same pid), e.g. `ip netns exec <ns>`
+   * to run it behind a benchmark's network link (bench/lib/network).
+   */
+  launcher?: string[];
 }
 
 /**
@@ -69,9 +74,10 @@ export class ProcessSupervisor {
   async start(spec: ProcessSpec, timeoutMs = 60_000): Promise<void> {
     if (this.processes.has(spec.name)) throw new Error(`${spec.name} is already running`);
     const log = createWriteStream(this.logFile(spec.name), { flags: 'a' });
+    const [command, ...prefix] = [...(spec.launcher ?? []), process.execPath];
     const child = spawn(
-      process.execPath,
-      [...(spec.nodeArgs ?? []), path.join(REPO_ROOT, 'bin/locus.js'), ...spec.args],
+      command,
+      [...prefix, ...(spec.nodeArgs ?? []), path.join(REPO_ROOT, 'bin/locus.js'), ...spec.args],
       {
         cwd: REPO_ROOT,
         env: { ...this.baseEnv, ...spec.env },
