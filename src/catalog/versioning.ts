@@ -1,7 +1,11 @@
 import type { FastifyReply } from 'fastify';
 import { CONSISTENCY_TOKEN_HEADER, formatConsistencyToken } from '../contracts/consistency-token.js';
+import { VERSION_TEXT_PATTERN } from '../contracts/bounds.js';
 import type { AggregateType } from '../contracts/envelope.js';
 import { LocusError } from '../shared/errors.js';
+
+// A version as the document writes it: from 1, without leading zeros, quoted or not, weak or strong.
+const IF_MATCH = new RegExp(`^(?:W/)?(?:"(${VERSION_TEXT_PATTERN})"|(${VERSION_TEXT_PATTERN}))$`);
 
 /**
  * What a conditional write expects the current version to be: a number from `If-Match: "<version>"`,
@@ -11,8 +15,7 @@ import { LocusError } from '../shared/errors.js';
  */
 export function expectedVersion(ifMatch: string | undefined): number | undefined {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
-  // The document's pattern: versions start at 1 and are written without leading zeros.
-  const match = /^(?:W\/)?(?:"([1-9]\d{0,14})"|([1-9]\d{0,14}))$/.exec(ifMatch.trim());
+  const match = IF_MATCH.exec(ifMatch.trim());
   const version = match ? Number(match[1] ?? match[2]) : NaN;
   if (!Number.isSafeInteger(version)) {
     throw new LocusError('LOCUS_VALIDATION', 'headers/if-match: expected "<version>"', {
