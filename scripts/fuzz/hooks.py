@@ -7,6 +7,8 @@ state (and, for a cross-field rule, only with the field and detail that name it)
 `not_a_server_error` lets through 503 LOCUS_NOT_YET_CONSISTENT. Everything else still fails the run.
 """
 
+import re
+
 import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -55,22 +57,19 @@ def refused_for_rule_beyond_the_schema(response) -> bool:
     return any(field == rule_field and message.startswith(start) for rule_field, start in CROSS_FIELD_RULES)
 
 
-# The documents refuse U+0000 and unpaired surrogates as `[^\u0000\uD800-\uDFFF]`, right under the
-# `u` flag the services' validator uses (a pair is one code point outside the class). schemathesis's
-# validator is Rust, whose strings cannot hold a surrogate: it drops such a pattern and then sends
-# NUL in "valid" text. It sends text as UTF-8, which has no unpaired surrogates, so for schemathesis
-# each pattern is restated without the surrogate range: it still generates NUL as invalid text.
-RESTATED_PATTERNS = {
-    "^[^\\u0000\\uD800-\\uDFFF]*$": "^[^\\u0000]*$",
-    "^(?!\\$)[^\\u0000\\uD800-\\uDFFF.]*$": "^(?!\\$)[^\\u0000.]*$",
-}
+# The documents refuse U+0000 and unpaired surrogates with classes like `[^\u0000\uD800-\uDFFF]`,
+# right under the `u` flag the services' validator uses (a pair is one code point outside the class).
+# schemathesis's validator is Rust, whose strings cannot hold a surrogate: it drops such a pattern and
+# then sends NUL in "valid" text. It sends text as UTF-8, which has no unpaired surrogate, so for it
+# the surrogate range is taken out of each pattern: what is left still makes NUL invalid text.
+SURROGATE_RANGE = "\\uD800-\\uDFFF"
 
 
 def restate_patterns(node):
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "pattern" and isinstance(value, str) and value in RESTATED_PATTERNS:
-                node[key] = RESTATED_PATTERNS[value]
+            if key == "pattern" and isinstance(value, str):
+                node[key] = value.replace(SURROGATE_RANGE, "")
             else:
                 restate_patterns(value)
     elif isinstance(node, list):
@@ -78,9 +77,53 @@ def restate_patterns(node):
             restate_patterns(item)
 
 
+# The key rules the document gives every object in a product's attributes (propertyNames): the
+# generator ignores them below the top level, so its "valid" attributes hold keys the document
+# forbids (empty, NUL). A positive case's attributes keep only keys that follow the rules.
+KEY_RULES = {}
+
+
+def remember_key_rules(node):
+    if isinstance(node, dict):
+        names = node.get("propertyNames")
+        if not KEY_RULES and isinstance(names, dict) and "pattern" in names:
+            KEY_RULES.update(
+                pattern=re.compile(names["pattern"]),
+                min=names.get("minLength", 0),
+                max=names.get("maxLength", float("inf")),
+            )
+        for value in node.values():
+            remember_key_rules(value)
+    elif isinstance(node, list):
+        for item in node:
+            remember_key_rules(item)
+
+
+def follows_key_rules(key):
+    return KEY_RULES["min"] <= len(key) <= KEY_RULES["max"] and KEY_RULES["pattern"].search(key)
+
+
+def with_valid_keys(value):
+    if isinstance(value, dict):
+        return {key: with_valid_keys(item) for key, item in value.items() if follows_key_rules(key)}
+    if isinstance(value, list):
+        return [with_valid_keys(item) for item in value]
+    return value
+
+
 @schemathesis.hook
 def before_load_schema(context, raw_schema):
     restate_patterns(raw_schema)
+    remember_key_rules(raw_schema)
+
+
+@schemathesis.hook
+def map_case(context, case):
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    body = case.body
+    if positive and KEY_RULES and isinstance(body, dict) and isinstance(body.get("attributes"), dict):
+        body["attributes"] = with_valid_keys(body["attributes"])
+    return case
 
 
 @schemathesis.check

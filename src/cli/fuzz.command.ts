@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MongoClient } from 'mongodb';
@@ -147,9 +147,15 @@ export async function main(args: string[]): Promise<void> {
     const apis = values.only ? APIS.filter((api) => values.only!.split(',').includes(api)) : APIS;
     const outcomes: FuzzOutcome[] = [];
     for (const api of apis) {
+      // A review needs a product that exists: without one every review write would answer 404.
+      const parameters: Record<string, string> =
+        api === 'reviews'
+          ? { 'path.productId': await createProduct(`http://127.0.0.1:${ports.catalog}`) }
+          : {};
       const outcome = await runSchemathesis(values.st, api, ports[api], outDir, {
         seed: values.seed,
         maxExamples: values['max-examples'],
+        parameters,
       });
       outcomes.push(outcome);
       console.log(
@@ -208,15 +214,23 @@ async function runSchemathesis(
   api: ApiName,
   port: number,
   outDir: string,
-  budget: { seed: string; maxExamples: string },
+  budget: { seed: string; maxExamples: string; parameters: Record<string, string> },
 ): Promise<FuzzOutcome> {
   const base = `http://127.0.0.1:${port}`;
   const reportDir = path.join(outDir, `schemathesis-${api}`);
   const logFile = path.join(outDir, `schemathesis-${api}.log`);
+  // The shared settings, plus the values this API's run holds fixed ([parameters]).
+  const configFile = path.join(outDir, `schemathesis-${api}.toml`);
+  const fixed = Object.entries(budget.parameters).map(([name, value]) => `"${name}" = "${value}"`);
+  writeFileSync(
+    configFile,
+    readFileSync(path.join(FUZZ_DIR, 'schemathesis.toml'), 'utf8') +
+      (fixed.length > 0 ? `\n[parameters]\n${fixed.join('\n')}\n` : ''),
+  );
   const excluded = EXCLUDED_CHECKS.map(({ check }) => check);
   const args = [
     '--config-file',
-    path.join(FUZZ_DIR, 'schemathesis.toml'),
+    configFile,
     'run',
     `${base}/documentation/json`,
     '--url',
@@ -280,6 +294,27 @@ export function summaryOf(output: string): { testCases: number | undefined; fail
     failures.push(`${blocks[i]!}: ${[...kinds].join('; ')}`);
   }
   return { testCases: generated ? Number(generated[1]) : undefined, failures };
+}
+
+/** Creates a category and a product in it through the catalog API; returns the product's id. */
+async function createProduct(catalog: string): Promise<string> {
+  const post = async (url: string, body: unknown): Promise<{ id: string }> => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (response.status !== 201) throw new Error(`POST ${url} answered ${response.status}`);
+    return (await response.json()) as { id: string };
+  };
+  const category = await post(`${catalog}/categories`, { name: 'fuzz' });
+  const product = await post(`${catalog}/products`, {
+    sku: 'FUZZ-1',
+    name: 'fuzz',
+    categoryId: category.id,
+    price: { amount: 1000, currency: 'EUR' },
+  });
+  return product.id;
 }
 
 /** `locus verify --wait`: the pipeline is asynchronous, so differences are final only once they stay. */
