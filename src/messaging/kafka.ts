@@ -1,19 +1,12 @@
 /**
- * The only module that imports kafkajs. Everything else in locus speaks these small interfaces, so a
- * later move to another client (kafkajs is in maintenance mode) touches this file alone.
+ * The only module (with kafka-producer.ts) that imports kafkajs. Everything else in locus speaks these
+ * small interfaces, so a later move to another client (kafkajs is in maintenance mode) touches these
+ * files alone; the fetch-ahead logic of the consumer is client-free, in batch-pump.ts.
  */
-import {
-  Kafka,
-  logLevel,
-  Partitioners,
-  type Admin,
-  type ConfigResourceTypes,
-  type Consumer,
-  type EachBatchPayload,
-  type IHeaders,
-  type Producer,
-} from 'kafkajs';
+import { Kafka, logLevel, type Admin, type EachBatchPayload, type IHeaders } from 'kafkajs';
 import type { Logger } from '../shared/logger.js';
+import { createBatchPump, type BatchPumpOptions } from './batch-pump.js';
+import { createProducer } from './kafka-producer.js';
 
 export interface OutgoingMessage {
   topic: string;
@@ -65,33 +58,6 @@ export interface ProducerOptions {
   maxRequestBytes?: number;
 }
 
-/** Default `ProducerOptions.maxRequestBytes`. */
-export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
-
-// kafkajs's ConfigResourceTypes enum is not a named export of its CommonJS module under ESM.
-const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
-const BROKER_RESOURCE = 4 as ConfigResourceTypes;
-
-/** How long a topic's size limit read from the broker is reused. */
-const SIZE_LIMIT_TTL_MS = 30_000;
-
-/** Broker errors about the records themselves: the same records are refused the same way again. */
-const CONTENT_REFUSALS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD']);
-
-/**
- * True when the broker refused a produce request for what it carries (too large: `MESSAGE_TOO_LARGE`,
- * `RECORD_LIST_TOO_LARGE`; or `INVALID_RECORD`): sending the same records again fails the same way,
- * so this is no outage.
- */
-export function isRejectedForContent(error: unknown): boolean {
-  for (let e = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
-    if (typeof e.type === 'string' && CONTENT_REFUSALS.has(e.type)) return true;
-    if (e instanceof Error && /larger than the max message size/i.test(e.message)) return true;
-    e = e.cause as typeof e;
-  }
-  return false;
-}
-
 export interface TopicSpec {
   topic: string;
   partitions: number;
@@ -106,49 +72,16 @@ export interface PartitionPosition {
   offset: string;
 }
 
-export interface BatchConsumerOptions {
+/** A consumer group member whose fetches feed a batch pump (see BatchPumpOptions). */
+export interface BatchConsumerOptions extends BatchPumpOptions {
   groupId: string;
   topics: string[];
-  /**
-   * Called when partitions are assigned: returns where to resume each one. Positions stored in the
-   * read store win over Kafka's committed offsets, which locus never commits.
-   */
-  positions(assigned: { topic: string; partition: number }[]): Promise<PartitionPosition[]>;
-  /**
-   * Handles one fetched batch of one partition; the next batch of that partition waits for it.
-   * Give either this or `handleBatches`.
-   */
-  handleBatch?: (batch: IncomingBatch, heartbeat: () => Promise<void>) => Promise<void>;
-  /**
-   * Group mode, instead of `handleBatch`: handles every batch fetched since the previous call in ONE
-   * call, one call at a time, while the consumer keeps fetching the next batches (at most
-   * `maxPendingMessages` wait; then fetching pauses). So fetching overlaps handling, and a slow call
-   * gets a bigger next group. Each partition's batches arrive in offset order, each one continuing
-   * where the one before it ended. When a call rejects, everything fetched after it is dropped and,
-   * after `retryDelayMs`, every assigned partition resumes from `positions()`: nothing is skipped.
-   * On every (re)assignment, waiting batches are dropped too and partitions resume from `positions()`.
-   */
-  handleBatches?: (batches: IncomingBatch[], heartbeat: () => Promise<void>) => Promise<void>;
-  /**
-   * Group mode: called for each batch as soon as it is fetched, before it waits for `handleBatches`
-   * (e.g. to decode it while the previous call waits on its store). Must not throw.
-   */
-  onFetched?: (batch: IncomingBatch) => void;
-  /** Group mode: how many fetched messages may wait for the next `handleBatches` call (default 10,000). */
-  maxPendingMessages?: number;
-  /** Group mode: wait before resuming from `positions()` after a failed call (default 1,000 ms, doubling up to 10 s: the fetcher waits meanwhile, within the session timeout). */
-  retryDelayMs?: number;
   maxBytesPerPartition?: number;
   /**
    * How long a fetch at the head waits for new messages (default 5,000 ms). A seek or a stop waits
    * for the fetch in flight, so a short wait makes those prompt.
    */
   maxWaitMs?: number;
-  /**
-   * How many partitions' batches may be handled at once (default 1). Above 1, the batches of one fetch
-   * are handed to `handleBatch` concurrently, e.g. so a consumer can commit them together.
-   */
-  partitionsConsumedConcurrently?: number;
 }
 
 export interface BatchConsumer {
@@ -201,8 +134,7 @@ export function createBroker(options: { brokers: string; clientId: string; logge
     await adminConnected;
     return admin;
   };
-  const producers: Producer[] = [];
-  const consumers: Consumer[] = [];
+  const clients: { close(): Promise<void> }[] = [];
 
   const endOffsets = async (topic: string): Promise<PartitionPosition[]> => {
     const offsets = await (await connectedAdmin()).fetchTopicOffsets(topic);
@@ -211,61 +143,9 @@ export function createBroker(options: { brokers: string; clientId: string; logge
 
   return {
     async producer(producerOptions = {}) {
-      const maxRequestBytes = producerOptions.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
-      const limits = new Map<string, { bytes: number; readAt: number }>();
-      const readLimit = async (topic: string): Promise<number> => {
-        try {
-          const client = await connectedAdmin();
-          const { resources } = await client.describeConfigs({
-            includeSynonyms: false,
-            resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['max.message.bytes'] }],
-          });
-          const value = Number(resources[0]?.configEntries[0]?.configValue);
-          if (Number.isSafeInteger(value) && value > 0) return Math.min(value, maxRequestBytes);
-          return Math.min(await brokerLimit(client), maxRequestBytes);
-        } catch (error) {
-          options.logger.warn(
-            { err: error, topic },
-            'cannot read the topic size limit; using the configured one',
-          );
-          return maxRequestBytes;
-        }
-      };
-      const producer = kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        // murmur2 on the key, as the Java client does, so other clients agree on a key's partition.
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
-      await producer.connect();
-      producers.push(producer);
-      return {
-        async send(messages) {
-          if (messages.length === 0) return;
-          const byTopic = new Map<string, OutgoingMessage[]>();
-          for (const message of messages) {
-            const list = byTopic.get(message.topic) ?? [];
-            list.push(message);
-            byTopic.set(message.topic, list);
-          }
-          await producer.sendBatch({
-            acks: -1,
-            topicMessages: [...byTopic].map(([topic, list]) => ({
-              topic,
-              messages: list.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-            })),
-          });
-        },
-        async maxBatchBytes(topic, { fresh = false } = {}) {
-          const known = limits.get(topic);
-          if (known && !fresh && Date.now() - known.readAt < SIZE_LIMIT_TTL_MS) return known.bytes;
-          const bytes = await readLimit(topic);
-          limits.set(topic, { bytes, readAt: Date.now() });
-          return bytes;
-        },
-        close: () => producer.disconnect(),
-      };
+      const producer = await createProducer(kafka, connectedAdmin, producerOptions, options.logger);
+      clients.push(producer);
+      return producer;
     },
 
     async ensureTopics(topics) {
@@ -305,64 +185,10 @@ export function createBroker(options: { brokers: string; clientId: string; logge
     endOffsets,
 
     async startBatchConsumer(consumerOptions) {
-      const { handleBatch, handleBatches } = consumerOptions;
-      if ((handleBatch === undefined) === (handleBatches === undefined)) {
-        throw new Error('startBatchConsumer needs exactly one of handleBatch and handleBatches');
-      }
-      const consumer = kafka.consumer({
-        groupId: consumerOptions.groupId,
-        allowAutoTopicCreation: false,
-        maxBytesPerPartition: consumerOptions.maxBytesPerPartition ?? 4 * 1024 * 1024,
-        sessionTimeout: 30_000,
-        heartbeatInterval: 3_000,
-        maxWaitTimeInMs: consumerOptions.maxWaitMs ?? 5_000,
-      });
-      consumers.push(consumer);
-      await consumer.connect();
-      for (const topic of consumerOptions.topics) await consumer.subscribe({ topic, fromBeginning: true });
-
-      const group = handleBatches
-        ? createGroupPump(consumerOptions, handleBatches, (p) => consumer.seek(p), options.logger)
-        : undefined;
-
-      // On every (re)assignment, seek each partition to the position stored beside the views.
-      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-        const assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
-          partitions.map((partition) => ({ topic, partition })),
-        );
-        if (group) {
-          group.reassigned(assigned);
-          return;
-        }
-        consumerOptions
-          .positions(assigned)
-          .then((positions) => {
-            for (const p of positions)
-              consumer.seek({ topic: p.topic, partition: p.partition, offset: p.offset });
-          })
-          .catch((error: unknown) => options.logger.error({ err: error }, 'could not load stored positions'));
-      });
-
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: true,
-        partitionsConsumedConcurrently: consumerOptions.partitionsConsumedConcurrently ?? 1,
-        eachBatch: async (payload: EachBatchPayload) => {
-          if (!payload.isRunning() || payload.isStale()) return;
-          if (group) {
-            await group.offer(payload);
-            return;
-          }
-          await handleBatch!(toIncomingBatch(payload), () => payload.heartbeat());
-        },
-      });
-
+      const consumer = await startConsumer(kafka, consumerOptions, options.logger);
+      clients.push(consumer);
       return {
-        async stop() {
-          group?.stopping();
-          await consumer.disconnect();
-          await group?.idle();
-        },
+        stop: () => consumer.close(),
         async endOffsets(topics) {
           return (await Promise.all(topics.map(endOffsets))).flat();
         },
@@ -370,8 +196,61 @@ export function createBroker(options: { brokers: string; clientId: string; logge
     },
 
     async close() {
-      await Promise.allSettled([...producers, ...consumers].map((client) => client.disconnect()));
+      await Promise.allSettled(clients.map((client) => client.close()));
       if (adminConnected) await admin.disconnect();
+    },
+  };
+}
+
+/**
+ * Joins the group and runs its fetches through a batch pump. Kafka's committed offsets are never
+ * used: on every (re)assignment the pump seeks each partition to the position stored beside the views.
+ */
+async function startConsumer(
+  kafka: Kafka,
+  options: BatchConsumerOptions,
+  logger: Logger,
+): Promise<{ close(): Promise<void> }> {
+  const consumer = kafka.consumer({
+    groupId: options.groupId,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    maxWaitTimeInMs: options.maxWaitMs ?? 5_000,
+  });
+  await consumer.connect();
+  for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: true });
+  const pump = createBatchPump(options, (p) => consumer.seek(p), logger);
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    pump.reassigned(
+      Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+        partitions.map((partition) => ({ topic, partition })),
+      ),
+    );
+  });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: true,
+    eachBatch: async (payload: EachBatchPayload) => {
+      if (!payload.isRunning() || payload.isStale()) return;
+      await pump.offer({
+        isRunning: () => payload.isRunning(),
+        isStale: () => payload.isStale(),
+        heartbeat: () => payload.heartbeat(),
+        read: () => toIncomingBatch(payload),
+      });
+    },
+  });
+  let closed: Promise<void> | undefined;
+  return {
+    close() {
+      closed ??= (async () => {
+        pump.stopping();
+        await consumer.disconnect();
+        await pump.idle();
+      })();
+      return closed;
     },
   };
 }
@@ -398,150 +277,6 @@ function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
   // A loop, not entries/map/fromEntries: this runs for every message consumed.
   for (const name in headers) result[name] = headers[name]?.toString() ?? '';
   return result;
-}
-
-/**
- * The group mode of startBatchConsumer (see BatchConsumerOptions.handleBatches). kafkajs fetches the
- * next batches only once eachBatch returned for every batch of the previous fetch, so eachBatch here
- * only queues the batch and returns; one handleBatches call at a time drains the queue.
- *
- * Nothing may be skipped: once a call failed, the batches fetched after its batches must not be
- * handled, or their positions would be stored past the failed ones. So a failure (or a reassignment)
- * bumps `epoch`, drops the queue, and drops every batch offered until the seeks to `positions()` are
- * set; kafkajs marks batches fetched before a seek as stale, and the ones after start at the seek.
- */
-function createGroupPump(
-  options: BatchConsumerOptions,
-  handleBatches: NonNullable<BatchConsumerOptions['handleBatches']>,
-  seek: (position: PartitionPosition) => void,
-  logger: Logger,
-) {
-  const maxPending = options.maxPendingMessages ?? 10_000;
-  const baseDelayMs = options.retryDelayMs ?? 1_000;
-  let queue: IncomingBatch[] = [];
-  let queued = 0;
-  let epoch = 0;
-  /** Resumes in progress (a failure or a reassignment): offered batches are dropped meanwhile. */
-  let resuming = 0;
-  let stopped = false;
-  let failures = 0;
-  let assigned: { topic: string; partition: number }[] = [];
-  let heartbeat: () => Promise<void> = async () => undefined;
-  let running: Promise<void> | undefined;
-  let roomWaiters: (() => void)[] = [];
-  let resumeWaiters: (() => void)[] = [];
-
-  const wakeOffers = () => {
-    const waiters = roomWaiters;
-    roomWaiters = [];
-    for (const wake of waiters) wake();
-  };
-  const accepting = (since: number) => !stopped && resuming === 0 && epoch === since;
-
-  const drain = () => {
-    if (running || queue.length === 0 || stopped) return;
-    const batches = queue;
-    const since = epoch;
-    queue = [];
-    queued = 0;
-    wakeOffers();
-    running = handleBatches(batches, heartbeat).then(
-      () => {
-        failures = 0;
-        running = undefined;
-        drain();
-      },
-      (error: unknown) => {
-        running = undefined;
-        if (stopped || since !== epoch) return;
-        failures += 1;
-        const delayMs = Math.min(10_000, baseDelayMs * 2 ** (failures - 1));
-        logger.error({ err: error, delayMs }, 'batch handling failed; resuming from the stored positions');
-        void resume(delayMs);
-      },
-    );
-  };
-
-  /** Drops what is queued and, after `delayMs`, seeks every assigned partition to `positions()`. */
-  const resume = async (delayMs: number) => {
-    epoch += 1;
-    resuming += 1;
-    queue = [];
-    queued = 0;
-    wakeOffers();
-    try {
-      for (let attempt = 1; !stopped; attempt++) {
-        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-        try {
-          for (const p of await options.positions(assigned)) seek(p);
-          return;
-        } catch (error) {
-          logger.error({ err: error }, 'could not load stored positions; retrying');
-          delayMs = Math.min(10_000, baseDelayMs * 2 ** attempt);
-        }
-      }
-    } finally {
-      resuming -= 1;
-      if (resuming === 0) {
-        const waiters = resumeWaiters;
-        resumeWaiters = [];
-        for (const wake of waiters) wake();
-      }
-    }
-  };
-
-  return {
-    reassigned(partitions: { topic: string; partition: number }[]) {
-      assigned = partitions;
-      void resume(0);
-    },
-    async offer(payload: EachBatchPayload) {
-      const since = epoch;
-      // While resuming, hold the fetcher until the seeks are set, then drop this batch (fetched before
-      // them): its next fetch then starts at the seeks instead of long-polling at the old offsets.
-      if (resuming > 0 && !stopped) {
-        await new Promise<void>((resolve) => resumeWaiters.push(resolve));
-        return;
-      }
-      if (!accepting(since)) return;
-      // Back-pressure: kafkajs fetches again only after this returns.
-      while (queued >= maxPending && accepting(since)) {
-        await new Promise<void>((resolve) => roomWaiters.push(resolve));
-      }
-      if (!accepting(since) || payload.isStale() || !payload.isRunning()) return;
-      const batch = toIncomingBatch(payload);
-      if (batch.messages.length === 0) return;
-      heartbeat = () => payload.heartbeat();
-      options.onFetched?.(batch);
-      queue.push(batch);
-      queued += batch.messages.length;
-      // Let the other batches of this fetch join the queue before a call takes it.
-      setImmediate(drain);
-    },
-    stopping() {
-      stopped = true;
-      queue = [];
-      wakeOffers();
-      for (const wake of resumeWaiters.splice(0)) wake();
-    },
-    async idle() {
-      await running?.catch(() => undefined);
-    },
-  };
-}
-
-/** The broker's `message.max.bytes` (the default of every topic's `max.message.bytes`). */
-async function brokerLimit(admin: Admin): Promise<number> {
-  const { brokers } = await admin.describeCluster();
-  const { resources } = await admin.describeConfigs({
-    includeSynonyms: false,
-    resources: [
-      { type: BROKER_RESOURCE, name: String(brokers[0]?.nodeId ?? 1), configNames: ['message.max.bytes'] },
-    ],
-  });
-  const value = Number(resources[0]?.configEntries[0]?.configValue);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new Error('broker did not report message.max.bytes');
-  return value;
 }
 
 /** Polls topic metadata until every partition of `topics` has a leader (at most `timeoutMs`). */

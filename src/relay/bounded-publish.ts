@@ -1,5 +1,6 @@
 import { CLOUDEVENTS_CONTENT_TYPE } from '../contracts/envelope.js';
-import { isRejectedForContent, type MessageProducer, type OutgoingMessage } from '../messaging/kafka.js';
+import type { MessageProducer, OutgoingMessage } from '../messaging/kafka.js';
+import { isRejectedForContent } from '../messaging/kafka-producer.js';
 import type { PendingEvent, PublishOutcome } from './outbox-source.js';
 import { recordBytes, requestLength, tooLargeAlone } from './request-size.js';
 

@@ -18,8 +18,8 @@ export async function collectMessages(broker: Broker, topics: string[]): Promise
     groupId: uniqueName('collector'),
     topics,
     positions: async (assigned) => assigned.map((a) => ({ ...a, offset: '0' })),
-    handleBatch: async (batch) => {
-      messages.push(...batch.messages);
+    handleBatches: async (batches) => {
+      for (const batch of batches) messages.push(...batch.messages);
       lastArrival = Date.now();
     },
   });

@@ -36,8 +36,8 @@ describe('Kafka broker', () => {
       groupId: uniqueName('smoke'),
       topics: [topic],
       positions: async (assigned) => assigned.map((a) => ({ ...a, offset: '0' })),
-      handleBatch: async (batch) => {
-        received.push(...batch.messages);
+      handleBatches: async (batches) => {
+        for (const batch of batches) received.push(...batch.messages);
       },
     });
     const deadline = Date.now() + 30_000;
