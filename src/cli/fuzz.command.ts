@@ -178,7 +178,7 @@ export async function main(args: string[]): Promise<void> {
     for (const { view, id, kind } of differences.slice(0, 30)) console.log(`  ${view} ${kind} ${id}`);
     if (differences.length > 0) problems.push(`locus verify reports ${differences.length} differences`);
 
-    const letters = await deadLetterCounts(catalogDb, readDb, mongo.url);
+    const letters = await deadLetterCounts(readDb.url, `http://127.0.0.1:${ports.relay}`);
     for (const [store, count] of letters) {
       console.log(`dead letters in ${store}: ${count}`);
       if (count > 0) problems.push(`${count} dead letters in ${store}`);
@@ -332,45 +332,28 @@ async function verifyUntilEqual(
 }
 
 /**
- * Rows in every dead-letter store of this run: the projector's `dead_letters` in the read store, and
- * any table or collection named like a dead-letter store in the catalog store and the reviews store
- * (the relays' parking places), so a store added later is checked without a change here.
+ * The dead letters of this run: rows of the projector's `dead_letters` table in the read store, and
+ * the events the relay parked (its `/admin/dead-letters`, which lists both outboxes; a relay without
+ * that route has none).
  */
-async function deadLetterCounts(
-  catalogDb: TestDatabase,
-  readDb: TestDatabase,
-  mongoUrl: string,
-): Promise<[string, number][]> {
-  const counts: [string, number][] = [];
-  for (const [store, url] of [
-    ['catalog store', catalogDb.url],
-    ['read store', readDb.url],
-  ] as const) {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      const { rows: tables } = await client.query<{ name: string }>(
-        `SELECT format('%I.%I', table_schema, table_name) AS name FROM information_schema.tables
-          WHERE table_name LIKE '%dead_letter%' AND table_type = 'BASE TABLE'
-            AND table_schema NOT IN ('pg_catalog', 'information_schema')`,
-      );
-      for (const { name } of tables) {
-        // The name comes from the catalog of this database, quoted by format('%I').
-        const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${name}`);
-        counts.push([`${store} ${name}`, rows[0]?.n ?? 0]);
-      }
-    } finally {
-      await client.end();
-    }
-  }
-  const mongo = new MongoClient(mongoUrl);
+async function deadLetterCounts(readDbUrl: string, relay: string): Promise<[string, number][]> {
+  const client = new pg.Client({ connectionString: readDbUrl });
+  await client.connect();
+  let projector: number;
   try {
-    const collections = await mongo.db().listCollections({}, { nameOnly: true }).toArray();
-    for (const { name } of collections.filter(({ name }) => /dead.?letter/i.test(name))) {
-      counts.push([`reviews store ${name}`, await mongo.db().collection(name).countDocuments()]);
-    }
+    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM dead_letters');
+    projector = rows[0]?.n ?? 0;
   } finally {
-    await mongo.close();
+    await client.end();
+  }
+  const counts: [string, number][] = [['projector (read store dead_letters)', projector]];
+  const response = await fetch(`${relay}/admin/dead-letters?limit=1000`);
+  if (response.status === 200) {
+    const { items } = (await response.json()) as { items: unknown[] };
+    counts.push(['relay (GET /admin/dead-letters)', items.length]);
+  } else {
+    await response.body?.cancel();
+    if (response.status !== 404) throw new Error(`relay /admin/dead-letters answered ${response.status}`);
   }
   return counts;
 }
