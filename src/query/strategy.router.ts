@@ -27,7 +27,38 @@ export interface RoutingInput {
   groups?: number;
   /** True when the query is narrowed to one category or product. */
   narrowed?: boolean;
+  /** Average row widths in bytes (pg_stats avg_width summed over the columns each side moves). */
+  widths?: RowWidths;
+  /** The link between this service and the replica, measured or configured. */
+  link?: LinkEstimate;
 }
+
+/** Bytes per row as they cross the wire: a review and a product read by service-join, a result row. */
+export interface RowWidths {
+  review: number;
+  product: number;
+  result: number;
+}
+
+export interface LinkEstimate {
+  rttMs: number;
+  bytesPerSecond: number;
+}
+
+/**
+ * Per-row work of each side, in microseconds, from the 1M-review ratio sweep on loopback
+ * (bench/results/locality-2026-11-25T09-27-40-364Z.json), where moving bytes costs almost nothing:
+ * the procedure scans a review in a fraction of what it costs service-join to receive, decode and
+ * join it, and builds each result row at about the cost service-join pays to emit one.
+ */
+export const ROW_COST_US = {
+  localityPerRowRead: 0.6,
+  localityPerResultRow: 4.5,
+  serviceJoinPerRowRead: 5.5,
+  serviceJoinPerResultRow: 3.5,
+} as const;
+/** Round trips a service-join makes before its first row (catalog read, reviews cursor) against one. */
+export const SERVICE_JOIN_ROUND_TRIPS = 3;
 
 export interface RoutingDecision {
   strategy: Exclude<Strategy, 'composition'>;
@@ -82,6 +113,8 @@ export function chooseStrategy(input: RoutingInput): RoutingDecision {
       break;
   }
   const expectedResultRows = Math.ceil(Math.max(1, expected));
+  if (input.widths && input.link)
+    return byTime({ rowsRead, reviewsInWindow, products, expectedResultRows }, input.widths, input.link);
   const locality = rowsRead >= LOCALITY_RATIO * expectedResultRows;
   return {
     strategy: locality ? 'locality' : 'service-join',
@@ -92,5 +125,55 @@ export function chooseStrategy(input: RoutingInput): RoutingDecision {
         ? `result ${LOCALITY_RATIO}x+ smaller, aggregate next to the data`
         : 'result about as large as input, stream rows'
     }`,
+  };
+}
+
+/** What each strategy would cost, in estimated milliseconds. */
+export function estimateMs(
+  rows: { rowsRead: number; reviewsInWindow: number; products: number; expectedResultRows: number },
+  widths: RowWidths,
+  link: LinkEstimate,
+): { locality: number; serviceJoin: number; localityBytes: number; serviceJoinBytes: number } {
+  const localityBytes = rows.expectedResultRows * widths.result;
+  const serviceJoinBytes = rows.reviewsInWindow * widths.review + rows.products * widths.product;
+  const transferMs = (bytes: number) => (bytes / Math.max(1, link.bytesPerSecond)) * 1000;
+  const workMs = (perRowRead: number, perResultRow: number) =>
+    (rows.rowsRead * perRowRead + rows.expectedResultRows * perResultRow) / 1000;
+  return {
+    localityBytes,
+    serviceJoinBytes,
+    locality:
+      link.rttMs +
+      transferMs(localityBytes) +
+      workMs(ROW_COST_US.localityPerRowRead, ROW_COST_US.localityPerResultRow),
+    serviceJoin:
+      SERVICE_JOIN_ROUND_TRIPS * link.rttMs +
+      transferMs(serviceJoinBytes) +
+      workMs(ROW_COST_US.serviceJoinPerRowRead, ROW_COST_US.serviceJoinPerResultRow),
+  };
+}
+
+/**
+ * The rule when row widths and the link are known: each side's time is the bytes it moves over the
+ * link's throughput, its round trips times the RTT, and its per-row work; the cheaper side wins. On a
+ * fast link the per-row work decides (the procedure is cheaper per row read), on a slow one the bytes
+ * do (an export moves more bytes as procedure rows than as raw rows).
+ */
+function byTime(
+  rows: { rowsRead: number; reviewsInWindow: number; products: number; expectedResultRows: number },
+  widths: RowWidths,
+  link: LinkEstimate,
+): RoutingDecision {
+  const estimate = estimateMs(rows, widths, link);
+  const locality = estimate.locality <= estimate.serviceJoin;
+  const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+  return {
+    strategy: locality ? 'locality' : 'service-join',
+    rowsRead: rows.rowsRead,
+    expectedResultRows: rows.expectedResultRows,
+    reason:
+      `locality ~${Math.round(estimate.locality)} ms (${mb(estimate.localityBytes)} MB), ` +
+      `service-join ~${Math.round(estimate.serviceJoin)} ms (${mb(estimate.serviceJoinBytes)} MB) ` +
+      `over ${link.rttMs} ms RTT, ${mb(link.bytesPerSecond)} MB/s`,
   };
 }
