@@ -80,7 +80,7 @@ export async function main(args: string[]): Promise<void> {
     options: {
       st: { type: 'string' },
       seed: { type: 'string', default: '13' },
-      'max-examples': { type: 'string', default: '25' },
+      'max-examples': { type: 'string', default: '60' },
       'port-base': { type: 'string', default: '28080' },
       'verify-wait': { type: 'string', default: '120' },
       only: { type: 'string' },
@@ -89,6 +89,7 @@ export async function main(args: string[]): Promise<void> {
   });
   if (!values.st) throw new Error('--st <path of the schemathesis command> is required');
   Object.assign(process.env, { ...readEnvFile(), ...process.env });
+  const startedAt = Date.now();
   const runId = uniqueName('fuzz');
   const outDir = path.join(LOCUS_HOME, 'logs', 'fuzz', runId);
   mkdirSync(outDir, { recursive: true });
@@ -196,6 +197,7 @@ export async function main(args: string[]): Promise<void> {
       await dropEverything(catalogDb, readDb, mongo, topicPrefix);
     }
   }
+  console.log(`fuzz run took ${Math.round((Date.now() - startedAt) / 1000)} s`);
   if (problems.length > 0) {
     step(`fuzz: FAILED\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
     process.exitCode = 1;
