@@ -1,0 +1,62 @@
+import { SIZES } from '../../examples/product-catalog/dataset.js';
+import { parseBenchArgs } from '../lib/args.js';
+
+export const SIZE_NAMES = { '10k': 10_000, '100k': 100_000, '1m': 1_000_000 } as const;
+export type SizeName = keyof typeof SIZE_NAMES;
+/** Reviews seeded through the reviews API (the full write path); beyond them, the bulk path. */
+export const API_REVIEWS = 10_000;
+export const CATALOG = { categories: SIZES.medium.categories, products: SIZES.medium.products };
+export const SEED = 42;
+export const SWEEP_GROUPS = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+export const DEADLINE_MS = 600_000;
+/**
+ * Composition pages every review out of the reviews store (FerretDB: seconds per 500-review page on
+ * this machine), so one composition request over 10k reviews takes minutes: by default it is measured
+ * once, on top-rated (`--composition all` for every query). Every composition request reads the same
+ * rows (all products, all reviews), whatever it computes from them.
+ */
+export const COMPOSITION_RUNS = 1;
+
+export interface LocalitySettings {
+  /** The sizes to measure, smallest first. */
+  sizes: SizeName[];
+  /** The queries measured under composition too (at 10k). */
+  compositionQueries: string[];
+  /** First of the five process ports. */
+  portBase: number;
+}
+
+/** The benchmark's options; `--help` lists them. @throws Error naming a size that is not known. */
+export function localitySettings(argv?: string[]): LocalitySettings {
+  const flags = parseBenchArgs(
+    {
+      run: 'locus bench locality -- [options]  (or npm run bench:locality -- [options])',
+      summary:
+        'Procedure on the replica (locality) vs service-join vs composition for the analytics queries, at growing review counts, and whether strategy=auto picks the faster.',
+    },
+    {
+      sizes: { type: 'string', default: '10k,100k,1m', help: 'review counts to measure at (10k, 100k, 1m)' },
+      quick: { type: 'boolean', help: 'a smoke run: 10k only' },
+      composition: {
+        type: 'string',
+        default: 'top-rated',
+        help: 'queries measured under composition too, comma-separated, or all',
+      },
+      'port-base': { type: 'number', default: 28080, help: 'first of the five process ports' },
+    },
+    argv,
+  );
+  const sizes = (flags.quick ? '10k' : flags.sizes)
+    .split(',')
+    .map((name) => name.trim().toLowerCase() as SizeName)
+    .sort((a, b) => SIZE_NAMES[a] - SIZE_NAMES[b]);
+  for (const name of sizes) {
+    if (!(name in SIZE_NAMES))
+      throw new Error(`--sizes: ${name} is not one of ${Object.keys(SIZE_NAMES).join(', ')}`);
+  }
+  const compositionQueries =
+    flags.composition === 'all'
+      ? ['top-rated', 'rating-trend', 'category-report', 'rollup G=100', 'export']
+      : flags.composition.split(',');
+  return { sizes, compositionQueries, portBase: flags['port-base'] };
+}
