@@ -4,7 +4,6 @@ import type { Clock } from '../shared/clock.js';
 import { LocusError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { AnalyticsService, Routed } from './analytics.service.js';
-import type { ExportLine } from './analytics.types.js';
 import type { Deadline } from './deadline.js';
 import {
   CategoryReportBody,
@@ -189,7 +188,13 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
         description:
           'The result has min(groups, reviews in the window) rows, so one query spans every result-to-input ratio.',
         querystring: RollupQuery,
-        response: { 200: RollupBody, ...analyticsErrors },
+        response: {
+          200: {
+            description: 'the buckets in bucket order (streamed)',
+            content: { 'application/json': { schema: RollupBody } },
+          },
+          ...analyticsErrors,
+        },
       },
     },
     async (request, reply) => {
@@ -197,8 +202,15 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       const { from, to, echo } = window(query);
       const { deadline } = await beginRequest(request, store, settings, { heavy: true });
       const routed = await analytics.rollup(query.strategy, deadline, { from, to, groups: query.groups });
+      // Streamed: one request into millions of groups must not hold its whole answer in memory.
+      const first = await routed.value.next();
+      reply.raw.setTimeout(settings.exportIdleMs, () => reply.raw.destroy());
       setStrategyHeaders(reply, store, routed);
-      return { window: echo, groups: query.groups, buckets: routed.value };
+      reply.type('application/json');
+      const head = `{"window":${JSON.stringify(echo)},"groups":${query.groups},"buckets":[`;
+      const body = Readable.from(jsonArray(head, first, routed.value, ']}', deadline, 'rollup'));
+      // The stream's text is the RollupBody document; the type provider only knows the object form.
+      return reply.send(body as never);
     },
   );
 
@@ -233,26 +245,46 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       reply.raw.setTimeout(settings.exportIdleMs, () => reply.raw.destroy());
       setStrategyHeaders(reply, store, routed);
       reply.type('application/x-ndjson');
-      return reply.send(Readable.from(ndjson(first, routed.value, deadline)));
+      return reply.send(Readable.from(chunked(first, routed.value, deadline, 'export', ndjsonLine)));
     },
   );
 }
 
-/** Lines as NDJSON text, in chunks; stops (failing the stream) when the deadline passes. */
-async function* ndjson(
-  first: IteratorResult<ExportLine>,
-  lines: AsyncGenerator<ExportLine>,
+const ndjsonLine = (item: unknown) => `${JSON.stringify(item)}\n`;
+const arrayItem = (item: unknown, index: number) => `${index > 0 ? ',' : ''}${JSON.stringify(item)}`;
+
+/** Items as text, in chunks; stops (failing the stream) when the deadline passes. */
+async function* chunked<T>(
+  first: IteratorResult<T>,
+  rest: AsyncGenerator<T>,
   deadline: Deadline,
+  what: string,
+  encode: (item: T, index: number) => string,
 ): AsyncGenerator<string> {
   if (first.done) return;
-  let chunk = `${JSON.stringify(first.value)}\n`;
-  for await (const line of lines) {
-    chunk += `${JSON.stringify(line)}\n`;
+  let index = 0;
+  let chunk = encode(first.value, index++);
+  for await (const item of rest) {
+    chunk += encode(item, index++);
     if (chunk.length >= 64 * 1024) {
-      deadline.check('export');
+      deadline.check(what);
       yield chunk;
       chunk = '';
     }
   }
   if (chunk) yield chunk;
+}
+
+/** A JSON document `head` + the items as array elements + `tail`, in chunks. */
+async function* jsonArray<T>(
+  head: string,
+  first: IteratorResult<T>,
+  rest: AsyncGenerator<T>,
+  tail: string,
+  deadline: Deadline,
+  what: string,
+): AsyncGenerator<string> {
+  yield head;
+  yield* chunked(first, rest, deadline, what, arrayItem);
+  yield tail;
 }

@@ -203,25 +203,36 @@ export class AnalyticsService {
     return { value, strategy, decision };
   }
 
+  /**
+   * The rollup as a stream of buckets in bucket order. Locality streams them from the replica through
+   * a cursor (resolves once the snapshot is open; `buckets` must be consumed to the end, or returned,
+   * to release the connection); service-join and composition fold the rows in this process, so their
+   * buckets are held in memory until the fold ends.
+   */
   async rollup(
     choice: StrategyChoice,
     deadline: Deadline,
     params: RollupParams,
-  ): Promise<Routed<RollupBucket[]>> {
+  ): Promise<Routed<AsyncGenerator<RollupBucket>>> {
     const { strategy, decision } = await this.resolve(
       choice,
       deadline,
       { query: 'rollup', groups: params.groups },
       params,
     );
-    const value = await this.run(
+    if (strategy === 'locality') {
+      const client = await this.openSnapshot(deadline, 'rollup', this.deps.store.options.statementTimeoutMs);
+      return { value: releasing(client, procedures.streamRollup(client, params)), strategy, decision };
+    }
+    const buckets = await this.run(
       strategy,
       deadline,
       'rollup',
+      // Locality streamed above; `run` takes the other strategies' fold.
       (client) => procedures.callRollup(client, params),
       (source) => aggregate.rollup(source, params),
     );
-    return { value, strategy, decision };
+    return { value: fromArray(buckets), strategy, decision };
   }
 
   /**
@@ -239,26 +250,41 @@ export class AnalyticsService {
       const source = compositionRowSource(this.deps.catalogApi, this.deps.reviewsApi, deadline);
       return { value: aggregate.exportLines(source, params), strategy, decision };
     }
-    await this.deps.store.requireFreshReplica(deadline);
-    const client = await this.deps.store.onReplica(deadline, 'export', (pool) => pool.connect());
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query("SELECT set_config('statement_timeout', $1, true)", [
-        this.deps.store.statementTimeoutWithin(deadline, this.deps.exportStatementLimitMs),
-      ]);
-    } catch (error) {
-      client.release(error as Error);
-      throw new LocusError('LOCUS_REPLICA_UNAVAILABLE', 'the replica failed while opening the export', {
-        cause: error,
-        retryAfterSeconds: 1,
-      });
-    }
+    const client = await this.openSnapshot(deadline, 'export', this.deps.exportStatementLimitMs);
     const lines =
       strategy === 'locality'
         ? procedures.streamReviewExport(client, params)
         : aggregate.exportLines(replicaRowSource(client), params);
     return { value: releasing(client, lines), strategy, decision };
   }
+
+  /**
+   * A replica connection of its own in a read-only REPEATABLE READ snapshot, for a result streamed
+   * through a cursor; its statement_timeout is the deadline's time left, at most `limitMs`.
+   * @throws LocusError LOCUS_REPLICA_UNAVAILABLE (503) when the replica fails while opening it.
+   */
+  private async openSnapshot(deadline: Deadline, what: string, limitMs: number): Promise<pg.PoolClient> {
+    await this.deps.store.requireFreshReplica(deadline);
+    const client = await this.deps.store.onReplica(deadline, what, (pool) => pool.connect());
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await client.query("SELECT set_config('statement_timeout', $1, true)", [
+        this.deps.store.statementTimeoutWithin(deadline, limitMs),
+      ]);
+      return client;
+    } catch (error) {
+      client.release(error as Error);
+      throw new LocusError('LOCUS_REPLICA_UNAVAILABLE', `the replica failed while opening the ${what}`, {
+        cause: error,
+        retryAfterSeconds: 1,
+      });
+    }
+  }
+}
+
+/** The buckets a fold produced, as the stream every rollup answers with. */
+async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
+  yield* items;
 }
 
 /** Yields the lines, then commits and returns the connection; an abandoned export drops it instead. */

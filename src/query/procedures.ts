@@ -133,6 +133,32 @@ export async function callRollup(db: Queryable, params: RollupParams): Promise<R
   }));
 }
 
+/**
+ * Streams `locus_rollup` through a server-side cursor, in bucket order, so a rollup into millions of
+ * groups is never held whole in memory. The client must stay checked out until the iteration ends.
+ */
+export async function* streamRollup(
+  client: pg.PoolClient,
+  params: RollupParams,
+): AsyncGenerator<RollupBucket> {
+  const stream = client.query(
+    new QueryStream('SELECT * FROM locus_rollup($1, $2, $3)', [params.groups, params.from, params.to], {
+      batchSize: 1000,
+    }),
+  );
+  try {
+    for await (const row of stream as AsyncIterable<{
+      bucket: number;
+      review_count: number;
+      average_rating: number;
+    }>) {
+      yield { bucket: row.bucket, reviewCount: row.review_count, averageRating: round(row.average_rating) };
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
 interface ExportRecord {
   review_id: string;
   product_id: string;

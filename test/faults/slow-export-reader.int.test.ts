@@ -6,8 +6,8 @@ import { createPool } from '../../src/shared/postgres.js';
 import { createTestDatabase, withDatabase, type TestDatabase } from '../support/isolation.js';
 import {
   makeDataset,
-  NOW,
   replicaPoolWhenReady,
+  seedBulkReviews,
   seedViews,
   startFakeExportApi,
   startQueryService,
@@ -34,13 +34,11 @@ describe('a client that stops reading /analytics/export', () => {
     const replicaProbe = await replicaPoolWhenReady(db, 'slow-export-reader-test');
     const data = makeDataset(1515, { categoryCount: 1, perCategory: 3, reviews: 10 });
     await seedViews(primary, data);
-    await primary.query(
-      `INSERT INTO review_view (id, product_id, author, rating, title, body, created_at, updated_at, version)
-       SELECT gen_random_uuid(), ($1::uuid[])[1 + i % cardinality($1::uuid[])], 'bulk', 1 + i % 5, 't',
-              repeat('x', $4::int), $2::timestamptz - (i % 2000) * interval '1 hour',
-              $2::timestamptz - (i % 2000) * interval '1 hour', 1
-       FROM generate_series(1, $3::int) AS i`,
-      [data.products.map((product) => product.id), NOW, REVIEWS, BODY_BYTES],
+    await seedBulkReviews(
+      primary,
+      data.products.map((product) => product.id),
+      REVIEWS,
+      BODY_BYTES,
     );
     await waitForReplica(primary, replicaProbe, 60_000);
     await replicaProbe.end();

@@ -7,8 +7,8 @@ import { createPool } from '../../src/shared/postgres.js';
 import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 import {
   makeDataset,
-  NOW,
   replicaPoolWhenReady,
+  seedBulkReviews,
   seedViews,
   startFakeExportApi,
   startQueryService,
@@ -34,15 +34,11 @@ describe('no caller exhausts the query service for others', () => {
     const replicaProbe = await replicaPoolWhenReady(db, 'query-fair-use-test');
     const data = makeDataset(4242, { categoryCount: 2, perCategory: 5, reviews: 50 });
     await seedViews(primary, data);
-    // Bulk reviews in the default window (the 90 days before NOW), spread over the seeded products.
-    await primary.query(
-      `INSERT INTO review_view (id, product_id, author, rating, title, body, created_at, updated_at, version)
-       SELECT gen_random_uuid(), ($1::uuid[])[1 + i % cardinality($1::uuid[])], 'bulk', 1 + i % 5, 't', 'b',
-              $2::timestamptz - (i % 2000) * interval '1 hour', $2::timestamptz - (i % 2000) * interval '1 hour', 1
-       FROM generate_series(1, $3::int) AS i`,
-      [data.products.map((product) => product.id), NOW, BULK_REVIEWS],
+    await seedBulkReviews(
+      primary,
+      data.products.map((product) => product.id),
+      BULK_REVIEWS,
     );
-    await primary.query('ANALYZE review_view');
     await waitForReplica(primary, replicaProbe, 60_000);
     await replicaProbe.end();
     catalog = await startFakeExportApi({ '/export/products': data.products, '/export/categories': [] });

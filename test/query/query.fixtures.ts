@@ -196,6 +196,28 @@ export async function seedViews(primary: pg.Pool, data: Dataset): Promise<void> 
   }
 }
 
+/**
+ * Adds `count` reviews straight into review_view on the read PRIMARY (one statement, for volume),
+ * spread over the given products and over the 2,000 hours before NOW (inside the default window),
+ * each with a body of `bodyBytes`.
+ */
+export async function seedBulkReviews(
+  primary: pg.Pool,
+  productIds: string[],
+  count: number,
+  bodyBytes = 1,
+): Promise<void> {
+  await primary.query(
+    `INSERT INTO review_view (id, product_id, author, rating, title, body, created_at, updated_at, version)
+     SELECT gen_random_uuid(), ($1::uuid[])[1 + i % cardinality($1::uuid[])], 'bulk', 1 + i % 5, 't',
+            repeat('x', $4::int), $2::timestamptz - (i % 2000) * interval '1 hour',
+            $2::timestamptz - (i % 2000) * interval '1 hour', 1
+     FROM generate_series(1, $3::int) AS i`,
+    [productIds, NOW, count, bodyBytes],
+  );
+  await primary.query('ANALYZE review_view');
+}
+
 /** Waits until the replica has replayed everything the primary had committed when this was called. */
 export async function waitForReplica(primary: pg.Pool, replica: pg.Pool, timeoutMs = 15_000): Promise<void> {
   const { rows } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
