@@ -72,6 +72,8 @@ const PROCESS_ENV = {
   // reaches tens of seconds. This run writes nothing while it measures and waits for the replica to
   // replay its own writes first (analyzeAndReplay), so the service's freshness bound is lifted.
   LOCUS_MAX_REPLICA_LAG_MS: String(DEADLINE_MS),
+  // Composition is off by default (it pages every review out of the reviews service): measured here.
+  LOCUS_QUERY_COMPOSITION: 'on',
 };
 
 /** What every measuring step needs: the query service, the time window of every request, the results. */
