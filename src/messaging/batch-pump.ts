@@ -67,111 +67,136 @@ export function createBatchPump(
   seek: (position: PartitionPosition) => void,
   logger: Logger,
 ): BatchPump {
-  const maxPending = options.maxPendingMessages ?? 10_000;
-  const baseDelayMs = options.retryDelayMs ?? 1_000;
-  const retryDelay = (attempt: number) => Math.min(MAX_RETRY_DELAY_MS, baseDelayMs * 2 ** (attempt - 1));
-  let queue: IncomingBatch[] = [];
-  let queued = 0;
-  let epoch = 0;
+  return new GroupPump(options, seek, logger);
+}
+
+class GroupPump implements BatchPump {
+  private readonly maxPending: number;
+  private readonly baseDelayMs: number;
+  private queue: IncomingBatch[] = [];
+  private queued = 0;
+  private epoch = 0;
   /** Resumes in progress (a failure or a reassignment): offered batches are dropped meanwhile. */
-  let resuming = 0;
-  let stopped = false;
-  let failures = 0;
-  let assigned: Assigned = [];
-  let heartbeat: () => Promise<void> = async () => undefined;
-  let running: Promise<void> | undefined;
-  const roomWaiters: (() => void)[] = [];
-  const resumeWaiters: (() => void)[] = [];
+  private resuming = 0;
+  private stopped = false;
+  private failures = 0;
+  private assigned: Assigned = [];
+  private heartbeat: () => Promise<void> = async () => undefined;
+  private running: Promise<void> | undefined;
+  private readonly roomWaiters: (() => void)[] = [];
+  private readonly resumeWaiters: (() => void)[] = [];
 
-  const wake = (waiters: (() => void)[]) => {
-    for (const resolve of waiters) resolve();
-  };
-  const clearQueue = () => {
-    queue = [];
-    queued = 0;
-    wake(roomWaiters.splice(0));
-  };
-  const accepting = (since: number) => !stopped && resuming === 0 && epoch === since;
+  constructor(
+    private readonly options: BatchPumpOptions,
+    private readonly seek: (position: PartitionPosition) => void,
+    private readonly logger: Logger,
+  ) {
+    this.maxPending = options.maxPendingMessages ?? 10_000;
+    this.baseDelayMs = options.retryDelayMs ?? 1_000;
+  }
 
-  const drain = () => {
-    if (running || queue.length === 0 || stopped) return;
-    const batches = queue;
-    const since = epoch;
-    clearQueue();
-    running = options.handleBatches(batches, heartbeat).then(
+  reassigned(partitions: Assigned): void {
+    this.assigned = partitions;
+    void this.resume(0);
+  }
+
+  async offer(fetched: FetchedBatch): Promise<void> {
+    const since = this.epoch;
+    // While resuming, hold the fetcher until the seeks are set, then drop this batch (fetched before
+    // them): its next fetch then starts at the seeks instead of long-polling at the old offsets.
+    if (this.resuming > 0 && !this.stopped) {
+      await new Promise<void>((resolve) => this.resumeWaiters.push(resolve));
+      return;
+    }
+    if (!this.accepting(since)) return;
+    // Back-pressure: the client fetches again only after this returns.
+    while (this.queued >= this.maxPending && this.accepting(since)) {
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+    if (!this.accepting(since) || fetched.isStale() || !fetched.isRunning()) return;
+    const batch = fetched.read();
+    if (batch.messages.length === 0) return;
+    this.heartbeat = () => fetched.heartbeat();
+    this.options.onFetched?.(batch);
+    this.queue.push(batch);
+    this.queued += batch.messages.length;
+    // Let the other batches of this fetch join the queue before a call takes it.
+    setImmediate(() => this.drain());
+  }
+
+  stopping(): void {
+    this.stopped = true;
+    this.clearQueue();
+    wake(this.resumeWaiters);
+  }
+
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  private accepting(since: number): boolean {
+    return !this.stopped && this.resuming === 0 && this.epoch === since;
+  }
+
+  private clearQueue(): void {
+    this.queue = [];
+    this.queued = 0;
+    wake(this.roomWaiters);
+  }
+
+  private retryDelay(attempt: number): number {
+    return Math.min(MAX_RETRY_DELAY_MS, this.baseDelayMs * 2 ** (attempt - 1));
+  }
+
+  private drain(): void {
+    if (this.running || this.queue.length === 0 || this.stopped) return;
+    const batches = this.queue;
+    const since = this.epoch;
+    this.clearQueue();
+    this.running = this.options.handleBatches(batches, this.heartbeat).then(
       () => {
-        failures = 0;
-        running = undefined;
-        drain();
+        this.failures = 0;
+        this.running = undefined;
+        this.drain();
       },
       (error: unknown) => {
-        running = undefined;
-        if (stopped || since !== epoch) return;
-        failures += 1;
-        const delayMs = retryDelay(failures);
-        logger.error({ err: error, delayMs }, 'batch handling failed; resuming from the stored positions');
-        void resume(delayMs);
+        this.running = undefined;
+        if (this.stopped || since !== this.epoch) return;
+        this.failures += 1;
+        const delayMs = this.retryDelay(this.failures);
+        this.logger.error(
+          { err: error, delayMs },
+          'batch handling failed; resuming from the stored positions',
+        );
+        void this.resume(delayMs);
       },
     );
-  };
+  }
 
   /** Drops what is queued and, after `delayMs`, seeks every assigned partition to `positions()`. */
-  const resume = async (delayMs: number) => {
-    epoch += 1;
-    resuming += 1;
-    clearQueue();
+  private async resume(delayMs: number): Promise<void> {
+    this.epoch += 1;
+    this.resuming += 1;
+    this.clearQueue();
     try {
-      for (let attempt = 1; !stopped; attempt++) {
+      for (let attempt = 1; !this.stopped; attempt++) {
         if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
         try {
-          for (const p of await options.positions(assigned)) seek(p);
+          for (const p of await this.options.positions(this.assigned)) this.seek(p);
           return;
         } catch (error) {
-          logger.error({ err: error }, 'could not load stored positions; retrying');
-          delayMs = retryDelay(attempt + 1);
+          this.logger.error({ err: error }, 'could not load stored positions; retrying');
+          delayMs = this.retryDelay(attempt + 1);
         }
       }
     } finally {
-      resuming -= 1;
-      if (resuming === 0) wake(resumeWaiters.splice(0));
+      this.resuming -= 1;
+      if (this.resuming === 0) wake(this.resumeWaiters);
     }
-  };
+  }
+}
 
-  return {
-    reassigned(partitions) {
-      assigned = partitions;
-      void resume(0);
-    },
-    async offer(fetched) {
-      const since = epoch;
-      // While resuming, hold the fetcher until the seeks are set, then drop this batch (fetched before
-      // them): its next fetch then starts at the seeks instead of long-polling at the old offsets.
-      if (resuming > 0 && !stopped) {
-        await new Promise<void>((resolve) => resumeWaiters.push(resolve));
-        return;
-      }
-      if (!accepting(since)) return;
-      // Back-pressure: the client fetches again only after this returns.
-      while (queued >= maxPending && accepting(since)) {
-        await new Promise<void>((resolve) => roomWaiters.push(resolve));
-      }
-      if (!accepting(since) || fetched.isStale() || !fetched.isRunning()) return;
-      const batch = fetched.read();
-      if (batch.messages.length === 0) return;
-      heartbeat = () => fetched.heartbeat();
-      options.onFetched?.(batch);
-      queue.push(batch);
-      queued += batch.messages.length;
-      // Let the other batches of this fetch join the queue before a call takes it.
-      setImmediate(drain);
-    },
-    stopping() {
-      stopped = true;
-      clearQueue();
-      wake(resumeWaiters.splice(0));
-    },
-    async idle() {
-      await running?.catch(() => undefined);
-    },
-  };
+/** Resolves and forgets every waiter. */
+function wake(waiters: (() => void)[]): void {
+  for (const resolve of waiters.splice(0)) resolve();
 }
