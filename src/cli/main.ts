@@ -9,6 +9,8 @@ import { loadEnvFileWhenUnset } from './services.command.js';
 const program = new Command('locus')
   .description('CQRS materialized views kept fresh from change events, and data locality for heavy queries')
   .showHelpAfterError()
+  // Options after a subcommand's first argument belong to it (`locus bench projector --help`).
+  .enablePositionalOptions()
   // Commands that reach the stores find them in ~/.locus/env when no LOCUS_* address is set; `services`
   // writes that file and `test` and `example` start the services first, so they decide for themselves.
   .hook('preAction', (_program, command) => {
@@ -123,6 +125,7 @@ program
   .argument('<name>')
   .argument('[args...]')
   .allowUnknownOption()
+  .passThroughOptions()
   .action(async (name: string, args: string[]) => (await import('../../bench/index.js')).main(name, args));
 
 program
