@@ -126,7 +126,10 @@ program
   .argument('[args...]')
   .allowUnknownOption()
   .passThroughOptions()
-  .action(async (name: string, args: string[]) => (await import('../../bench/index.js')).main(name, args));
+  // `npm run bench:x -- --flag` and `locus bench x -- --flag` hand the benchmark a leading `--`.
+  .action(async (name: string, args: string[]) =>
+    (await import('../../bench/index.js')).main(name, args[0] === '--' ? args.slice(1) : args),
+  );
 
 program
   .command('verify')
