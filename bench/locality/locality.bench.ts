@@ -17,7 +17,11 @@
  * every strategy returned the same body. At the largest size: the result/input ratio sweep (rollup
  * with G = 1 … 1M, the export as ratio 1) with `strategy=auto` beside the two fixed strategies.
  *
- * Run: `npm run bench:locality -- [--sizes 10k,100k,1m] [--quick]` (`-- --help` lists every option) or
+ * Each size is measured under every network profile (`--network`, bench/lib/network): the query
+ * service is restarted behind a link of that profile (its replica, primary, catalog and reviews reached
+ * across it), the link self-checked first.
+ *
+ * Run: `npm run bench:locality -- [--sizes 10k,100k,1m] [--quick] [--network datacenter,region]` (`-- --help` lists every option) or
  * `npx tsx bench/locality/locality.bench.ts …`. Writes bench/results/locality-<time>.json,
  * locality-latest.md and locality-latest.svg.
  */
@@ -28,6 +32,7 @@ import { createPool } from '../../src/shared/postgres.js';
 import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';
 import { startLocus, type RunningLocus } from '../lib/locus-processes.js';
 import { machineDescription, writeResults } from '../lib/results.js';
+import { describeProfile } from '../lib/network/profiles.js';
 import { round } from '../lib/stats.js';
 import {
   analyzeAndReplay,
@@ -45,6 +50,8 @@ import {
   type QueryTarget,
 } from './locality.measure.js';
 import { renderChart } from './locality.chart.js';
+import { linkTable, renderBandwidthChart, type ProfileResults } from './locality.bandwidth.js';
+import { startQueryBehindLink } from './locality.network.js';
 import { renderMarkdown, type BenchResults, type Measured, type SweepPoint } from './locality.report.js';
 import {
   API_REVIEWS,
@@ -88,7 +95,12 @@ async function locality(environment: BenchEnvironment): Promise<void> {
   // One window for every request: the year of bulk reviews before the run, and the API reviews (now).
   const from = new Date(startedAt.getTime() - 366 * 86_400_000).toISOString();
   const to = new Date(startedAt.getTime() + 86_400_000).toISOString();
-  const results = emptyResults(startedAt);
+  const window = `from=${from}&to=${to}`;
+  const runs: ProfileResults[] = settings.profiles.map((profile) => ({
+    profile,
+    linkMeasured: undefined,
+    results: emptyResults(startedAt),
+  }));
   step('creating databases, a Mongo database and a topic prefix of this run');
   const locus = await startLocus(environment, settings.portBase, PROCESS_ENV);
   const pool = (url: string) => {
@@ -98,11 +110,6 @@ async function locality(environment: BenchEnvironment): Promise<void> {
   };
   const primary = pool(locus.readDb.url);
   const replica = pool(locus.readDb.replicaUrl);
-  const run: Run = {
-    target: { url: locus.url('query'), pid: locus.pid('query') },
-    window: `from=${from}&to=${to}`,
-    results,
-  };
   try {
     const productIds = await seedThroughTheApis(locus, replica);
     let reviews = API_REVIEWS;
@@ -122,19 +129,32 @@ async function locality(environment: BenchEnvironment): Promise<void> {
       }
       await analyzeAndReplay(primary, replica);
       const counts = await replicaCounts(replica);
-      step(`measuring at ${counts.reviews.toLocaleString('en')} reviews, ${counts.products} products`);
-      const measured = await measureSize(run, sizeName);
-      results.sizes.push({
-        size: sizeName,
-        reviews: counts.reviews,
-        products: counts.products,
-        growth,
-        measured,
-      });
-      if (sizeName === settings.sizes.at(-1)) await measureSweep(run, sizeName, counts);
+      // The same data under every profile: only the link between the query service and it changes.
+      for (const profileRun of runs) {
+        const query = await startQueryBehindLink(environment, locus, profileRun.profile, { selfCheck: true });
+        profileRun.linkMeasured ??= query.linkMeasured;
+        const run: Run = { target: query.target, window, results: profileRun.results };
+        try {
+          step(
+            `measuring at ${counts.reviews.toLocaleString('en')} reviews, ${counts.products} products, ` +
+              `over ${profileRun.profile.name} (${describeProfile(profileRun.profile)})`,
+          );
+          const measured = await measureSize(run, sizeName);
+          run.results.sizes.push({
+            size: sizeName,
+            reviews: counts.reviews,
+            products: counts.products,
+            growth,
+            measured,
+          });
+          if (sizeName === settings.sizes.at(-1)) await measureSweep(run, sizeName, counts);
+        } finally {
+          await query.close();
+        }
+      }
     }
   } finally {
-    await writeReport(results);
+    await writeReport(runs);
   }
 }
 
@@ -267,20 +287,43 @@ async function measureSweep(run: Run, sizeName: SizeName, counts: Counts): Promi
   run.results.sweep = { size: sizeName, reviews: counts.reviews, points: sweep };
 }
 
-/** Writes locality-<time>.json, locality-latest.md (and .svg with a sweep) once any size was measured. */
-async function writeReport(results: BenchResults): Promise<void> {
-  results.finishedAt = new Date().toISOString();
-  results.loadAverageAtEnd = os.loadavg().map((l) => round(l));
-  if (results.sizes.length === 0) return;
-  const fileStamp = results.startedAt.replace(/[:.]/g, '-');
-  const written = await writeResults('locality', {
-    [`-${fileStamp}.json`]: `${JSON.stringify(results, null, 2)}\n`,
-    '-latest.md': renderMarkdown(results),
-  });
-  if (results.sweep) written.push(await renderChart(results));
+/**
+ * Per profile: locality[-<profile>]-<time>.json, -latest.md and, with a sweep, -latest.svg (loopback
+ * keeps the names it always had); then locality-network-latest.md with the links as measured and the
+ * speed-up against bandwidth chart, once any profile was measured.
+ */
+async function writeReport(runs: ProfileResults[]): Promise<void> {
+  const written: string[] = [];
+  for (const { profile, results } of runs) {
+    results.finishedAt = new Date().toISOString();
+    results.loadAverageAtEnd = os.loadavg().map((l) => round(l));
+    if (results.sizes.length === 0) continue;
+    const name = profile.name === 'loopback' ? 'locality' : `locality-${profile.name}`;
+    const fileStamp = results.startedAt.replace(/[:.]/g, '-');
+    written.push(
+      ...(await writeResults(name, {
+        [`-${fileStamp}.json`]: `${JSON.stringify({ network: profile, ...results }, null, 2)}\n`,
+        '-latest.md': `# Over ${profile.name}: ${describeProfile(profile)}\n\n${renderMarkdown(results)}`,
+      })),
+    );
+    if (results.sweep) written.push(await renderChart(results, name));
+    if (results.mismatches.length > 0)
+      console.log(`  ${profile.name} MISMATCHES:\n  ${results.mismatches.join('\n  ')}`);
+    console.log(`\n${profile.name}:${renderMarkdown(results).split('## Goals')[1] ?? ''}`);
+  }
+  const measured = runs.filter((run) => run.results.sizes.length > 0);
+  if (measured.length === 0) return;
+  const largest = measured[0]!.results.sizes.at(-1)!;
+  written.push(
+    ...(await writeResults('locality-network', {
+      '-latest.md':
+        `# Locality across links at ${largest.reviews.toLocaleString('en')} reviews\n\n` +
+        `The links as their self-check measured them (100 MB each way, median of 50 round trips):\n\n` +
+        `${linkTable(measured)}\n\n![speed-up against bandwidth](locality-bandwidth-latest.svg)\n`,
+    })),
+  );
+  written.push(await renderBandwidthChart(measured, largest.reviews));
   step(`wrote ${written.join(', ')}`);
-  if (results.mismatches.length > 0) console.log(`  MISMATCHES:\n  ${results.mismatches.join('\n  ')}`);
-  console.log(`\n${renderMarkdown(results).split('## Goals')[1] ?? ''}`);
 }
 
 await runBenchmark('locality', locality);

@@ -6,7 +6,7 @@ import { RESULTS_DIR } from '../lib/results.js';
 import type { BenchResults } from './locality.report.js';
 
 /** Latency and bytes against the result/input ratio, log scales, one panel each; auto as markers. */
-export async function renderChart(results: BenchResults): Promise<string> {
+export async function renderChart(results: BenchResults, name = 'locality'): Promise<string> {
   const sweep = results.sweep!;
   const values = sweep.points.flatMap((p) =>
     (
@@ -80,7 +80,7 @@ export async function renderChart(results: BenchResults): Promise<string> {
     hconcat: [panel('p50', 'latency p50 (ms)'), panel('mb', 'MB moved to the query service per request')],
     resolve: { scale: { color: 'shared', shape: 'shared' } },
   } as unknown as TopLevelSpec;
-  const file = path.join(RESULTS_DIR, 'locality-latest.svg');
+  const file = path.join(RESULTS_DIR, `${name}-latest.svg`);
   await writeChartSvg(spec, file);
   return path.relative(REPO_ROOT, file);
 }

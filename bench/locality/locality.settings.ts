@@ -1,5 +1,6 @@
 import { SIZES } from '../../examples/product-catalog/dataset.js';
 import { parseBenchArgs } from '../lib/args.js';
+import { parseNetworkProfiles, type NetworkProfile } from '../lib/network/profiles.js';
 
 export const SIZE_NAMES = { '10k': 10_000, '100k': 100_000, '1m': 1_000_000 } as const;
 export type SizeName = keyof typeof SIZE_NAMES;
@@ -24,6 +25,8 @@ export interface LocalitySettings {
   compositionQueries: string[];
   /** First of the five process ports. */
   portBase: number;
+  /** The links between the query service and its backends, each measured in turn (issue 17). */
+  profiles: NetworkProfile[];
 }
 
 /** The benchmark's options; `--help` lists them. @throws Error naming a size that is not known. */
@@ -42,6 +45,11 @@ export function localitySettings(argv?: string[]): LocalitySettings {
         default: 'top-rated',
         help: 'queries measured under composition too, comma-separated, or all',
       },
+      network: {
+        type: 'string',
+        default: 'all',
+        help: 'links between the query service and its backends: loopback, rack, datacenter, region, comma-separated, or all',
+      },
       'port-base': { type: 'number', default: 28080, help: 'first of the five process ports' },
     },
     argv,
@@ -58,5 +66,10 @@ export function localitySettings(argv?: string[]): LocalitySettings {
     flags.composition === 'all'
       ? ['top-rated', 'rating-trend', 'category-report', 'rollup G=100', 'export']
       : flags.composition.split(',');
-  return { sizes, compositionQueries, portBase: flags['port-base'] };
+  return {
+    sizes,
+    compositionQueries,
+    profiles: parseNetworkProfiles(flags.network),
+    portBase: flags['port-base'],
+  };
 }
