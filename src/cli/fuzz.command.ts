@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -130,8 +130,15 @@ export async function main(args: string[]): Promise<void> {
   };
   const supervisor = new ProcessSupervisor(outDir, env);
   const problems: string[] = [];
-  const stopOnSignal = (signal: NodeJS.Signals) =>
-    void supervisor.stopAll().then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  // On Ctrl-C or SIGTERM: schemathesis, then the locus processes, then what the run created.
+  const schemathesis = new Set<ChildProcess>();
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    for (const child of schemathesis) child.kill('SIGTERM');
+    void supervisor
+      .stopAll()
+      .then(() => (values.keep ? undefined : dropEverything(catalogDb, readDb, mongo, topicPrefix)))
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
@@ -157,6 +164,7 @@ export async function main(args: string[]): Promise<void> {
         seed: values.seed,
         maxExamples: values['max-examples'],
         parameters,
+        running: schemathesis,
       });
       outcomes.push(outcome);
       console.log(
@@ -216,7 +224,13 @@ async function runSchemathesis(
   api: ApiName,
   port: number,
   outDir: string,
-  budget: { seed: string; maxExamples: string; parameters: Record<string, string> },
+  budget: {
+    seed: string;
+    maxExamples: string;
+    parameters: Record<string, string>;
+    /** Holds the schemathesis process while it runs, so a signal can stop it. */
+    running: Set<ChildProcess>;
+  },
 ): Promise<FuzzOutcome> {
   const base = `http://127.0.0.1:${port}`;
   const reportDir = path.join(outDir, `schemathesis-${api}`);
@@ -273,7 +287,9 @@ async function runSchemathesis(
   });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
+  budget.running.add(child);
   const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  budget.running.delete(child);
   await new Promise((resolve) => log.end(resolve));
   console.log(`${api}: schemathesis took ${Math.round((Date.now() - started) / 1000)} s`);
   const output = readFileSync(logFile, 'utf8');
