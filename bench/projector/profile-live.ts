@@ -8,6 +8,7 @@
 import { createProjectorMetrics } from '../../src/projector/projector.metrics.js';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
 import { createProjector } from '../../src/projector/projector.js';
+import { createTopicOffsetsReader } from '../../src/messaging/topic-offsets.js';
 import { viewTables } from '../../src/projector/projection.types.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
@@ -67,9 +68,15 @@ async function profileLive(environment: BenchEnvironment): Promise<void> {
   let finished: () => void;
   const caughtUp = new Promise<void>((resolve) => (finished = resolve));
   let firstAt = 0;
+  const topicOffsets = createTopicOffsetsReader({
+    brokers: environment.address('LOCUS_KAFKA_BROKERS'),
+    clientId: 'bench-live',
+  });
+  environment.defer('close the offsets reader', () => topicOffsets.close());
   const projector = createProjector({
     pool,
     broker,
+    topicOffsets,
     topics,
     groupId: `live-${environment.stamp}`,
     consumer: `live-${environment.stamp}`,

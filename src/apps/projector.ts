@@ -1,6 +1,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { topicNames, topicSpecs, type Topics } from '../contracts/topics.js';
 import { createBroker, type Broker, type MessageProducer } from '../messaging/kafka.js';
+import { createTopicOffsetsReader, type TopicOffsetsReader } from '../messaging/topic-offsets.js';
 import { toDeadLetterBody, registerAdminRoutes, type RebuildControl } from '../projector/admin.routes.js';
 import type { NewDeadLetter } from '../projector/dead-letter.repository.js';
 import { listDeadLetters } from '../projector/dead-letter.repository.js';
@@ -93,6 +94,10 @@ export async function startProjectorProcess(
     pipeline: true,
   });
   const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'locus-projector', logger });
+  const topicOffsets = createTopicOffsetsReader({
+    brokers: config.LOCUS_KAFKA_BROKERS,
+    clientId: 'locus-projector',
+  });
   await ensureProjectorTopics(broker, topics, config.LOCUS_TOPIC_PREFIX);
   const producer = await broker.producer();
   const registry = createMetricsRegistry('projector');
@@ -103,6 +108,7 @@ export async function startProjectorProcess(
   const projector = createProjector({
     pool,
     broker,
+    topicOffsets,
     topics,
     groupId: consumer,
     consumer,
@@ -118,6 +124,7 @@ export async function startProjectorProcess(
   const rebuild = rebuildInBackground({
     pool,
     broker,
+    topicOffsets,
     topics,
     consumer,
     logger,
@@ -156,6 +163,7 @@ export async function startProjectorProcess(
         await projector.stop();
         await retention.stop();
         await producer.close();
+        await topicOffsets.close();
         await broker.close();
         await pool.end();
       },
@@ -201,6 +209,7 @@ async function publishDeadLetters(
 function rebuildInBackground(deps: {
   pool: import('pg').Pool;
   broker: Broker;
+  topicOffsets: TopicOffsetsReader;
   topics: Topics;
   consumer: string;
   logger: Logger;
@@ -249,6 +258,10 @@ async function rebuildCommand(config: ProjectorConfig, clock: Clock, logger: Log
     clientId: 'locus-projector-rebuild',
     logger,
   });
+  const topicOffsets = createTopicOffsetsReader({
+    brokers: config.LOCUS_KAFKA_BROKERS,
+    clientId: 'locus-projector-rebuild',
+  });
   const bar = new SingleBar(
     { format: 'rebuild [{bar}] {value}/{total} events | {rate} ev/s | ETA {eta_formatted} | {phase}' },
     Presets.shades_classic,
@@ -260,6 +273,7 @@ async function rebuildCommand(config: ProjectorConfig, clock: Clock, logger: Log
     const result = await rebuildViews({
       pool,
       broker,
+      topicOffsets,
       topics,
       liveConsumer: config.LOCUS_PROJECTOR_GROUP,
       groupId: config.LOCUS_PROJECTOR_GROUP,
@@ -278,6 +292,7 @@ async function rebuildCommand(config: ProjectorConfig, clock: Clock, logger: Log
     );
   } finally {
     bar.stop();
+    await topicOffsets.close();
     await broker.close();
     await pool.end();
   }

@@ -1,14 +1,19 @@
 import type pg from 'pg';
 import type { Topics } from '../contracts/topics.js';
-import type { BatchConsumer, Broker, PartitionPosition } from '../messaging/kafka.js';
+import type { BatchConsumer, Broker, IncomingBatch, PartitionPosition } from '../messaging/kafka.js';
+import type { TopicOffsetsReader } from '../messaging/topic-offsets.js';
+import { LocusError } from '../shared/errors.js';
 import type { HealthCheck } from '../shared/http-server.js';
 import { decodeAhead } from './batch-plan.js';
 import { countOpenDeadLetters } from './dead-letter.repository.js';
 import { loadPositions } from './positions.repository.js';
 import { projectBatches, type BatchOutcome, type ProjectionTarget } from './project-batch.js';
+import { describeBreak, positionBreaks, type PositionBreak } from './topic-continuity.js';
 
 export interface ProjectorOptions extends ProjectionTarget {
   broker: Broker;
+  /** Earliest and end offsets, checked against the stored positions with every lag poll. */
+  topicOffsets: TopicOffsetsReader;
   topics: Topics;
   groupId: string;
   /** Unhealthy when there is lag and no batch committed for this long. */
@@ -26,6 +31,8 @@ export interface ProjectorStatus {
   lag: number;
   handled: number;
   lastProgressAt: Date;
+  /** Stored positions the topics can no longer continue from, as of the last poll: see halts. */
+  breaks: PositionBreak[];
 }
 
 export interface Projector {
@@ -54,13 +61,27 @@ export function createProjector(options: ProjectorOptions): Projector {
   let lagError: Error | undefined;
   let handled = 0;
   let lastProgressAt = clock.now();
+  let breaks: PositionBreak[] = [];
   const topics = topicList(options.topics);
 
   const measureLag = async (): Promise<number> => {
-    const [ends, stored] = await Promise.all([
-      Promise.all(topics.map((topic) => options.broker.endOffsets(topic))).then((lists) => lists.flat()),
-      loadPositions(options.pool, consumer, topics),
-    ]);
+    // Positions first: read after the offsets, a batch committed in between could pass an end offset.
+    const stored = await loadPositions(options.pool, consumer, topics);
+    const offsets = (await Promise.all(topics.map((topic) => options.topicOffsets.offsets(topic)))).flat();
+    breaks = positionBreaks(offsets, stored);
+    for (const b of breaks)
+      options.logger.error(
+        {
+          consumer,
+          topic: b.topic,
+          partition: b.partition,
+          stored: b.stored,
+          earliest: b.earliest,
+          end: b.end,
+        },
+        `projector halted on ${describeBreak(b)}; see README "When a topic was deleted, recreated or truncated"`,
+      );
+    const ends = offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.end }));
     const storedBy = new Map(stored.map((p) => [`${p.topic}/${p.partition}`, BigInt(p.offset)]));
     let total = 0;
     for (const end of ends) {
@@ -80,6 +101,13 @@ export function createProjector(options: ProjectorOptions): Projector {
 
   return {
     async start() {
+      const poll = () =>
+        measureLag().then(
+          () => (lagError = undefined),
+          (error: unknown) => (lagError = error as Error),
+        );
+      // Before the first batch: a topic recreated while the projector was down is halted from the start.
+      await poll();
       batchConsumer = await options.broker.startBatchConsumer({
         groupId: options.groupId,
         topics,
@@ -94,20 +122,24 @@ export function createProjector(options: ProjectorOptions): Projector {
         maxWaitMs: 500,
         onFetched: (batch) => decodeAhead(batch.messages),
         handleBatches: async (batches) => {
-          const outcome = await projectBatches(options, batches);
-          if (outcome.handled > 0) {
-            handled += outcome.handled;
-            lastProgressAt = clock.now();
+          const { healthy, halted } = splitHalted(batches, breaks);
+          if (healthy.length > 0) {
+            const outcome = await projectBatches(options, healthy);
+            if (outcome.handled > 0) {
+              handled += outcome.handled;
+              lastProgressAt = clock.now();
+            }
+            options.onBatch?.(outcome);
           }
-          options.onBatch?.(outcome);
+          // Rejecting makes the consumer resume from the stored positions, so nothing of a halted topic
+          // is applied or passed over until an operator repairs its positions (a rebuild).
+          if (halted.length > 0)
+            throw new LocusError(
+              'LOCUS_CONFLICT',
+              `not applying ${halted.join(', ')}: ${breaks.map(describeBreak).join('; ')}`,
+            );
         },
       });
-      const poll = () =>
-        measureLag().then(
-          () => (lagError = undefined),
-          (error: unknown) => (lagError = error as Error),
-        );
-      void poll();
       timer = setInterval(() => void poll(), options.lagPollMs ?? 5_000);
       timer.unref();
     },
@@ -115,12 +147,13 @@ export function createProjector(options: ProjectorOptions): Projector {
       if (timer) clearInterval(timer);
       await batchConsumer?.stop();
     },
-    status: () => ({ consumer, lag, handled, lastProgressAt }),
+    status: () => ({ consumer, lag, handled, lastProgressAt, breaks }),
     measureLag,
     healthCheck: {
       name: 'projector',
       async check() {
         if (lagError) throw new Error(`cannot measure lag: ${lagError.message}`);
+        if (breaks.length > 0) throw new Error(`halted: ${breaks.map(describeBreak).join('; ')}`);
         const idleMs = clock.now().getTime() - lastProgressAt.getTime();
         if (lag > 0 && idleMs > options.stuckAfterMs) {
           throw new Error(`stuck: lag ${lag} and no batch committed for ${Math.round(idleMs / 1000)} s`);
@@ -129,6 +162,21 @@ export function createProjector(options: ProjectorOptions): Projector {
       },
     },
   };
+}
+
+/**
+ * The batches of topics with a broken position, apart: a recreated topic's offsets restart below the
+ * stored ones, and applying from there would mix two histories.
+ */
+function splitHalted(
+  batches: IncomingBatch[],
+  breaks: readonly PositionBreak[],
+): { healthy: IncomingBatch[]; halted: string[] } {
+  if (breaks.length === 0) return { healthy: batches, halted: [] };
+  const haltedTopics = new Set(breaks.map((b) => b.topic));
+  const healthy = batches.filter((b) => !haltedTopics.has(b.topic));
+  const halted = [...new Set(batches.filter((b) => haltedTopics.has(b.topic)).map((b) => b.topic))];
+  return { healthy, halted };
 }
 
 /** Where each assigned partition resumes: its stored position, or 0 when it has none. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Topics } from '../contracts/topics.js';
 import type { Broker, PartitionPosition } from '../messaging/kafka.js';
+import type { PartitionOffsets, TopicOffsetsReader } from '../messaging/topic-offsets.js';
 import type { Clock } from '../shared/clock.js';
 import { crashPoint } from '../shared/crash-point.js';
 import { LocusError } from '../shared/errors.js';
@@ -9,6 +10,7 @@ import { loadPositions, lockConsumer } from './positions.repository.js';
 import { createProjector, topicList } from './projector.js';
 import type { ProjectorMetrics } from './projector.metrics.js';
 import { VIEW_TABLE_NAMES, viewTables, withTransaction, type Tx } from './projection.types.js';
+import { truncatedPartitions } from './topic-continuity.js';
 
 export const NEXT_SUFFIX = '__next';
 const OLD_SUFFIX = '__old';
@@ -16,6 +18,7 @@ const OLD_SUFFIX = '__old';
 export interface RebuildOptions {
   pool: pg.Pool;
   broker: Broker;
+  topicOffsets: TopicOffsetsReader;
   topics: Topics;
   /** The live projector's consumer name: its positions are the finish line and are handed over. */
   liveConsumer: string;
@@ -62,8 +65,9 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
   const started = performance.now();
   const rebuildConsumer = `${options.liveConsumer}.rebuild`;
   const topics = topicList(options.topics);
+  await refuseTruncatedTopics(options.topicOffsets, topics);
   await prepareNextTables(options.pool, rebuildConsumer);
-  const target = (await Promise.all(topics.map((t) => options.broker.endOffsets(t)))).flat();
+  const target = await endOffsets(options.topicOffsets, topics);
   let total = sum(target);
   let applied = 0;
   const swap = { retired: false };
@@ -72,6 +76,7 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
   const replay = createProjector({
     pool: options.pool,
     broker: options.broker,
+    topicOffsets: options.topicOffsets,
     topics: options.topics,
     groupId: `${options.groupId}.rebuild.${options.clock.now().getTime()}`,
     consumer: rebuildConsumer,
@@ -91,14 +96,12 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
   try {
     for (;;) {
       await sleep(options.pollMs ?? 250);
-      total = Math.max(
-        total,
-        sum((await Promise.all(topics.map((t) => options.broker.endOffsets(t)))).flat()),
-      );
-      report('replaying');
       const rebuilt = await loadPositions(options.pool, rebuildConsumer);
       const live = await loadPositions(options.pool, options.liveConsumer);
-      if (!reached(rebuilt, [...target, ...live])) continue;
+      const ends = await endOffsets(options.topicOffsets, topics);
+      total = Math.max(total, sum(ends));
+      report('replaying');
+      if (!reached(rebuilt, [...target, ...withinEnds(live, ends)])) continue;
       report('swapping');
       swapAttempts += 1;
       if (await trySwap(options, rebuildConsumer, target, swap)) break;
@@ -137,6 +140,41 @@ async function copyStorageOptions(tx: Tx, from: string, to: string): Promise<voi
   if (options.length > 0) await tx.query(`ALTER TABLE ${to} SET (${options.join(', ')})`);
 }
 
+/**
+ * A replay from offset 0 of a topic that no longer starts there would swap in views missing what was
+ * removed. Refused before anything is created.
+ * @throws LocusError LOCUS_CONFLICT naming each such partition and its earliest offset.
+ */
+async function refuseTruncatedTopics(reader: TopicOffsetsReader, topics: readonly string[]): Promise<void> {
+  const offsets = (await Promise.all(topics.map((topic) => reader.offsets(topic)))).flat();
+  const truncated = truncatedPartitions(offsets);
+  if (truncated.length === 0) return;
+  throw new LocusError(
+    'LOCUS_CONFLICT',
+    `rebuild refused: ${truncated.map((o) => `${o.topic}/${o.partition} starts at offset ${o.earliest}, not 0`).join('; ')}; ` +
+      'restore the topic from the catalog (see README "When a topic was deleted, recreated or truncated")',
+  );
+}
+
+async function endOffsets(
+  reader: TopicOffsetsReader,
+  topics: readonly string[],
+): Promise<PartitionPosition[]> {
+  const offsets: PartitionOffsets[] = (
+    await Promise.all(topics.map((topic) => reader.offsets(topic)))
+  ).flat();
+  return offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.end }));
+}
+
+/** The positions within their partition's end: one past it belongs to a deleted topic's history. */
+export function withinEnds(positions: PartitionPosition[], ends: PartitionPosition[]): PartitionPosition[] {
+  const end = new Map(ends.map((e) => [`${e.topic}/${e.partition}`, BigInt(e.offset)]));
+  return positions.filter((p) => {
+    const last = end.get(`${p.topic}/${p.partition}`);
+    return last !== undefined && BigInt(p.offset) <= last;
+  });
+}
+
 /** True when every partition of `goals` has a position in `positions` at or past it. */
 export function reached(positions: PartitionPosition[], goals: PartitionPosition[]): boolean {
   const at = new Map(positions.map((p) => [`${p.topic}/${p.partition}`, BigInt(p.offset)]));
@@ -150,13 +188,17 @@ async function trySwap(
   swap: { retired: boolean },
 ): Promise<boolean> {
   const live = options.liveConsumer;
+  const topics = topicList(options.topics);
   return withTransaction(options.pool, async (tx) => {
     // From here the live projector cannot commit a batch: its positions stand still.
     await lockConsumer(tx, live);
     const deadline = performance.now() + (options.swapWaitMs ?? 10_000);
     let caughtUp = false;
     while (!caughtUp && performance.now() < deadline) {
-      const goals = [...target, ...(await loadPositions(tx, live))];
+      // Ends read after the positions, under the lock: only a position from an older history of its
+      // topic (deleted and recreated) can be past them, and the swap replaces it.
+      const positions = await loadPositions(tx, live);
+      const goals = [...target, ...withinEnds(positions, await endOffsets(options.topicOffsets, topics))];
       caughtUp = reached(await loadPositions(tx, rebuildConsumer), goals);
       if (!caughtUp) await sleep(20);
     }
