@@ -1,12 +1,13 @@
 /**
- * The only module (with kafka-producer.ts) that imports kafkajs. Everything else in locus speaks these
- * small interfaces, so a later move to another client (kafkajs is in maintenance mode) touches these
- * files alone; the fetch-ahead logic of the consumer is client-free, in batch-pump.ts.
+ * The kafkajs adapter (with kafka-producer.ts and kafka-topics.ts). Everything else in locus speaks
+ * these small interfaces, so a later move to another client (kafkajs is in maintenance mode) touches
+ * these files; the consumer's fetch-ahead logic is client-free, in batch-pump.ts.
  */
-import { Kafka, logLevel, type Admin, type EachBatchPayload, type IHeaders } from 'kafkajs';
+import { Kafka, logLevel, type EachBatchPayload, type IHeaders } from 'kafkajs';
 import type { Logger } from '../shared/logger.js';
 import { createBatchPump, type BatchPumpOptions } from './batch-pump.js';
 import { createProducer } from './kafka-producer.js';
+import { deleteTopics, ensureTopics } from './kafka-topics.js';
 
 export interface OutgoingMessage {
   topic: string;
@@ -148,39 +149,8 @@ export function createBroker(options: { brokers: string; clientId: string; logge
       return producer;
     },
 
-    async ensureTopics(topics) {
-      const client = await connectedAdmin();
-      const existing = new Set(await client.listTopics());
-      const missing = topics.filter((t) => !existing.has(t.topic));
-      if (missing.length === 0) return;
-      try {
-        await client.createTopics({
-          // kafkajs's own wait for leaders fails on a KRaft broker that briefly answers "unknown
-          // topic" right after creating one; the wait below retries that instead.
-          waitForLeaders: false,
-          topics: missing.map((t) => ({
-            topic: t.topic,
-            numPartitions: t.partitions,
-            replicationFactor: 1,
-            configEntries: Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
-          })),
-        });
-      } catch (error) {
-        // Another process created them first: fine, they exist.
-        if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
-      }
-      await waitForLeaders(
-        client,
-        missing.map((t) => t.topic),
-      );
-    },
-
-    async deleteTopics(topics) {
-      const client = await connectedAdmin();
-      const existing = new Set(await client.listTopics());
-      const present = topics.filter((t) => existing.has(t));
-      if (present.length > 0) await client.deleteTopics({ topics: present });
-    },
+    ensureTopics: async (topics) => ensureTopics(await connectedAdmin(), topics),
+    deleteTopics: async (topics) => deleteTopics(await connectedAdmin(), topics),
 
     endOffsets,
 
@@ -211,6 +181,7 @@ async function startConsumer(
   options: BatchConsumerOptions,
   logger: Logger,
 ): Promise<{ close(): Promise<void> }> {
+  let closing = false;
   const consumer = kafka.consumer({
     groupId: options.groupId,
     allowAutoTopicCreation: false,
@@ -218,6 +189,9 @@ async function startConsumer(
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
     maxWaitTimeInMs: options.maxWaitMs ?? 5_000,
+    // kafkajs restarts a consumer that crashed (a fetch failing on a broker gone), even one crashing as
+    // it stops: that restart would keep retrying the broker after the process meant to exit.
+    retry: { retries: 5, restartOnFailure: async () => !closing },
   });
   await consumer.connect();
   for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -246,6 +220,7 @@ async function startConsumer(
   return {
     close() {
       closed ??= (async () => {
+        closing = true;
         pump.stopping();
         await consumer.disconnect();
         await pump.idle();
@@ -277,23 +252,4 @@ function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
   // A loop, not entries/map/fromEntries: this runs for every message consumed.
   for (const name in headers) result[name] = headers[name]?.toString() ?? '';
   return result;
-}
-
-/** Polls topic metadata until every partition of `topics` has a leader (at most `timeoutMs`). */
-async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
-      const ready = metadata.every(
-        (t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0),
-      );
-      if (ready && metadata.length === topics.length) return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
