@@ -4,6 +4,7 @@ import type { CategoryState, ProductDeleted, ProductState } from '../contracts/c
 import type { ReviewDeleted, ReviewState } from '../contracts/review.events.js';
 import type { IncomingMessage } from '../messaging/kafka.js';
 import { isLocusError, LocusError, type ErrorCode } from '../shared/errors.js';
+import { checkEvent } from './event-checks.js';
 import { describeKey, isAggregateKey, keyOf } from './message-key.js';
 import type { Change } from './projection.types.js';
 
@@ -102,7 +103,8 @@ export function decodeMessage(message: IncomingMessage): PlannedEvent | PoisonEv
 
 /**
  * Validates every field of a message before anything of it can reach SQL: the key first (an aggregate
- * key, and the one the keying rule gives the event), then the value against its registered schema.
+ * key, and the one the keying rule gives the event), then the value against its registered schema,
+ * then what the schema cannot say (checkEvent: aggregate, topic, version; the subject is the id).
  */
 function decode(message: IncomingMessage): PlannedEvent | PoisonEvent {
   const blocksKey = isAggregateKey(message.key);
@@ -111,6 +113,7 @@ function decode(message: IncomingMessage): PlannedEvent | PoisonEvent {
       throw new LocusError('LOCUS_EVENT_INVALID', `message key ${describeKey(message.key)} is not a uuid`);
     }
     const envelope = decodeEvent(message.value);
+    checkEvent(envelope, message.topic);
     if (envelope.subject !== (envelope.data as { id?: unknown }).id) {
       throw new LocusError('LOCUS_EVENT_INVALID', `subject ${envelope.subject} is not the id in data`);
     }

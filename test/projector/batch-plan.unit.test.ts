@@ -34,7 +34,7 @@ function productMessage(offset: number, id: string, version: number, name = `v${
     data: productState(id, name),
   });
   return {
-    topic: 'p',
+    topic: 'products',
     partition: 0,
     offset: String(offset),
     key: id,
@@ -46,7 +46,7 @@ function productMessage(offset: number, id: string, version: number, name = `v${
 
 function raw(offset: number, key: string, value: string): IncomingMessage {
   return {
-    topic: 'p',
+    topic: 'products',
     partition: 0,
     offset: String(offset),
     key,
@@ -231,7 +231,7 @@ describe('summary math and helpers', () => {
 
   it('merges consecutive batches of one partition fetched ahead into one, in offset order', () => {
     const batch = (partition: number, offsets: number[], highWatermark: string) => ({
-      topic: 'p',
+      topic: 'products',
       partition,
       highWatermark,
       messages: offsets.map((o) => ({ ...raw(o, 'k', '{}'), partition })),
