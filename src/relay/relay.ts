@@ -132,6 +132,10 @@ export function runRelay(
         const wait = idle.afterBatch(count, performance.now());
         if (wait > 0) await sleep(wait, signal);
       } catch (error) {
+        if (signal.aborted) {
+          log.info('relay stopped; the batch in flight stays pending, to be sent again');
+          return;
+        }
         status.consecutiveFailures += 1;
         status.lastError = error instanceof Error ? error.message : String(error);
         log.error({ err: error, failures: status.consecutiveFailures }, 'relay batch failed; retrying');
