@@ -221,8 +221,13 @@ export class AnalyticsService {
       params,
     );
     if (strategy === 'locality') {
-      const client = await this.openSnapshot(deadline, 'rollup', this.deps.store.options.statementTimeoutMs);
-      return { value: releasing(client, procedures.streamRollup(client, params)), strategy, decision };
+      const buckets = await this.streamFromSnapshot(
+        deadline,
+        'rollup',
+        this.deps.store.options.statementTimeoutMs,
+        (client) => procedures.streamRollup(client, params),
+      );
+      return { value: buckets, strategy, decision };
     }
     const buckets = await this.run(
       strategy,
@@ -250,36 +255,64 @@ export class AnalyticsService {
       const source = compositionRowSource(this.deps.catalogApi, this.deps.reviewsApi, deadline);
       return { value: aggregate.exportLines(source, params), strategy, decision };
     }
-    const client = await this.openSnapshot(deadline, 'export', this.deps.exportStatementLimitMs);
-    const lines =
-      strategy === 'locality'
-        ? procedures.streamReviewExport(client, params)
-        : aggregate.exportLines(replicaRowSource(client), params);
-    return { value: releasing(client, lines), strategy, decision };
+    const lines = await this.streamFromSnapshot(
+      deadline,
+      'export',
+      this.deps.exportStatementLimitMs,
+      (client) =>
+        strategy === 'locality'
+          ? procedures.streamReviewExport(client, params)
+          : aggregate.exportLines(replicaRowSource(client), params),
+    );
+    return { value: lines, strategy, decision };
   }
 
   /**
-   * A replica connection of its own in a read-only REPEATABLE READ snapshot, for a result streamed
-   * through a cursor; its statement_timeout is the deadline's time left, at most `limitMs`.
-   * @throws LocusError LOCUS_REPLICA_UNAVAILABLE (503) when the replica fails while opening it.
+   * A result streamed through a cursor on a replica connection of its own, in a read-only REPEATABLE
+   * READ snapshot whose statement_timeout is the deadline's time left, at most `limitMs`. Opening the
+   * snapshot and reading the first item are one call under the replica's breaker, retries and
+   * deadline, so a statement that fails at once (its timeout, a recovery conflict) is answered and
+   * counted like any other replica failure. The returned stream must be consumed to the end, or
+   * returned, to release the connection.
    */
-  private async openSnapshot(deadline: Deadline, what: string, limitMs: number): Promise<pg.PoolClient> {
-    await this.deps.store.requireFreshReplica(deadline);
-    const client = await this.deps.store.onReplica(deadline, what, (pool) => pool.connect());
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query("SELECT set_config('statement_timeout', $1, true)", [
-        this.deps.store.statementTimeoutWithin(deadline, limitMs),
-      ]);
-      return client;
-    } catch (error) {
-      client.release(error as Error);
-      throw new LocusError('LOCUS_REPLICA_UNAVAILABLE', `the replica failed while opening the ${what}`, {
-        cause: error,
-        retryAfterSeconds: 1,
-      });
-    }
+  private async streamFromSnapshot<T>(
+    deadline: Deadline,
+    what: string,
+    limitMs: number,
+    read: (client: pg.PoolClient) => AsyncGenerator<T>,
+  ): Promise<AsyncGenerator<T>> {
+    const store = this.deps.store;
+    await store.requireFreshReplica(deadline);
+    return store.replicaPolicy.execute(deadline, what, async (signal) => {
+      const client = await store.replica.connect();
+      try {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        await client.query("SELECT set_config('statement_timeout', $1, true)", [
+          store.statementTimeoutWithin(deadline, limitMs),
+        ]);
+      } catch (error) {
+        client.release(error as Error);
+        throw error;
+      }
+      const stream = releasing(client, read(client));
+      try {
+        const first = await stream.next();
+        // Timed out meanwhile: nobody will read this stream, so it is closed here.
+        if (signal.aborted) throw new Error(`${what} opened after its deadline`);
+        return afterFirst(first, stream);
+      } catch (error) {
+        await stream.return(undefined);
+        throw error;
+      }
+    });
   }
+}
+
+/** `first` (already read from `rest`), then the rest. */
+async function* afterFirst<T>(first: IteratorResult<T>, rest: AsyncGenerator<T>): AsyncGenerator<T> {
+  if (first.done) return;
+  yield first.value;
+  yield* rest;
 }
 
 /** The buckets a fold produced, as the stream every rollup answers with. */

@@ -1,6 +1,7 @@
 import {
   BrokenCircuitError,
   circuitBreaker,
+  CircuitState,
   ConsecutiveBreaker,
   ExponentialBackoff,
   handleWhen,
@@ -63,6 +64,11 @@ export class BackendPolicy {
    */
   async execute<T>(deadline: Deadline, what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     deadline.check(what);
+    // The probe of a half-open breaker decides for everyone; one under a client's own short deadline
+    // would close it by timing out (cockatiel closes on an error it does not count): none is let in.
+    if (deadline.shortenedByClient && this.breaker.state !== CircuitState.Closed) {
+      throw this.translate(new BrokenCircuitError(), deadline, what);
+    }
     const retryPolicy = retry(
       handleWhen(
         (error) =>

@@ -101,8 +101,12 @@ export class ReadStore {
   private recordFreshness(probe: Promise<ReplicaFreshness>, deadline: Deadline): Promise<ReplicaFreshness> {
     return probe.then(
       (reading) => {
-        this.freshness = reading;
-        this.status = reading.status;
+        // An unknown lag under a client's own short deadline may be that deadline's doing: kept for
+        // that request only, never shown to the others.
+        if (!(deadline.shortenedByClient && reading.lagMs === null)) {
+          this.freshness = reading;
+          this.status = reading.status;
+        }
         return reading;
       },
       (error: unknown) => {
@@ -121,7 +125,9 @@ export class ReadStore {
     if (probe.inRecovery && probe.receiverStatus === 'streaming' && probe.replayLsn !== null) {
       const replayLsn = probe.replayLsn;
       // Half the time left at most: a primary that hangs leaves the replica time to answer a light read.
-      const budget = new Deadline(Math.max(1, Math.floor(deadline.remaining() / 2)));
+      const budget = new Deadline(Math.max(1, Math.floor(deadline.remaining() / 2)), {
+        shortenedByClient: deadline.shortenedByClient,
+      });
       primary = await this.primaryPolicy
         .execute(budget, 'reading the primary WAL position', () =>
           primaryBytesAhead(this.options.primary, replayLsn),

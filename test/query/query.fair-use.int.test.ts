@@ -85,7 +85,10 @@ describe('no caller exhausts the query service for others', () => {
   });
 
   it('a timeout of the server’s own statement limit still counts: the breaker opens', async () => {
-    const { app, store } = await service({ statementTimeoutMs: 20, resilience: { breakerFailures: 3 } });
+    const { app, store } = await service({
+      statementTimeoutMs: 20,
+      resilience: { breakerFailures: 3, halfOpenAfterMs: 500 },
+    });
     const started = performance.now();
     // A client asking for a whole minute does not lengthen the server's 20 ms statement limit.
     const first = await app.inject({ method: 'GET', url: HEAVY, headers: { 'locus-deadline-ms': '60000' } });
@@ -98,6 +101,12 @@ describe('no caller exhausts the query service for others', () => {
     const refused = await app.inject({ method: 'GET', url: HEAVY });
     expect(refused.statusCode, refused.body).toBe(503);
     expect(refused.json<{ code: string }>().code).toBe('LOCUS_CIRCUIT_OPEN');
+    // Half-open: a client's own short deadline is not let in as the probe (its timeout would close
+    // the breaker for everyone); the breaker waits for a probe with the server's deadline.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const short = await app.inject({ method: 'GET', url: HEAVY, headers: { 'locus-deadline-ms': '30' } });
+    expect(short.statusCode, short.body).toBe(503);
+    expect(store.replicaPolicy.breaker.state).not.toBe(CircuitState.Closed);
   });
 
   it('strategy=composition is refused by default with 403 LOCUS_COMPOSITION_DISABLED; other strategies answer', async () => {
