@@ -1,4 +1,5 @@
 import Type from 'typebox';
+import { VERSION_TEXT_PATTERN } from '../contracts/bounds.js';
 
 /** The body of every error response (see shared/http-server.ts). */
 export const ErrorBody = Type.Object({
@@ -11,7 +12,9 @@ export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 /** Headers of a conditional write (PUT, PATCH, DELETE). */
 export const ConditionalHeaders = Type.Object({
-  'if-match': Type.Optional(Type.String({ pattern: '^(\\*|(W/)?("[0-9]{1,15}"|[0-9]{1,15}))$' })),
+  'if-match': Type.Optional(
+    Type.String({ pattern: `^(\\*|(W/)?("${VERSION_TEXT_PATTERN}"|${VERSION_TEXT_PATTERN}))$` }),
+  ),
 });
 
 /** Headers of a create (POST). */

@@ -39,6 +39,9 @@ export const RATING_SUM_CAPACITY = Math.floor((2 ** 31 - 1) / 5);
  */
 export const VERSION_TEXT_PATTERN = '[1-9][0-9]{0,14}';
 
+/** A UUID in its canonical 8-4-4-4-12 form: what a uuid column accepts without a syntax error. */
+export const UUID_PATTERN = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+
 export const ATTRIBUTE_KEY_MAX_LENGTH = 100;
 /** Properties of the attributes object and of every object nested in it; items of every array. */
 export const ATTRIBUTE_MAX_ENTRIES = 100;

@@ -1,4 +1,5 @@
 import { LocusError } from '../shared/errors.js';
+import { isUuid } from '../shared/uuid.js';
 import { VERSION_TEXT_PATTERN } from './bounds.js';
 import { AGGREGATE_TYPES, type AggregateType } from './envelope.js';
 
@@ -32,7 +33,7 @@ export function parseConsistencyToken(text: string): ConsistencyToken {
     rest.length > 0 ||
     !AGGREGATE_TYPES.includes(aggregateType as AggregateType) ||
     !aggregateId ||
-    !/^[0-9a-f-]{36}$/i.test(aggregateId) ||
+    !isUuid(aggregateId) ||
     !VERSION_TEXT.test(versionText ?? '')
   ) {
     throw new LocusError('LOCUS_VALIDATION', `consistencyToken: malformed token "${text}"`, {

@@ -3,6 +3,7 @@ import {
   MAX_PRICE_AMOUNT,
   PriceAmount,
   ServedAttributes,
+  UUID_PATTERN,
   VERSION_TEXT_PATTERN,
 } from '../contracts/bounds.js';
 import { STRATEGY_CHOICES } from './strategy.router.js';
@@ -30,7 +31,7 @@ export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false 
 
 const consistencyToken = Type.Optional(
   Type.String({
-    pattern: `^(product|category|review):[0-9a-fA-F-]{36}:${VERSION_TEXT_PATTERN}$`,
+    pattern: `^(product|category|review):${UUID_PATTERN}:${VERSION_TEXT_PATTERN}$`,
     description: 'read-your-writes token `<type>:<id>:<version>` (or header Locus-Consistency-Token)',
   }),
 );

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Logger } from './logger.js';
 import { httpDurationHistogram } from './metrics.js';
 import { createValidatorCompiler, detailsFromAjv } from './validation.js';
+import { defaultedParametersOptional } from './openapi-defaults.js';
 
 export type HttpServer = FastifyInstance<
   import('node:http').Server,
@@ -101,6 +102,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
 
   await app.register(swagger, {
     openapi: { info: { title: `locus ${options.name}`, description: options.description, version: '0.1.0' } },
+    transformObject: (documents) =>
+      'openapiObject' in documents
+        ? defaultedParametersOptional(documents.openapiObject)
+        : documents.swaggerObject,
   });
   await app.register(swaggerUi, { routePrefix: '/documentation' });
 

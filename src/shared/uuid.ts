@@ -1,4 +1,6 @@
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { UUID_PATTERN } from '../contracts/bounds.js';
+
+const UUID = new RegExp(`^${UUID_PATTERN}$`);
 
 /**
  * Whether `text` is a UUID in its canonical 8-4-4-4-12 form, as PostgreSQL's uuid type prints it: a
