@@ -1,9 +1,9 @@
-import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reviewCollections } from '../../src/reviews/review.model.js';
 import { waitForReplay } from '../../src/verify/replica-views.js';
 import { verifyViews, type VerifyProgress } from '../../src/verify/verify.command.js';
 import { EventWriter } from '../projector/projector.fixtures.js';
+import { replicaPoolWhenReady } from '../query/query.fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 import {
   copyViews,
@@ -206,15 +206,17 @@ describe('locus verify', () => {
   }, 120_000);
 
   it('stops waiting for a replica that has not replayed the primary position, and says so', async () => {
-    const replica = new pg.Client({ connectionString: deployment.readDb.replicaUrl });
-    await replica.connect();
+    // The fresh database reaches the replica by WAL: connect once it is there.
+    const replicaPool = await replicaPoolWhenReady(deployment.readDb, 'verify-test');
+    const replica = await replicaPool.connect();
     try {
       // A position far beyond anything written: the standby cannot have replayed it.
       const waiting = waitForReplay(replica, 'FFFFFFFF/0', 300);
       await expect(waiting).rejects.toMatchObject({ code: 'LOCUS_REPLICA_LAGGING' });
       await expect(waiting).rejects.toThrow(/not up to FFFFFFFF\/0 .* after waiting 0 s/);
     } finally {
-      await replica.end();
+      replica.release();
+      await replicaPool.end();
     }
   });
 });
