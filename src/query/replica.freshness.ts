@@ -142,7 +142,7 @@ export async function probeReplica(replica: Pick<pg.Pool, 'query'>): Promise<Rep
     `SELECT pg_is_in_recovery() AS in_recovery,
             (SELECT COALESCE(status, 'hidden') FROM pg_stat_wal_receiver) AS receiver_status,
             pg_last_wal_replay_lsn()::text AS replay_lsn,
-            GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::float8
+            (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8
               AS replay_age_ms,
             (SELECT GREATEST(0, EXTRACT(EPOCH FROM now() - max(committed_at)) * 1000)::float8
              FROM projector_commits) AS commit_age_ms`,
@@ -152,7 +152,8 @@ export async function probeReplica(replica: Pick<pg.Pool, 'query'>): Promise<Rep
     inRecovery: row.in_recovery,
     receiverStatus: row.receiver_status,
     replayLsn: row.replay_lsn,
-    replayAgeMs: row.replay_age_ms,
+    // null until it has replayed a commit (GREATEST would have turned that into 0: "current").
+    replayAgeMs: row.replay_age_ms === null ? null : Math.max(0, row.replay_age_ms),
     projectorCommitAgeMs: row.commit_age_ms,
   };
 }

@@ -18,13 +18,15 @@ async function namespaces(): Promise<string> {
 }
 
 describe.skipIf(unavailable !== undefined)('network profiles (root, ip netns, tc tbf)', () => {
-  it('given the datacenter link, when 100 MB cross it each way, then they take its rate ±15% and a round trip its RTT', async () => {
-    const link = await NetworkLink.open(NETWORK_PROFILES.datacenter, []);
+  // region, not datacenter: beside the rest of the suite the delay proxy cannot carry 1 Gbit/s; the
+  // benchmark checks every profile it measures the same way, run alone.
+  it('given the region link, when 100 MB cross it each way, then they take its rate ±15% and a round trip its RTT', async () => {
+    const link = await NetworkLink.open(NETWORK_PROFILES.region, []);
     try {
       const measured = await assertLinkShaped(link);
-      const expected = expectedSeconds(NETWORK_PROFILES.datacenter, measured.bytes);
+      const expected = expectedSeconds(NETWORK_PROFILES.region, measured.bytes);
       console.log(
-        `datacenter: RTT ${measured.rttMs.toFixed(3)} ms; 100 MB in ${measured.toServiceSeconds.toFixed(3)} s ` +
+        `region: RTT ${measured.rttMs.toFixed(3)} ms; 100 MB in ${measured.toServiceSeconds.toFixed(3)} s ` +
           `towards the service, ${measured.fromServiceSeconds.toFixed(3)} s from it (rate says ${expected.toFixed(3)} s)`,
       );
     } finally {
