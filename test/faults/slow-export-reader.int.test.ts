@@ -2,19 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool } from '../../src/shared/postgres.js';
-import { createTestDatabase, withDatabase, type TestDatabase } from '../support/isolation.js';
-import {
-  makeDataset,
-  replicaPoolWhenReady,
-  seedBulkReviews,
-  seedViews,
-  startFakeExportApi,
-  startQueryService,
-  waitForReplica,
-  type FakeUpstream,
-  type TestQueryService,
-} from '../query/query.fixtures.js';
+import { withDatabase, type TestDatabase } from '../support/isolation.js';
+import { bulkReviewStores, type BulkReviewStores, type TestQueryService } from '../query/query.fixtures.js';
 
 /** Far more NDJSON than the socket buffers of both ends hold, so a client that stops reading stalls the export. */
 const REVIEWS = 30_000;
@@ -23,43 +12,24 @@ const IDLE_MS = 500;
 
 describe('a client that stops reading /analytics/export', () => {
   let db: TestDatabase;
-  let primary: pg.Pool;
-  let catalog: FakeUpstream;
-  let reviews: FakeUpstream;
+  let stores: BulkReviewStores;
   let service: TestQueryService;
 
   beforeAll(async () => {
-    db = await createTestDatabase('readmodel');
-    primary = createPool(db.url, { applicationName: 'slow-export-reader-test', max: 2 });
-    const replicaProbe = await replicaPoolWhenReady(db, 'slow-export-reader-test');
-    const data = makeDataset(1515, { categoryCount: 1, perCategory: 3, reviews: 10 });
-    await seedViews(primary, data);
-    await seedBulkReviews(
-      primary,
-      data.products.map((product) => product.id),
-      REVIEWS,
-      BODY_BYTES,
-    );
-    await waitForReplica(primary, replicaProbe, 60_000);
-    await replicaProbe.end();
-    catalog = await startFakeExportApi({ '/export/products': data.products, '/export/categories': [] });
-    reviews = await startFakeExportApi({ '/export/reviews': data.reviews });
-    service = await startQueryService({
-      replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
-      catalogUrl: catalog.url,
-      reviewsUrl: reviews.url,
-      settings: { exportIdleMs: IDLE_MS },
+    stores = await bulkReviewStores({
+      applicationName: 'slow-export-reader-test',
+      seed: 1515,
+      dataset: { categoryCount: 1, perCategory: 3, reviews: 10 },
+      bulkReviews: REVIEWS,
+      bodyBytes: BODY_BYTES,
     });
+    db = stores.db;
+    service = await stores.service({ settings: { exportIdleMs: IDLE_MS } });
     await service.app.listen({ port: 0, host: '127.0.0.1' });
   }, 120_000);
 
   afterAll(async () => {
-    await service?.close();
-    await catalog?.close();
-    await reviews?.close();
-    await primary?.end();
-    await db?.drop();
+    await stores?.close();
   });
 
   /** The replica sessions of this test's database still serving an export, seen by the replica server. */

@@ -1,69 +1,30 @@
 import { CircuitState } from 'cockatiel';
-import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compositionOf } from '../../src/query/composition.setting.js';
 import { loadConfig } from '../../src/shared/config.js';
-import { createPool } from '../../src/shared/postgres.js';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
-import {
-  makeDataset,
-  replicaPoolWhenReady,
-  seedBulkReviews,
-  seedViews,
-  startFakeExportApi,
-  startQueryService,
-  waitForReplica,
-  type FakeUpstream,
-  type TestQueryService,
-} from './query.fixtures.js';
+import { bulkReviewStores, startQueryService, type BulkReviewStores } from './query.fixtures.js';
 
 /** Enough reviews that one rollup over them takes far longer than the short timeouts below. */
 const BULK_REVIEWS = 300_000;
 const HEAVY = '/analytics/rollup?strategy=locality&groups=1000';
 
 describe('no caller exhausts the query service for others', () => {
-  let db: TestDatabase;
-  let primary: pg.Pool;
-  let catalog: FakeUpstream;
-  let reviews: FakeUpstream;
-  const services: TestQueryService[] = [];
+  let stores: BulkReviewStores;
 
   beforeAll(async () => {
-    db = await createTestDatabase('readmodel');
-    primary = createPool(db.url, { applicationName: 'query-fair-use-test', max: 2 });
-    const replicaProbe = await replicaPoolWhenReady(db, 'query-fair-use-test');
-    const data = makeDataset(4242, { categoryCount: 2, perCategory: 5, reviews: 50 });
-    await seedViews(primary, data);
-    await seedBulkReviews(
-      primary,
-      data.products.map((product) => product.id),
-      BULK_REVIEWS,
-    );
-    await waitForReplica(primary, replicaProbe, 60_000);
-    await replicaProbe.end();
-    catalog = await startFakeExportApi({ '/export/products': data.products, '/export/categories': [] });
-    reviews = await startFakeExportApi({ '/export/reviews': data.reviews });
+    stores = await bulkReviewStores({
+      applicationName: 'query-fair-use-test',
+      seed: 4242,
+      dataset: { categoryCount: 2, perCategory: 5, reviews: 50 },
+      bulkReviews: BULK_REVIEWS,
+    });
   }, 120_000);
 
   afterAll(async () => {
-    for (const service of services) await service.close();
-    await catalog?.close();
-    await reviews?.close();
-    await primary?.end();
-    await db?.drop();
+    await stores?.close();
   });
 
-  async function service(options: Partial<Parameters<typeof startQueryService>[0]> = {}) {
-    const started = await startQueryService({
-      replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
-      catalogUrl: catalog.url,
-      reviewsUrl: reviews.url,
-      ...options,
-    });
-    services.push(started);
-    return started;
-  }
+  const service = (options: Partial<Parameters<typeof startQueryService>[0]> = {}) => stores.service(options);
 
   it('a burst of timeouts of a client’s own short deadline leaves the replica breaker closed and others served', async () => {
     const { app, store } = await service({ resilience: { breakerFailures: 3 } });
@@ -124,7 +85,7 @@ describe('no caller exhausts the query service for others', () => {
       expect(body.code).toBe('LOCUS_COMPOSITION_DISABLED');
       expect(body.details[0]?.field).toBe('querystring/strategy');
     }
-    expect(reviews.hits.get('/export/reviews') ?? 0).toBe(0);
+    expect(stores.upstreams.reviews.hits.get('/export/reviews') ?? 0).toBe(0);
     const auto = await app.inject({ method: 'GET', url: '/analytics/top-rated' });
     expect(auto.statusCode, auto.body).toBe(200);
     const document = (await app.inject({ method: 'GET', url: '/documentation/json' })).json<{

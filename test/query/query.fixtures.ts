@@ -437,3 +437,66 @@ export async function startAnalyticsFixture(
     },
   };
 }
+
+export interface BulkReviewStores {
+  db: TestDatabase;
+  /** The fake export APIs the composition and service-join strategies page through. */
+  upstreams: { catalog: FakeUpstream; reviews: FakeUpstream };
+  /** A query service over these stores (closed with them); options override the stores' addresses. */
+  service(options?: Partial<Parameters<typeof startQueryService>[0]>): Promise<TestQueryService>;
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh read store holding a small dataset plus `bulkReviews` reviews (bodies of `bodyBytes`),
+ * replayed on the replica, and fake catalog and reviews export APIs: the setup of the tests that need
+ * heavy queries slow enough to stall, time out or stream.
+ */
+export async function bulkReviewStores(options: {
+  applicationName: string;
+  seed: number;
+  dataset: Parameters<typeof makeDataset>[1];
+  bulkReviews: number;
+  bodyBytes?: number;
+}): Promise<BulkReviewStores> {
+  const db = await createTestDatabase('readmodel');
+  const primary = createPool(db.url, { applicationName: options.applicationName, max: 2 });
+  const services: TestQueryService[] = [];
+  try {
+    const replicaProbe = await replicaPoolWhenReady(db, options.applicationName);
+    const data = makeDataset(options.seed, options.dataset);
+    await seedViews(primary, data);
+    const productIds = data.products.map((product) => product.id);
+    await seedBulkReviews(primary, productIds, options.bulkReviews, options.bodyBytes);
+    await waitForReplica(primary, replicaProbe, 60_000);
+    await replicaProbe.end();
+    const catalog = await startFakeExportApi({ '/export/products': data.products, '/export/categories': [] });
+    const reviews = await startFakeExportApi({ '/export/reviews': data.reviews });
+    return {
+      db,
+      upstreams: { catalog, reviews },
+      async service(overrides = {}) {
+        const started = await startQueryService({
+          replicaUrl: db.replicaUrl,
+          primaryUrl: db.url,
+          catalogUrl: catalog.url,
+          reviewsUrl: reviews.url,
+          ...overrides,
+        });
+        services.push(started);
+        return started;
+      },
+      async close() {
+        for (const service of services) await service.close();
+        await catalog.close();
+        await reviews.close();
+        await primary.end();
+        await db.drop();
+      },
+    };
+  } catch (error) {
+    await primary.end();
+    await db.drop();
+    throw error;
+  }
+}

@@ -2,19 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool } from '../../src/shared/postgres.js';
-import { createTestDatabase, withDatabase, type TestDatabase } from '../support/isolation.js';
-import {
-  makeDataset,
-  replicaPoolWhenReady,
-  seedBulkReviews,
-  seedViews,
-  startFakeExportApi,
-  startQueryService,
-  waitForReplica,
-  type FakeUpstream,
-  type TestQueryService,
-} from './query.fixtures.js';
+import { withDatabase, type TestDatabase } from '../support/isolation.js';
+import { bulkReviewStores, type BulkReviewStores, type TestQueryService } from './query.fixtures.js';
 
 /** One bucket per review: a result of about 300,000 buckets, some 15 MB of JSON. */
 const REVIEWS = 300_000;
@@ -24,42 +13,23 @@ const LONG_DEADLINE = { 'locus-deadline-ms': '60000' };
 
 describe('rollup into a huge number of groups', () => {
   let db: TestDatabase;
-  let primary: pg.Pool;
-  let catalog: FakeUpstream;
-  let reviews: FakeUpstream;
+  let stores: BulkReviewStores;
   let service: TestQueryService;
 
   beforeAll(async () => {
-    db = await createTestDatabase('readmodel');
-    primary = createPool(db.url, { applicationName: 'rollup-stream-test', max: 2 });
-    const replicaProbe = await replicaPoolWhenReady(db, 'rollup-stream-test');
-    const data = makeDataset(777, { categoryCount: 1, perCategory: 3, reviews: 10 });
-    await seedViews(primary, data);
-    await seedBulkReviews(
-      primary,
-      data.products.map((product) => product.id),
-      REVIEWS,
-    );
-    await waitForReplica(primary, replicaProbe, 60_000);
-    await replicaProbe.end();
-    catalog = await startFakeExportApi({ '/export/products': data.products, '/export/categories': [] });
-    reviews = await startFakeExportApi({ '/export/reviews': data.reviews });
-    service = await startQueryService({
-      replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
-      catalogUrl: catalog.url,
-      reviewsUrl: reviews.url,
-      settings: { exportIdleMs: 60_000 },
+    stores = await bulkReviewStores({
+      applicationName: 'rollup-stream-test',
+      seed: 777,
+      dataset: { categoryCount: 1, perCategory: 3, reviews: 10 },
+      bulkReviews: REVIEWS,
     });
+    db = stores.db;
+    service = await stores.service({ settings: { exportIdleMs: 60_000 } });
     await service.app.listen({ port: 0, host: '127.0.0.1' });
   }, 120_000);
 
   afterAll(async () => {
-    await service?.close();
-    await catalog?.close();
-    await reviews?.close();
-    await primary?.end();
-    await db?.drop();
+    await stores?.close();
   });
 
   /** Replica sessions of this database still inside a rollup's snapshot (its result not read to the end). */
