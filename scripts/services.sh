@@ -6,23 +6,14 @@ source "$(dirname "$0")/services/lib.sh"
 here="$(cd "$(dirname "$0")/services" && pwd)"
 parts=(postgres ferretdb kafka)
 
+# The env file is the concatenation of what each part prints with `<part>.sh env`: its addresses and,
+# as each part gains them, the credentials of its accounts. It holds secrets, so only its owner reads it.
 write_env() {
-  cat >"$LOCUS_ENV_FILE" <<ENV
-LOCUS_CATALOG_DB_URL=postgres://locus:locus@127.0.0.1:${LOCUS_CATALOG_PG_PORT:-54320}/catalog
-LOCUS_READ_DB_URL=postgres://locus:locus@127.0.0.1:${LOCUS_READ_PG_PORT:-54321}/readmodel
-LOCUS_READ_REPLICA_URL=postgres://locus:locus@127.0.0.1:${LOCUS_REPLICA_PG_PORT:-54322}/readmodel
-LOCUS_MONGO_URL=mongodb://127.0.0.1:${LOCUS_MONGO_PORT:-27017}/reviews
-LOCUS_KAFKA_BROKERS=127.0.0.1:${LOCUS_KAFKA_PORT:-9092}
-ENV
-  # Kafka's fault-injection listener (kafka.sh), for tests that cut one client off the broker: named
-  # only when it answers (a broker started by an older kafka.sh has none; services down/up adds it).
-  local fault_port=${LOCUS_KAFKA_FAULT_PORT:-9094}
-  if port_open "$fault_port"; then
-    cat >>"$LOCUS_ENV_FILE" <<ENV
-LOCUS_KAFKA_FAULT_LISTENER=127.0.0.1:$fault_port
-LOCUS_KAFKA_FAULT_PROXY=127.0.0.1:${LOCUS_KAFKA_FAULT_PROXY_PORT:-19094}
-ENV
-  fi
+  local part tmp="$LOCUS_ENV_FILE.tmp.$$"
+  (umask 077 && : >"$tmp")
+  for part in "${parts[@]}" tokens; do bash "$here/$part.sh" env >>"$tmp"; done
+  chmod 0600 "$tmp"
+  mv -f "$tmp" "$LOCUS_ENV_FILE"
 }
 
 up() {

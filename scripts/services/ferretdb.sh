@@ -178,6 +178,9 @@ cmd_reset() {
   rm -rf "$PG_DATA"
 }
 
+# The env line of the reviews store, for services.sh's env file.
+cmd_env() { echo "LOCUS_MONGO_URL=mongodb://$MONGO_ADDR/reviews"; }
+
 # One command at a time per machine (two `start`s racing would both initdb). Long-lived children
 # (postgres, ferretdb) are started with fd 9 closed, or they would hold the lock forever.
 exec 9>"$LOCUS_RUN/ferretdb.lock"
@@ -189,5 +192,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   reset) cmd_reset ;;
-  *) die "usage: $0 install|start|stop|status|reset" ;;
+  env) cmd_env ;;
+  *) die "usage: $0 install|start|stop|status|reset|env" ;;
 esac

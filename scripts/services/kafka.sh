@@ -283,6 +283,17 @@ cmd_reset() {
   log "kafka data deleted ($KAFKA_STATE)"
 }
 
+# The env lines of the broker, for services.sh's env file. The fault-injection listener (for tests that
+# cut one client off the broker) is named only when it answers: a broker started by an older kafka.sh
+# has none; services down/up adds it.
+cmd_env() {
+  echo "LOCUS_KAFKA_BROKERS=$KAFKA_HOST:$KAFKA_PORT"
+  if port_open "$KAFKA_FAULT_PORT"; then
+    echo "LOCUS_KAFKA_FAULT_LISTENER=$KAFKA_HOST:$KAFKA_FAULT_PORT"
+    echo "LOCUS_KAFKA_FAULT_PROXY=$KAFKA_HOST:$KAFKA_FAULT_PROXY_PORT"
+  fi
+}
+
 # One kafka.sh at a time changes things (two concurrent starts would launch two brokers).
 # The broker is started with this descriptor closed, so it never holds the lock.
 kafka_lock() {
@@ -299,5 +310,6 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   reset) cmd_reset ;;
-  *) die "usage: $0 install|start|stop|status|reset" ;;
+  env) cmd_env ;;
+  *) die "usage: $0 install|start|stop|status|reset|env" ;;
 esac

@@ -150,7 +150,16 @@ status() {
 
 reset() { stop; rm -rf "${PG_ROOT:?}"/{catalog,read,replica}; }
 
+# The env lines of the three servers, for services.sh's env file.
+env() {
+  cat <<ENV
+LOCUS_CATALOG_DB_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$CATALOG_PORT/catalog
+LOCUS_READ_DB_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$READ_PORT/readmodel
+LOCUS_READ_REPLICA_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$REPLICA_PORT/readmodel
+ENV
+}
+
 case "${1:-}" in
-  install | start | stop | status | reset) "$1" ;;
-  *) die "usage: postgres.sh install|start|stop|status|reset" ;;
+  install | start | stop | status | reset | env) "$1" ;;
+  *) die "usage: postgres.sh install|start|stop|status|reset|env" ;;
 esac

@@ -20,14 +20,21 @@ const HOW_TO_START =
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let teardown = async () => {};
   let addresses: Partial<ServiceAddresses> = pick(process.env);
+  // Credentials travel with the addresses: every LOCUS_* setting of the source the addresses came from.
+  let settings: Record<string, string> = locusSettings(process.env);
   if (!complete(addresses)) {
-    const fromFile = pick(readEnvFile());
-    if (complete(fromFile)) addresses = fromFile;
+    const file = readEnvFile();
+    const fromFile = pick(file);
+    if (complete(fromFile)) {
+      addresses = fromFile;
+      settings = locusSettings(file);
+    }
   }
   if (!complete(addresses) && dockerAnswers()) {
     const { startContainers } = await import('./containers.js');
     const started = await startContainers();
     addresses = started.addresses;
+    settings = { ...started.addresses };
     teardown = started.stop;
   }
   if (!complete(addresses)) throw new Error(HOW_TO_START);
@@ -38,12 +45,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (down.length > 0) {
     throw new Error(`${HOW_TO_START}. Not answering: ${down.join(', ')} (addresses from env or ${ENV_FILE})`);
   }
-  project.provide('services', addresses);
+  project.provide('services', { ...settings, ...addresses });
   return teardown;
 }
 
 function pick(source: Record<string, string | undefined>): Partial<ServiceAddresses> {
   return Object.fromEntries(ADDRESS_VARIABLES.filter((n) => source[n]).map((n) => [n, source[n]]));
+}
+
+function locusSettings(source: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(source).filter(
+      (entry): entry is [string, string] => entry[0].startsWith('LOCUS_') && !!entry[1],
+    ),
+  );
 }
 
 function complete(addresses: Partial<ServiceAddresses>): addresses is ServiceAddresses {

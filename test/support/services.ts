@@ -3,7 +3,8 @@ import { ADDRESS_VARIABLES } from '../../src/cli/services.command.js';
 
 export { ADDRESS_VARIABLES };
 
-export type ServiceAddresses = Record<(typeof ADDRESS_VARIABLES)[number], string>;
+/** The store and broker addresses, and any other LOCUS_* setting (credentials) that came with them. */
+export type ServiceAddresses = Record<(typeof ADDRESS_VARIABLES)[number], string> & Record<string, string>;
 
 /** host:port of a URL or a `host:port` broker entry. */
 export function endpointOf(address: string): { host: string; port: number } {
