@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs the real services locus needs, natively on 127.0.0.1:
 # three PostgreSQL servers (catalog, read primary, read replica), FerretDB for the reviews store,
-# and a single-node Kafka. Usage: services.sh up|down|status|reset
+# and a single-node Kafka. Usage: services.sh up|down|status|reset|env
 source "$(dirname "$0")/services/lib.sh"
 here="$(cd "$(dirname "$0")/services" && pwd)"
 parts=(postgres ferretdb kafka)
@@ -56,5 +56,6 @@ reset() { down; for part in "${parts[@]}"; do bash "$here/$part.sh" reset; done;
 
 case "${1:-}" in
   up | down | status | reset) "$1" ;;
-  *) die "usage: services.sh up|down|status|reset" ;;
+  env) write_env ;; # rewrites the env file for the running services, starting nothing
+  *) die "usage: services.sh up|down|status|reset|env" ;;
 esac
