@@ -1,10 +1,11 @@
+import { ErrorBody } from '../shared/error-body.js';
 import { LocusError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { CatalogDeps } from './catalog.deps.js';
 import { findCategory, type Category } from './category.repository.js';
 import { CategoryBody, CategoryInput, CategoryPatch } from './category.schemas.js';
 import { createCategory, updateCategory } from './category.service.js';
-import { ConditionalHeaders, ErrorBody, IdempotentHeaders, IdParams, writeErrors } from './common.schemas.js';
+import { ConditionalHeaders, IdempotentHeaders, IdParams, writeErrors } from './common.schemas.js';
 import { requestFingerprint } from './fingerprint.js';
 import { runWrite } from './idempotent-write.js';
 import { etagOf, expectedVersion, sendHeaders, writeHeaders } from './versioning.js';

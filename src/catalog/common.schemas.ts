@@ -1,12 +1,6 @@
 import Type from 'typebox';
 import { VERSION_TEXT_PATTERN } from '../contracts/bounds.js';
-
-/** The body of every error response (see shared/http-server.ts). */
-export const ErrorBody = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  details: Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() })),
-});
+import { ErrorBody } from '../shared/error-body.js';
 
 export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 

@@ -1,9 +1,10 @@
 import Type from 'typebox';
+import { ErrorBody } from '../shared/error-body.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { CatalogDeps } from './catalog.deps.js';
 import { listCategories } from './category.repository.js';
 import { CategoryBody } from './category.schemas.js';
-import { ErrorBody, ExportQuery } from './common.schemas.js';
+import { ExportQuery } from './common.schemas.js';
 import { listProducts } from './product.repository.js';
 import { ProductBody } from './product.schemas.js';
 

@@ -1,8 +1,9 @@
 import Type, { type Static } from 'typebox';
+import { ErrorBody } from '../shared/error-body.js';
 import { LocusError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { CatalogDeps } from './catalog.deps.js';
-import { ConditionalHeaders, ErrorBody, IdempotentHeaders, IdParams, writeErrors } from './common.schemas.js';
+import { ConditionalHeaders, IdempotentHeaders, IdParams, writeErrors } from './common.schemas.js';
 import { requestFingerprint } from './fingerprint.js';
 import { runWrite } from './idempotent-write.js';
 import { findProduct, type Product } from './product.repository.js';

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { Clock } from '../shared/clock.js';
+import { ErrorBody } from '../shared/error-body.js';
 import { LocusError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { AnalyticsService, Routed } from './analytics.service.js';
@@ -8,7 +9,6 @@ import type { Deadline } from './deadline.js';
 import {
   CategoryReportBody,
   CategoryReportQuery,
-  ErrorBody,
   errorResponses,
   ExportQuery,
   RatingTrendBody,

@@ -6,18 +6,13 @@ import {
   UUID_PATTERN,
   VERSION_TEXT_PATTERN,
 } from '../contracts/bounds.js';
+import { ErrorBody } from '../shared/error-body.js';
 import { STRATEGY_CHOICES } from './strategy.router.js';
 
 const Uuid = Type.String({ format: 'uuid' });
 const Timestamp = Type.String({ format: 'date-time' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
   Type.Union([schema, Type.Null()]);
-
-export const ErrorBody = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  details: Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() })),
-});
 
 /** Error responses every query route may give (documented in the OpenAPI document). */
 export const errorResponses = {

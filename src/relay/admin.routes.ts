@@ -1,13 +1,8 @@
 import Type from 'typebox';
 import type { HttpServer } from '../shared/http-server.js';
+import { ErrorBody } from '../shared/error-body.js';
 import { LocusError } from '../shared/errors.js';
 import type { RelayDeadLetter, RelayDeadLetterStore } from './relay-dead-letters.js';
-
-const ErrorBody = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  details: Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() })),
-});
 
 const DeadLetterBody = Type.Object({
   source: Type.String(),

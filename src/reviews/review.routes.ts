@@ -1,12 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CONSISTENCY_TOKEN_HEADER, formatConsistencyToken } from '../contracts/consistency-token.js';
+import { ErrorBody } from '../shared/error-body.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { ReviewService, VersionedReview } from './review.service.js';
 import {
   ConditionalHeaders,
   CreateHeaders,
   CreateReviewBody,
-  ErrorBody,
   ExportPage,
   ExportQuery,
   PatchReviewBody,

@@ -60,9 +60,3 @@ export const ExportPage = Type.Object({
   /** Pass as `after` for the next page; null on the last page. */
   next: Type.Union([Uuid, Type.Null()]),
 });
-
-export const ErrorBody = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  details: Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() })),
-});

@@ -18,6 +18,7 @@ import { createEnvelope } from '../../src/contracts/registry.js';
 import type { ReviewState } from '../../src/contracts/review.events.js';
 import { topicNames } from '../../src/contracts/topics.js';
 import { createBroker } from '../../src/messaging/kafka.js';
+import type { ErrorBody } from '../../src/shared/error-body.js';
 import { createLogger } from '../../src/shared/logger.js';
 import {
   call,
@@ -33,12 +34,6 @@ import {
  * query as separate processes): each value is either refused with 400 naming the field, with nothing
  * written, or accepted and served back by the query service exactly as it was sent.
  */
-
-interface ErrorBody {
-  code: string;
-  message: string;
-  details: { field?: string; message: string }[];
-}
 
 /** What the write APIs and the query service answer for one aggregate: its state and version. */
 type ProductAnswer = ProductState & { version: number };
