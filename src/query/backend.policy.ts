@@ -12,6 +12,7 @@ import {
   type CircuitBreakerPolicy,
 } from 'cockatiel';
 import { LocusError, isLocusError, type ErrorCode } from '../shared/errors.js';
+import { isConnectionFailure, isStoreOutage, storeErrorCode } from '../shared/store-outage.js';
 import { deadlineExceeded, type Deadline } from './deadline.js';
 
 export type BackendName = 'replica' | 'primary' | 'catalog-api' | 'reviews-api';
@@ -134,54 +135,26 @@ class ClientDeadlineTimeout extends Error {
 }
 
 function isClientDeadlineTimeout(error: unknown, deadline: Deadline): boolean {
-  const timedOut = error instanceof TaskCancelledError || pgErrorCode(error) === '57014';
+  const timedOut = error instanceof TaskCancelledError || storeErrorCode(error) === '57014';
   return timedOut && deadline.shortenedByClient && deadline.expired;
 }
 
-const CONNECTION_ERRNOS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-]);
-
-/** SQLSTATEs after which the same read, run again, may succeed. 40001 includes recovery conflicts. */
+/**
+ * Outages after which the same read, run again at once, may succeed: a lost connection (but not a
+ * refused one), a rollback the server chose (40001 includes recovery conflicts), a shutdown or a
+ * start-up, connection shedding. A full disk or a refused password stays the same for a while.
+ */
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P03', '53300']);
 
-function pgErrorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function isConnectionError(error: unknown): boolean {
-  const code = pgErrorCode(error);
-  if (code && (CONNECTION_ERRNOS.has(code) || code.startsWith('08'))) return true;
-  const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
-    message,
-  );
-}
-
-/** How database errors count: connection loss, shutdowns, timeouts and shedding are the backend's fault. */
+/** How database errors count: every store outage (see isStoreOutage) is the backend's fault. */
 export function databaseClassifier(unavailableCode: ErrorCode): FailureClassifier {
   return {
     unavailableCode,
-    isFailure(error) {
-      const code = pgErrorCode(error);
-      return (
-        isConnectionError(error) ||
-        (code !== undefined && (RETRYABLE_SQLSTATES.has(code) || code === '57014'))
-      );
-    },
+    isFailure: isStoreOutage,
     isRetryable(error) {
-      const code = pgErrorCode(error);
+      const code = storeErrorCode(error);
       if (code === 'ECONNREFUSED') return false; // down is down: answer at once
-      return (
-        (code !== undefined && RETRYABLE_SQLSTATES.has(code)) ||
-        (isConnectionError(error) && code !== 'ECONNREFUSED')
-      );
+      return (code !== undefined && RETRYABLE_SQLSTATES.has(code)) || isConnectionFailure(error);
     },
   };
 }

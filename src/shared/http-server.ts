@@ -7,6 +7,7 @@ import { ERROR_CODES, isLocusError, LocusError, type ErrorCode } from './errors.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Logger } from './logger.js';
 import { httpDurationHistogram } from './metrics.js';
+import { isStoreOutage } from './store-outage.js';
 import { createValidatorCompiler, detailsFromAjv } from './validation.js';
 import { defaultedParametersOptional } from './openapi-defaults.js';
 
@@ -218,7 +219,8 @@ function toLocusError(error: unknown): LocusError {
     const unknownField = fastifyError.validation.some((e) => e.keyword === 'additionalProperties');
     return new LocusError(unknownField ? 'LOCUS_UNKNOWN_FIELD' : 'LOCUS_VALIDATION', message, { details });
   }
-  if (isStoreUnavailable(error)) {
+  // A store's outage, not the request's fault: retrying shortly may succeed, so a 503, not a 500.
+  if (isStoreOutage(error)) {
     return new LocusError(
       'LOCUS_BACKEND_UNAVAILABLE',
       'the store is unavailable or overloaded; retry shortly',
@@ -241,18 +243,6 @@ function toLocusError(error: unknown): LocusError {
     return new LocusError(code, message, { cause: error, details: [{ field, message }] });
   }
   return new LocusError('LOCUS_INTERNAL', 'internal error', { cause: error });
-}
-
-// Connection-level failures of a store (refused, reset, pool exhausted, server shutting down or full):
-// the request did nothing and may be retried, so they are 503s, not 500s.
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', '53300']);
-
-function isStoreUnavailable(error: unknown): boolean {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  return (
-    (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) ||
-    (typeof message === 'string' && message.includes('timeout exceeded when trying to connect'))
-  );
 }
 
 /**
