@@ -8,6 +8,7 @@ import type { HttpServer } from '../../src/shared/http-server.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
+import { sendingDevToken } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 
 export interface CatalogFixture {
@@ -32,6 +33,7 @@ export async function startCatalog(topicPrefix: string): Promise<CatalogFixture>
     metrics: createMetricsRegistry('catalog-test'),
   });
   await app.ready();
+  sendingDevToken(app);
   return {
     database,
     pool,

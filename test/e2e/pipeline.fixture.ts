@@ -14,6 +14,7 @@ import {
   uniqueTopicPrefix,
   type TestDatabase,
 } from '../support/isolation.js';
+import { authHeaders } from '../support/auth.js';
 import { freePort } from '../support/ports.js';
 
 /** The five locus processes, each a real OS process over databases and topics of the test's own. */
@@ -114,13 +115,17 @@ export interface Answer<T = unknown> {
   body: T;
 }
 
-/** One HTTP request with a raw JSON text body (so a test can send escapes such as `\ud800` as is). */
+/**
+ * One HTTP request with a raw JSON text body (so a test can send escapes such as `\ud800` as is), with
+ * the dev token unless `headers` names its own `authorization`.
+ */
 export async function call<T = unknown>(
   method: string,
   url: string,
   rawBody?: string,
-  headers: Record<string, string> = {},
+  extraHeaders: Record<string, string> = {},
 ): Promise<Answer<T>> {
+  const headers = { ...authHeaders(), ...extraHeaders };
   const response = await fetch(url, {
     method,
     headers: rawBody === undefined ? headers : { 'content-type': 'application/json', ...headers },

@@ -13,6 +13,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { startAnalyticsFixture, type AnalyticsFixture } from '../query/query.fixtures.js';
+import { sendingDevToken } from '../support/auth.js';
 import { createTestDatabase, uniqueMongoUrl, uniqueTopicPrefix } from '../support/isolation.js';
 
 type Injected = Awaited<ReturnType<HttpServer['inject']>>;
@@ -52,6 +53,7 @@ describe('rate limits per client', () => {
         writesPerMinute: 2,
       });
       await app.ready();
+      sendingDevToken(app);
       close = async () => {
         await app.close();
         await db.destroy();
@@ -105,6 +107,7 @@ describe('rate limits per client', () => {
         writesPerMinute: 2,
       });
       await app.ready();
+      sendingDevToken(app);
       close = async () => {
         await app.close();
         await db.dropDatabase();

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authHeaders } from '../support/auth.js';
 import { withDatabase, type TestDatabase } from '../support/isolation.js';
 import { bulkReviewStores, type BulkReviewStores, type TestQueryService } from '../query/query.fixtures.js';
 
@@ -66,7 +67,12 @@ describe('a client that stops reading /analytics/export', () => {
 
   it('loses its connection after the idle timeout, and its replica session and snapshot are released', async () => {
     const { port } = service.app.server.address() as AddressInfo;
-    const request = http.get({ host: '127.0.0.1', port, path: '/analytics/export?strategy=locality' });
+    const request = http.get({
+      host: '127.0.0.1',
+      port,
+      path: '/analytics/export?strategy=locality',
+      headers: authHeaders(),
+    });
     request.on('error', () => undefined);
     try {
       const response = await new Promise<http.IncomingMessage>((resolve) =>

@@ -6,6 +6,7 @@ import { topicNames } from '../../src/contracts/topics.js';
 import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { sendingDevToken } from '../support/auth.js';
 import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import {
   caughtUp,
@@ -61,6 +62,7 @@ describe('projector poison', () => {
     running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
       listen: false,
     });
+    sendingDevToken(running.app);
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@ import { topicNames } from '../../src/contracts/topics.js';
 import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { sendingDevToken } from '../support/auth.js';
 import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import {
   caughtUp,
@@ -68,6 +69,7 @@ describe('projector rebuild', () => {
     running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
       listen: false,
     });
+    sendingDevToken(running.app);
   });
 
   afterAll(async () => {

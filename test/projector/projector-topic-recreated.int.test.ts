@@ -5,6 +5,7 @@ import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/pro
 import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
+import { sendingDevToken } from '../support/auth.js';
 import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
 import {
   caughtUp,
@@ -72,6 +73,7 @@ describe('projector over a deleted, recreated or truncated topic', () => {
     running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
       listen: false,
     });
+    sendingDevToken(running.app);
     await produce(producer, topics, writer.events);
     await waitFor('catch-up', () => caughtUp(pool, broker, topics, group));
     return { prefix, topics, group, pool, broker, producer, db, running };

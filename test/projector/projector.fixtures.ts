@@ -11,6 +11,7 @@ import {
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { loadConfig } from '../../src/shared/config.js';
+import { authHeaders } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 import {
   CategoryCreatedV1,
@@ -639,7 +640,9 @@ export async function rebuildFinished(
   await waitFor(
     'rebuild',
     async () => {
-      status = (await app.inject({ method: 'GET', url: '/admin/rebuild' })).json<RebuildStatusBody>();
+      status = (
+        await app.inject({ method: 'GET', url: '/admin/rebuild', headers: authHeaders() })
+      ).json<RebuildStatusBody>();
       return status.state !== 'running';
     },
     timeoutMs,

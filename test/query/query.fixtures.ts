@@ -12,6 +12,7 @@ import { buildQueryApp } from '../../src/query/query.app.js';
 import { ReadStore } from '../../src/query/read-store.js';
 import type { RequestSettings } from '../../src/query/request-context.js';
 import { ExportApi } from '../../src/query/upstream.client.js';
+import { sendingDevToken } from '../support/auth.js';
 import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
 import type { HttpServer } from '../../src/shared/http-server.js';
 
@@ -369,6 +370,7 @@ export async function startQueryService(options: {
     heavyPerMinute: options.heavyPerMinute,
   });
   await app.ready();
+  sendingDevToken(app);
   return {
     app,
     store,

@@ -10,6 +10,7 @@ import { confirmationId, outboxEntryOf, reviewCollections } from '../../src/revi
 import { buildEvent } from '../../src/reviews/review.service.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from '../reviews/support.js';
+import { authHeaders } from '../support/auth.js';
 import {
   createTestDatabase,
   uniqueTopicPrefix,
@@ -73,7 +74,11 @@ describe('a poison entry in the reviews outbox (the real relay process)', () => 
     return response.json<{ id: string }>().id;
   };
   const deadLetters = async () =>
-    ((await (await fetch(`${relay!.url}/admin/dead-letters`)).json()) as { items: ListedDeadLetter[] }).items;
+    (
+      (await (await fetch(`${relay!.url}/admin/dead-letters`, { headers: authHeaders() })).json()) as {
+        items: ListedDeadLetter[];
+      }
+    ).items;
 
   it('parks the entry with its reason; other products flow; its product waits until retry or skip', async () => {
     // given the entry a create with U+0000 in its title left behind (the event insert failed after it)
@@ -132,6 +137,7 @@ describe('a poison entry in the reviews outbox (the real relay process)', () => 
     // when an operator retries it: the same failure parks it again, nothing of its product passes
     const retried = await fetch(`${relay.url}/admin/dead-letters/reviews/${event._id}/retry`, {
       method: 'POST',
+      headers: authHeaders(),
     });
     expect(retried.status).toBe(200);
     const parkedAgain = async () => {
@@ -145,6 +151,7 @@ describe('a poison entry in the reviews outbox (the real relay process)', () => 
     // and when the operator skips it: the event behind it is published and health is plain again
     const skipped = await fetch(`${relay.url}/admin/dead-letters/reviews/${event._id}/skip`, {
       method: 'POST',
+      headers: authHeaders(),
     });
     expect(skipped.status).toBe(200);
     await collector.waitFor(4, 30_000);

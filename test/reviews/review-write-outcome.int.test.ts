@@ -15,6 +15,7 @@ import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
 import type { HttpServer } from '../../src/shared/http-server.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
+import { sendingDevToken } from '../support/auth.js';
 import { uniqueTopicPrefix } from '../support/isolation.js';
 import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
@@ -121,6 +122,7 @@ describe('a reviews write whose client got a 5xx is never completed later', () =
       logger: createLogger('reviews-test', 'silent'),
       metrics: createMetricsRegistry('reviews'),
     });
+    sendingDevToken(app);
     broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'write-outcome', logger });
     await broker.ensureTopics([{ topic, partitions: 3 }]);
     producer = await broker.producer();

@@ -9,6 +9,7 @@ import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
 import type { HttpServer } from '../../src/shared/http-server.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
+import { sendingDevToken } from '../support/auth.js';
 import { uniqueMongoUrl } from '../support/isolation.js';
 
 /**
@@ -91,6 +92,7 @@ export async function startReviewsFixture(
     logger: createLogger('reviews-test', 'silent'),
     metrics: createMetricsRegistry('reviews'),
   });
+  sendingDevToken(app);
   return {
     db,
     client,

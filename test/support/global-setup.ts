@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { dockerAnswers } from '../../src/cli/test.command.js';
 import { readEnvFile, ENV_FILE } from '../../src/cli/services.command.js';
@@ -45,6 +46,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (down.length > 0) {
     throw new Error(`${HOW_TO_START}. Not answering: ${down.join(', ')} (addresses from env or ${ENV_FILE})`);
   }
+  // Writes, exports and admin routes need a bearer token: the stack's dev token, else one for this run
+  // (test servers and the processes tests start accept LOCUS_DEV_TOKEN with every scope).
+  settings.LOCUS_DEV_TOKEN ||= randomBytes(32).toString('base64url');
   project.provide('services', { ...settings, ...addresses });
   return teardown;
 }
