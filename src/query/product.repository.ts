@@ -1,3 +1,4 @@
+import type { CategorySummaryRow, ProductSummaryRow, ReviewViewRow } from '../shared/read-store.tables.js';
 import { encodeCursor, type Cursor } from './cursor.js';
 import type { Queryable } from './read-store.js';
 
@@ -20,25 +21,8 @@ export interface ProductView {
   lastReviewAt: string | null;
 }
 
-interface ProductRecord {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  category_id: string | null;
-  category_name: string | null;
-  price_amount: number;
-  price_currency: string;
-  attributes: Record<string, unknown>;
-  created_at: Date;
-  updated_at: Date;
-  version: number;
-  review_count: number;
-  average_rating: string | null;
-  rating_histogram: number[];
-  last_review_at: Date | null;
-  created_us: number;
-}
+/** A product_summary row as PRODUCT_COLUMNS selects it: without rating_sum, with created_us. */
+type ProductRecord = Omit<ProductSummaryRow, 'rating_sum'> & { created_us: number };
 
 const PRODUCT_COLUMNS = `id, sku, name, description, category_id, category_name, price_amount, price_currency,
   attributes, created_at, updated_at, version, review_count, average_rating::text AS average_rating,
@@ -172,18 +156,7 @@ export interface ReviewView {
   version: number;
 }
 
-interface ReviewRecord {
-  id: string;
-  product_id: string;
-  author: string;
-  rating: number;
-  title: string;
-  body: string;
-  created_at: Date;
-  updated_at: Date;
-  version: number;
-  created_us: number;
-}
+type ReviewRecord = Omit<ReviewViewRow, 'product_name' | 'category_id'> & { created_us: number };
 
 export const REVIEWS_SORT = 'reviews';
 
@@ -249,16 +222,7 @@ export async function findCategorySummary(
   db: Queryable,
   categoryId: string,
 ): Promise<CategorySummaryView | undefined> {
-  const { rows } = await db.query<{
-    category_id: string;
-    name: string | null;
-    product_count: number;
-    price_min: number | null;
-    price_max: number | null;
-    price_avg: string | null;
-    review_count: number;
-    average_rating: string | null;
-  }>(
+  const { rows } = await db.query<CategorySummaryRow>(
     `SELECT category_id, name, product_count, price_min, price_max, price_avg::text AS price_avg, review_count,
             average_rating::text AS average_rating
      FROM category_summary WHERE category_id = $1`,

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
+import type { ProductSummaryRow, ReviewViewRow } from '../shared/read-store.tables.js';
 import type { RowSource } from './analytics.aggregate.js';
 import type { CategoryRow, ProductRow, ReviewRow, Window } from './analytics.types.js';
 
@@ -30,14 +31,12 @@ export function replicaRowSource(client: pg.PoolClient): RowSource {
         client,
         'SELECT id, sku, name, category_id, price_amount, price_currency FROM product_summary',
         [],
-        (row: {
-          id: string;
-          sku: string;
-          name: string;
-          category_id: string | null;
-          price_amount: number;
-          price_currency: string;
-        }): ProductRow => ({
+        (
+          row: Pick<
+            ProductSummaryRow,
+            'id' | 'sku' | 'name' | 'category_id' | 'price_amount' | 'price_currency'
+          >,
+        ): ProductRow => ({
           id: row.id,
           sku: row.sku,
           name: row.name,
@@ -54,15 +53,12 @@ export function replicaRowSource(client: pg.PoolClient): RowSource {
         `SELECT id, product_id, author, rating, title, body, created_at FROM review_view
          WHERE created_at >= $1 AND created_at < $2 ORDER BY id`,
         [window.from, window.to],
-        (row: {
-          id: string;
-          product_id: string;
-          author: string;
-          rating: number;
-          title: string;
-          body: string;
-          created_at: Date;
-        }): ReviewRow => ({
+        (
+          row: Pick<
+            ReviewViewRow,
+            'id' | 'product_id' | 'author' | 'rating' | 'title' | 'body' | 'created_at'
+          >,
+        ): ReviewRow => ({
           id: row.id,
           productId: row.product_id,
           author: row.author,
