@@ -1,6 +1,7 @@
 import { SingleBar, Presets } from 'cli-progress';
-import { topicNames, topicSpecs, type Topics } from '../contracts/topics.js';
+import { deadLetterTopic, topicNames, topicSpecs, type Topics } from '../contracts/topics.js';
 import { createBroker, type Broker, type MessageProducer } from '../messaging/kafka.js';
+import { kafkaCredentials } from '../messaging/kafka-credentials.js';
 import { createTopicOffsetsReader, type TopicOffsetsReader } from '../messaging/topic-offsets.js';
 import { toDeadLetterBody, registerAdminRoutes, type RebuildControl } from '../projector/admin.routes.js';
 import type { NewDeadLetter } from '../projector/dead-letter.repository.js';
@@ -39,10 +40,7 @@ export const PROJECTOR_SETTINGS = [
 ] as const;
 export type ProjectorConfig = Config<(typeof PROJECTOR_SETTINGS)[number]>;
 
-/** The topic poison events are copied to (the dead_letters table is the one operators act on). */
-export function deadLetterTopic(prefix: string): string {
-  return `${prefix}dead-letter`;
-}
+export { deadLetterTopic } from '../contracts/topics.js';
 
 /**
  * `locus projector [run|rebuild|dlq]`. `run` (default) consumes the products, categories and reviews
@@ -93,11 +91,7 @@ export async function startProjectorProcess(
     // sendTogether: one round trip per batch step, every value bound
     pipeline: true,
   });
-  const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'locus-projector', logger });
-  const topicOffsets = createTopicOffsetsReader({
-    brokers: config.LOCUS_KAFKA_BROKERS,
-    clientId: 'locus-projector',
-  });
+  const { broker, topicOffsets } = projectorKafka(config, 'locus-projector', logger);
   await ensureProjectorTopics(broker, topics, config.LOCUS_TOPIC_PREFIX);
   const producer = await broker.producer();
   const registry = createMetricsRegistry('projector');
@@ -177,6 +171,16 @@ function projectorSessionSettings(config: ProjectorConfig): Record<string, strin
   return { ...PROJECTOR_SESSION_SETTINGS, idle_in_transaction_session_timeout: `${seconds}s` };
 }
 
+/** The projector's broker client and offsets reader, logged in as the projector's Kafka user. */
+function projectorKafka(config: ProjectorConfig, clientId: string, logger: Logger) {
+  const credentials = kafkaCredentials('projector');
+  const brokers = config.LOCUS_KAFKA_BROKERS;
+  return {
+    broker: createBroker({ brokers, clientId, logger, credentials }),
+    topicOffsets: createTopicOffsetsReader({ brokers, clientId, credentials }),
+  };
+}
+
 async function ensureProjectorTopics(broker: Broker, topics: Topics, prefix: string): Promise<void> {
   await broker.ensureTopics([
     ...topicSpecs(topics),
@@ -253,15 +257,7 @@ async function rebuildCommand(config: ProjectorConfig, clock: Clock, logger: Log
     // sendTogether: one round trip per batch step, every value bound
     pipeline: true,
   });
-  const broker = createBroker({
-    brokers: config.LOCUS_KAFKA_BROKERS,
-    clientId: 'locus-projector-rebuild',
-    logger,
-  });
-  const topicOffsets = createTopicOffsetsReader({
-    brokers: config.LOCUS_KAFKA_BROKERS,
-    clientId: 'locus-projector-rebuild',
-  });
+  const { broker, topicOffsets } = projectorKafka(config, 'locus-projector-rebuild', logger);
   const bar = new SingleBar(
     { format: 'rebuild [{bar}] {value}/{total} events | {rate} ev/s | ETA {eta_formatted} | {phase}' },
     Presets.shades_classic,

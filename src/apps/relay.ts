@@ -1,5 +1,6 @@
 import { topicNames, topicSpecs } from '../contracts/topics.js';
 import { createBroker } from '../messaging/kafka.js';
+import { kafkaCredentials } from '../messaging/kafka-credentials.js';
 import {
   listRelayDeadLetters,
   registerRelayAdminRoutes,
@@ -54,9 +55,15 @@ async function run(): Promise<void> {
   const logger = createLogger('relay', config.LOCUS_LOG_LEVEL);
   const batchSize = positiveOf(config, 'LOCUS_RELAY_BATCH_SIZE');
   const retentionMs = positiveOf(config, 'LOCUS_OUTBOX_RETENTION_HOURS', 'number') * 3600_000;
+  const credentials = kafkaCredentials('relay');
 
   await runUntilSignal('relay', logger, async () => {
-    const broker = createBroker({ brokers: config.LOCUS_KAFKA_BROKERS, clientId: 'locus-relay', logger });
+    const broker = createBroker({
+      brokers: config.LOCUS_KAFKA_BROKERS,
+      clientId: 'locus-relay',
+      logger,
+      credentials,
+    });
     await broker.ensureTopics(topicSpecs(topicNames(config.LOCUS_TOPIC_PREFIX)));
     const producer = await broker.producer({
       maxRequestBytes: positiveOf(config, 'LOCUS_RELAY_MAX_REQUEST_BYTES'),

@@ -29,6 +29,11 @@ export function topicFor(topics: Topics, aggregateType: AggregateType): string {
   }
 }
 
+/** The topic poison events are copied to (the dead_letters table is the one operators act on). */
+export function deadLetterTopic(prefix: string): string {
+  return `${prefix}dead-letter`;
+}
+
 /** The projector rebuilds from these topics, so they keep every event: unlimited retention. */
 export function topicSpecs(topics: Topics): TopicSpec[] {
   return [topics.products, topics.categories, topics.reviews].map((topic) => ({

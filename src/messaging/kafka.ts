@@ -6,6 +6,7 @@
 import { Kafka, logLevel, type EachBatchPayload, type IHeaders } from 'kafkajs';
 import type { Logger } from '../shared/logger.js';
 import { createBatchPump, type BatchPumpOptions } from './batch-pump.js';
+import { saslOptions, type KafkaCredentials } from './kafka-credentials.js';
 import { createProducer } from './kafka-producer.js';
 import { deleteTopics, ensureTopics } from './kafka-topics.js';
 
@@ -114,11 +115,20 @@ const LEVEL_NAMES: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-/** Connects lazily to the brokers in `LOCUS_KAFKA_BROKERS` form (`host:port,host:port`). */
-export function createBroker(options: { brokers: string; clientId: string; logger: Logger }): Broker {
+/**
+ * Connects lazily to the brokers in `LOCUS_KAFKA_BROKERS` form (`host:port,host:port`), logging in with
+ * `credentials` (SASL/SCRAM) when given (see `kafkaCredentials`).
+ */
+export function createBroker(options: {
+  brokers: string;
+  clientId: string;
+  logger: Logger;
+  credentials?: KafkaCredentials | undefined;
+}): Broker {
   const kafka = new Kafka({
     clientId: options.clientId,
     brokers: parseBrokers(options.brokers),
+    sasl: saslOptions(options.credentials),
     logLevel: logLevel.WARN,
     retry: { initialRetryTime: 100, retries: 8 },
     logCreator:

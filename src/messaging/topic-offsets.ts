@@ -4,6 +4,7 @@
  * earliest offset too, to tell a deleted, recreated or truncated topic from one it is behind on.
  */
 import { Kafka, logLevel } from 'kafkajs';
+import { saslOptions, type KafkaCredentials } from './kafka-credentials.js';
 import { parseBrokers } from './kafka.js';
 
 export interface PartitionOffsets {
@@ -21,11 +22,19 @@ export interface TopicOffsetsReader {
   close(): Promise<void>;
 }
 
-/** Connects lazily to the brokers in `LOCUS_KAFKA_BROKERS` form; errors reach the caller, not a log. */
-export function createTopicOffsetsReader(options: { brokers: string; clientId: string }): TopicOffsetsReader {
+/**
+ * Connects lazily to the brokers in `LOCUS_KAFKA_BROKERS` form, with `credentials` when given; errors
+ * reach the caller, not a log.
+ */
+export function createTopicOffsetsReader(options: {
+  brokers: string;
+  clientId: string;
+  credentials?: KafkaCredentials | undefined;
+}): TopicOffsetsReader {
   const admin = new Kafka({
     clientId: options.clientId,
     brokers: parseBrokers(options.brokers),
+    sasl: saslOptions(options.credentials),
     logLevel: logLevel.NOTHING,
     retry: { initialRetryTime: 100, retries: 3 },
   }).admin();
