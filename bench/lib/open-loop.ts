@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LatencyRecorder } from './stats.js';
 
 export interface OpenLoopResult {
@@ -32,7 +33,7 @@ export async function runOpenLoop(
   for (let i = 0; i < total; i++) {
     const intended = started + i * interval;
     const wait = intended - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 1) await sleep(wait);
     while (inFlight >= maxInFlight) await new Promise<void>((resolve) => (slotFreed = resolve));
     inFlight += 1;
     // Late: count from the intended time (the wait is the system's fault). Early, by the timer's

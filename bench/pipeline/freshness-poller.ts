@@ -1,7 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Kind } from './pipeline.settings.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** One clock for writes and the poller, in ms. */
 export const now = (): number => performance.now();
 

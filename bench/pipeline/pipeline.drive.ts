@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { runOpenLoop, type OpenLoopResult } from '../lib/open-loop.js';
@@ -87,7 +88,7 @@ async function runStep(
   const cpuSecondsPerSecond = cpu.perSecond(endS - startS);
   // Let the pipeline drain so the next step starts clean; freshness keeps counting meanwhile.
   const drainDeadline = now() + settings.drainSeconds * 1000;
-  while (poller.pending > 0 && now() < drainDeadline) await new Promise((r) => setTimeout(r, 20));
+  while (poller.pending > 0 && now() < drainDeadline) await sleep(20);
   const drainedS = round((now() - scraper.t0) / 1000 - endS);
   clearInterval(progress);
   const after = await scraper.cumulative();

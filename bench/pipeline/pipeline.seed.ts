@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { HttpClient } from '../lib/http-client.js';
 import type { LatencySummary } from '../lib/stats.js';
 import { now, type ReplicaFreshnessPoller } from './freshness-poller.js';
@@ -65,7 +66,7 @@ async function waitUntilVisible(poller: ReplicaFreshnessPoller): Promise<Latency
   const deadline = now() + 120_000;
   while (poller.pending > 0) {
     if (now() > deadline) throw new Error(`seed not visible on the replica: ${poller.pending} left`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   return summarize(poller.seen.map((s) => s.freshnessMs));
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type * as hdr from 'hdr-histogram-js';
 import type pg from 'pg';
 import type { MessageProducer } from '../../src/messaging/kafka.js';
@@ -55,7 +56,7 @@ export class RelayHarness {
 
   /** Resolves once the outbox has nothing left to publish, checking every `everyMs`. */
   async drained(everyMs: number): Promise<void> {
-    while ((await this.pending()) > 0) await new Promise((resolve) => setTimeout(resolve, everyMs));
+    while ((await this.pending()) > 0) await sleep(everyMs);
   }
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -39,7 +40,7 @@ export async function startReviewsProcess(env: NodeJS.ProcessEnv, port: number):
       () => false,
     );
     if (healthy) return child;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
   child.kill('SIGKILL');
   throw new Error('locus reviews did not become healthy within 30 s');

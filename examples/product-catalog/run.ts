@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
@@ -128,7 +129,7 @@ async function waitHealthy(url: string, timeoutMs = 120_000): Promise<void> {
     );
     if (status === 200) return;
     if (Date.now() > deadline) throw new Error(`${url} was not healthy within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
   }
 }
 
@@ -168,7 +169,7 @@ async function waitForViews(endpoints: Endpoints, seeded: SeedResult, timeoutMs 
       if (seen >= total) return;
       if (Date.now() > deadline)
         throw new Error(`views did not catch up within ${timeoutMs} ms (${seen}/${total})`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
   } finally {
     bar.stop();

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../shared/logger.js';
 import type { IncomingBatch, PartitionPosition } from './kafka.js';
 
@@ -180,7 +181,7 @@ class GroupPump implements BatchPump {
     this.clearQueue();
     try {
       for (let attempt = 1; !this.stopped; attempt++) {
-        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+        if (delayMs > 0) await sleep(delayMs);
         try {
           for (const p of await this.options.positions(this.assigned)) this.seek(p);
           return;

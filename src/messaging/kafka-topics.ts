@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
 import type { TopicSpec } from './kafka.js';
 
@@ -50,6 +51,6 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
     }
     if (Date.now() > deadline)
       throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConsistencyToken, type ConsistencyToken } from '../contracts/consistency-token.js';
 import { LocusError } from '../shared/errors.js';
 import { isUuid } from '../shared/uuid.js';
@@ -35,8 +36,6 @@ async function appliedVersion(db: Queryable, token: ConsistencyToken): Promise<n
   );
   return rows[0]?.version ?? 0;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Read-your-writes: waits until the REPLICA shows `applied_versions.version >= token.version` for the

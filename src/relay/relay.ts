@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MessageProducer } from '../messaging/kafka.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -42,16 +43,8 @@ export interface RunningRelay {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`, or less when `signal` aborts: a stop cuts the wait short and is no failure. */
+const pause = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }).catch(() => undefined);
 
 /**
  * `work`, or a rejection as soon as `signal` aborts. kafkajs cannot abort a send it is retrying (the
@@ -130,7 +123,7 @@ export function runRelay(
         status.consecutiveFailures = 0;
         status.lastBatchAt = clock.now();
         const wait = idle.afterBatch(count, performance.now());
-        if (wait > 0) await sleep(wait, signal);
+        if (wait > 0) await pause(wait, signal);
       } catch (error) {
         if (signal.aborted) {
           log.info('relay stopped; the batch in flight stays pending, to be sent again');
@@ -139,7 +132,7 @@ export function runRelay(
         status.consecutiveFailures += 1;
         status.lastError = error instanceof Error ? error.message : String(error);
         log.error({ err: error, failures: status.consecutiveFailures }, 'relay batch failed; retrying');
-        await sleep(Math.min(100 * 2 ** status.consecutiveFailures, 5_000), signal);
+        await pause(Math.min(100 * 2 ** status.consecutiveFailures, 5_000), signal);
       }
     }
   };
@@ -152,7 +145,7 @@ export function runRelay(
       } catch (error) {
         log.warn({ err: error }, 'outbox retention purge failed; next attempt at the next interval');
       }
-      await sleep(purgeIntervalMs, signal);
+      await pause(purgeIntervalMs, signal);
     }
   };
 

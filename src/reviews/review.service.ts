@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import type { Db } from 'mongodb';
 import type { EventTypeDefinition } from '../contracts/envelope.js';
@@ -170,7 +171,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       } catch (error) {
         if (isLocusError(error)) throw error;
         if (attempt >= DECIDE_ATTEMPTS) throw cause;
-        await new Promise((resolve) => setTimeout(resolve, 50 * 4 ** attempt));
+        await sleep(50 * 4 ** attempt);
       }
     }
   };

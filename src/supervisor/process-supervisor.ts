@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -110,7 +111,7 @@ export class ProcessSupervisor {
           `${spec.name} was not healthy within ${timeoutMs} ms; see ${this.logFile(spec.name)}`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
     }
   }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { LocusError } from '../shared/errors.js';
 import { copyPaged, type ChunkOptions } from './paged-copy.js';
@@ -38,7 +39,7 @@ export async function waitForReplay(replica: pg.ClientBase, lsn: string, waitMs:
           `disconnected, paused or far behind, so its views were not checked`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Presets, SingleBar } from 'cli-progress';
 import { MongoClient } from 'mongodb';
@@ -206,7 +207,7 @@ export async function main(args: string[] = []): Promise<void> {
   };
   let report = await verify();
   while (report.differingRows > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sleep(1_000);
     report = await verify();
   }
   printReport(report);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +36,6 @@ const FAULT_LISTENER = process.env.LOCUS_KAFKA_FAULT_LISTENER;
 const FAULT_PROXY = process.env.LOCUS_KAFKA_FAULT_PROXY;
 /** Longer than kafkajs spends on its retries (8, from 100 ms doubling: ~25 s), so its clients give up. */
 const OUTAGE_MS = 35_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The broker, as one process sees it, goes away for a while and comes back; every other client keeps

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
@@ -62,8 +63,6 @@ async function asServerUser(): Promise<{ prefix: string[]; uid?: number; gid?: n
   const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
   return { prefix: ['runuser', '-u', 'postgres', '--'], uid, gid };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPool } from '../../src/shared/postgres.js';
@@ -191,7 +192,7 @@ describe.skipIf(!bin)(
       }
       // Reconnected, it catches up and serves heavy requests again.
       await standby!.catchUp();
-      await new Promise((resolve) => setTimeout(resolve, 300)); // past the cached reading
+      await sleep(300); // past the cached reading
       const recovered = await service.app.inject({ method: 'GET', url: HEAVY[0]! });
       expect(recovered.statusCode, recovered.body).toBe(200);
     });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
@@ -230,7 +231,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
       });
       await waitFor('the first batches applied', async () => (await storedTotal(testbed.pool, group)) > 0);
       await proxy.cut();
-      await new Promise((resolve) => setTimeout(resolve, 3_000)); // a failed batch or two, and a retry
+      await sleep(3_000); // a failed batch or two, and a retry
       await expectStopsWithinGrace('projector-store-down');
     } finally {
       await testbed.close();
@@ -342,7 +343,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
       const db = createKysely<CatalogDb>(createPool(catalogDb.url, { applicationName: 'shutdown-test' }));
       await appendInterleaved(db, topicNames(prefix).products, 20, 5);
       await db.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 3_000)); // the relay's send is retrying
+      await sleep(3_000); // the relay's send is retrying
       await Promise.all([
         // The relay abandons the batch whose send kafkajs is retrying: it stays pending, to be re-sent.
         expectStopsWithinGrace('relay-broker-down'),

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -60,7 +61,7 @@ describe('a client that stops reading /analytics/export', () => {
     const deadline = Date.now() + timeoutMs;
     while (!(await condition())) {
       if (Date.now() > deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
     return true;
   }

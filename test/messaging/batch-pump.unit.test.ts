@@ -1,10 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { createBatchPump, type BatchPumpOptions, type FetchedBatch } from '../../src/messaging/batch-pump.js';
 import type { IncomingBatch, PartitionPosition } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
 
 const logger = createLogger('batch-pump-test', 'silent');
-const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+const tick = () => sleep(5);
 
 /** A batch of `count` messages of partition `partition` starting at `from`, as the client hands it. */
 function fetched(partition: number, from: number, count: number, state = { stale: false }): FetchedBatch {

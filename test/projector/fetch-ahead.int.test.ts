@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type Broker, type IncomingBatch } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -64,7 +65,7 @@ describe('batch consumer fetching ahead', () => {
           if (first > at) gaps.push(`partition ${batch.partition}: ${first} after ${at}`);
           next.set(batch.partition, Math.max(at, Number(batch.messages.at(-1)!.offset) + 1));
         }
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await sleep(20);
         if (calls % 3 === 0 && failures < 2) {
           failures += 1;
           throw new Error('store unavailable');
@@ -74,7 +75,7 @@ describe('batch consumer fetching ahead', () => {
       },
     });
     const deadline = Date.now() + 60_000;
-    while (handled < 600 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (handled < 600 && Date.now() < deadline) await sleep(50);
     await consumer.stop();
 
     // then

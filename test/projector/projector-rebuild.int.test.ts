@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
@@ -117,7 +118,7 @@ describe('projector rebuild', () => {
         }
         await produce(producer, topics, writer.events.slice(sent));
         sent = writer.events.length;
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
       }
     };
     const loops = [reader(), reader(), writes()];

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
@@ -87,7 +88,7 @@ describe('projector when its read store fails it', () => {
       const atCut = await storedTotal(pool, group);
       expect(atCut).toBeLessThan(writer.events.length);
       await waitFor('/health to report the outage', async () => (await health()).status === 503, 20_000);
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await sleep(2_000);
       expect(await storedTotal(pool, group)).toBe(atCut); // nothing commits while the store is away
     } finally {
       await proxy.restore();

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -38,7 +39,7 @@ async function retrying<T>(action: () => Promise<T>): Promise<T> {
       return await action();
     } catch (error) {
       if (attempt >= 10) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
   }
 }
@@ -123,7 +124,7 @@ describe('projector over a deleted, recreated or truncated topic', () => {
     expect(last.status).toBe(503);
     expect(last.body).toContain(topics.products);
     expect(last.body).toMatch(/stored next offset \d+ is beyond the end offset \d+/);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await sleep(2_000);
     const applied = await pool.query('SELECT 1 FROM product_summary WHERE id = $1', [newProduct]);
     expect(applied.rowCount).toBe(0);
     expect(await positions(pool, group)).toEqual(before);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BytesMeter } from '../../src/query/bytes-meter.js';
@@ -21,7 +22,7 @@ describe('BytesMeter', () => {
 
     const client = await pool.connect();
     client.release(true); // destroy: its bytes move to the retired total
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     meter.add('reviews-api', 1234);
     const text = await registry.metrics();
     expect(text).toMatch(/locus_query_backend_bytes_received_total\{backend="replica"\} (\d+)/);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CircuitState } from 'cockatiel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compositionOf } from '../../src/query/composition.setting.js';
@@ -64,7 +65,7 @@ describe('no caller exhausts the query service for others', () => {
     expect(refused.json<{ code: string }>().code).toBe('LOCUS_CIRCUIT_OPEN');
     // Half-open: a client's own short deadline is not let in as the probe (its timeout would close
     // the breaker for everyone); the breaker waits for a probe with the server's deadline.
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await sleep(600);
     const short = await app.inject({ method: 'GET', url: HEAVY, headers: { 'locus-deadline-ms': '30' } });
     expect(short.statusCode, short.body).toBe(503);
     expect(store.replicaPolicy.breaker.state).not.toBe(CircuitState.Closed);

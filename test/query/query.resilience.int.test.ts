@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deadline } from '../../src/query/deadline.js';
@@ -197,7 +198,7 @@ describe('query service resilience', () => {
       expect(catalog.hits.get('/export/products') ?? 0).toBe(hitsBefore); // the upstream was spared
 
       catalog.delayMs = 0;
-      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await sleep(1_100);
       const recovered = await service.app.inject({
         method: 'GET',
         url,

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
@@ -67,7 +68,7 @@ describe('rollup into a huge number of groups', () => {
       // its first byte is sent.)
       for (let i = 0; i < 5; i++) {
         expect(await rollupsInFlight()).toBe(1);
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await sleep(250);
       }
     } finally {
       request.destroy();

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bandEdges, bucketStart, priceBandOf } from '../../src/query/analytics.aggregate.js';
@@ -211,9 +212,9 @@ describe('backend policy (retry, breaker, deadline)', () => {
   it('bounds a slow call by the deadline', async () => {
     const policy = new BackendPolicy('catalog-api', options, databaseClassifier('LOCUS_BACKEND_UNAVAILABLE'));
     const started = performance.now();
-    await expect(
-      policy.execute(new Deadline(50), 'slow', () => new Promise((resolve) => setTimeout(resolve, 1_000))),
-    ).rejects.toMatchObject({ code: 'LOCUS_DEADLINE_EXCEEDED' });
+    await expect(policy.execute(new Deadline(50), 'slow', () => sleep(1_000))).rejects.toMatchObject({
+      code: 'LOCUS_DEADLINE_EXCEEDED',
+    });
     expect(performance.now() - started).toBeLessThan(300);
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,7 +111,7 @@ describe('query service point reads and lists (replica first)', () => {
        VALUES ('locus-projector', pg_current_wal_lsn(), now() - interval '3 seconds', 1)`,
     );
     await waitForReplica(primary, replicaProbe);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // past the lag reading's cache
+    await sleep(300); // past the lag reading's cache
     const response = await get(`/products/${data.products[0]!.id}`);
     expect(response.statusCode).toBe(200);
     const age = Number(response.headers['locus-projector-commit-age-ms']);
@@ -190,7 +191,7 @@ describe('query service point reads and lists (replica first)', () => {
     const product = { ...data.products[0]!, id: randomUUID(), sku: 'SKU-LATE', name: 'Arrives late' };
     const started = performance.now();
     const write = (async () => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       await primary.query(
         `INSERT INTO product_summary (id, sku, name, price_amount, price_currency, created_at, updated_at, version)
          VALUES ($1, $2, $3, 100, 'EUR', now(), now(), 2)`,

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Broker, IncomingMessage } from '../../src/messaging/kafka.js';
 import { uniqueName } from '../support/isolation.js';
 
@@ -23,7 +24,6 @@ export async function collectMessages(broker: Broker, topics: string[]): Promise
       lastArrival = Date.now();
     },
   });
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   return {
     messages,
     async waitFor(count, timeoutMs = 30_000) {

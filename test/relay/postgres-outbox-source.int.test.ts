@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
@@ -41,13 +42,12 @@ describe('PostgresOutboxSource', () => {
       onPublished: (events) => published.push(...events.map((e) => ({ key: e.key, at: Date.now() }))),
     });
     try {
-      await new Promise((r) => setTimeout(r, 1_500));
+      await sleep(1_500);
 
       // when an event is recorded
       const committedAt = Date.now();
       await appendProductEvent(db, topic, productKey(9), 1);
-      while (published.length === 0 && Date.now() - committedAt < 10_000)
-        await new Promise((r) => setTimeout(r, 5));
+      while (published.length === 0 && Date.now() - committedAt < 10_000) await sleep(5);
 
       // then it goes out after at most one idle wait (plus the batch itself), not at some later poll
       expect(published.map((p) => p.key)).toEqual([productKey(9)]);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +47,7 @@ describe('the relay process (locus relay)', () => {
     let health: Response | undefined;
     for (let i = 0; i < 150 && !health; i++) {
       health = await fetch(`http://127.0.0.1:${PORT}/health`).catch(() => undefined);
-      if (!health) await new Promise((r) => setTimeout(r, 100));
+      if (!health) await sleep(100);
     }
     expect(health?.status).toBe(200);
     const checks = (await health!.json()) as { checks: Record<string, unknown> };

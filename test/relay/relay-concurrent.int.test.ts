@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
@@ -65,7 +66,7 @@ describe('two relays on one outbox', () => {
     // when 40 keys get 25 versions each, written round by round while the relays publish
     await appendInterleaved(db, topic, KEYS, VERSIONS);
     const deadline = Date.now() + 60_000;
-    while ((await pendingRows(db)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((await pendingRows(db)) > 0 && Date.now() < deadline) await sleep(50);
     for (const { source, relay } of relays) {
       await relay.stop();
       await source.close();

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
@@ -52,7 +53,7 @@ describe('relay crash between Kafka ack and mark', () => {
     const source = new PostgresOutboxSource({ url: database.url, pollIntervalMs: 100 });
     const relay = runRelay(source, producer, { logger, batchSize: 100 });
     const deadline = Date.now() + 30_000;
-    while ((await pendingRows(db)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((await pendingRows(db)) > 0 && Date.now() < deadline) await sleep(50);
     await relay.stop();
     await source.close();
   }

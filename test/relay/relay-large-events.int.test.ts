@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -79,7 +80,7 @@ describe('the relay process drains backlogs of large events', () => {
 
   async function waitForEmptyOutbox(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while ((await pendingRows(db)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while ((await pendingRows(db)) > 0 && Date.now() < deadline) await sleep(200);
   }
 
   it('item 4: 40 updates of one product with ~60 KB attributes, written while the relay was stopped', async () => {

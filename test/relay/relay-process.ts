@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
@@ -31,7 +32,7 @@ export async function startRelayProcess(env: Record<string, string>): Promise<Re
     const answered = await fetch(`${url}/health`).catch(() => undefined);
     if (answered) break;
     if (i > 600) throw new Error('relay did not answer within 60 s');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return {
     url,
@@ -51,7 +52,7 @@ export async function eventually(condition: () => Promise<boolean>, timeoutMs = 
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return true;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return false;
 }

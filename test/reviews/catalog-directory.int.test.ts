@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { CircuitState } from 'cockatiel';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -112,7 +113,7 @@ describe('catalog product directory (cockatiel timeout, retry, breaker)', () => 
     expect(await codeOf(directory.assertExists(id))).toBe('LOCUS_BACKEND_UNAVAILABLE');
     expect(await codeOf(directory.assertExists(id))).toBe('LOCUS_CIRCUIT_OPEN');
     catalog.mode = 'ok';
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
     await expect(directory.assertExists(id)).resolves.toBeUndefined();
     expect(directory.breaker.state).toBe(CircuitState.Closed);
   });

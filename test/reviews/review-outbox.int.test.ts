@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewCreatedV1, type ReviewState } from '../../src/contracts/review.events.js';
@@ -21,7 +22,6 @@ import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
 
 const logger = createLogger('review-outbox-test', 'silent');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('review outbox source (Mongo wire store → Kafka)', () => {
   let fx: ReviewsFixture;

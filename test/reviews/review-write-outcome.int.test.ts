@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MongoServerError, type Collection, type Db, type Document } from 'mongodb';
 import { decodeEvent } from '../../src/contracts/registry.js';
@@ -21,7 +22,6 @@ import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
 
 const logger = createLogger('review-write-outcome-test', 'silent');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** How old an unconfirmed entry must be before the relay resolves it, in these tests. */
 const RESOLVE_AFTER_MS = 300;
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { MongoClient, type Db } from 'mongodb';
@@ -23,6 +24,8 @@ export interface FakeCatalog {
   /** Answer 500 to this many calls from now, then follow `mode`: a deterministic transient failure. */
   failNext: number;
   calls: number;
+  /** The Authorization header of the last call, to check the service token travels. */
+  authorization?: string;
   close(): Promise<void>;
 }
 
@@ -34,16 +37,18 @@ export async function startFakeCatalog(): Promise<FakeCatalog> {
     mode: 'ok' as FakeCatalog['mode'],
     failNext: 0,
     calls: 0,
+    authorization: undefined as string | undefined,
     close: () => app.close(),
   };
   app.get<{ Params: { id: string } }>('/products/:id', async (request, reply) => {
     fake.calls += 1;
+    fake.authorization = request.headers.authorization;
     if (fake.failNext > 0) {
       fake.failNext -= 1;
       return reply.code(500).send({ code: 'LOCUS_INTERNAL' });
     }
     if (fake.mode === 'fail') return reply.code(500).send({ code: 'LOCUS_INTERNAL' });
-    if (fake.mode === 'hang') await new Promise((resolve) => setTimeout(resolve, 5_000));
+    if (fake.mode === 'hang') await sleep(5_000);
     if (!fake.known.has(request.params.id)) return reply.code(404).send({ code: 'LOCUS_PRODUCT_NOT_FOUND' });
     return { id: request.params.id, version: 1 };
   });

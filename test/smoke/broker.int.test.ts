@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type Broker, type IncomingMessage } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
@@ -41,8 +42,7 @@ describe('Kafka broker', () => {
       },
     });
     const deadline = Date.now() + 30_000;
-    while (received.length < sent.length && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    while (received.length < sent.length && Date.now() < deadline) await sleep(50);
     await consumer.stop();
 
     expect(received).toHaveLength(sent.length);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
@@ -48,7 +49,7 @@ describe('read store replica', () => {
           break;
         }
         if (performance.now() - committedAt > 10_000) throw new Error(`row ${id} never reached the replica`);
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        await sleep(1);
       }
       lags.push(performance.now() - committedAt);
     }
@@ -76,7 +77,7 @@ async function connectWhenReplicated(url: string): Promise<pg.Client> {
     } catch (error) {
       await client.end().catch(() => undefined);
       if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   }
 }
@@ -85,6 +86,6 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 15_000): P
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
   }
 }
