@@ -1,4 +1,4 @@
-import { decodeMessage } from '../../src/projector/batch-plan.js';
+import { decodeMessage } from '../../src/projector/batch/decode.js';
 import type { Change } from '../../src/projector/projection.types.js';
 import type { StreamEvent } from '../../test/projector/projector.fixtures.js';
 

@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import { applyChanges, planChanges } from '../../src/projector/apply-changes.js';
-import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { viewTables, type Change, type Tx } from '../../src/projector/projection.types.js';
 import { createPool } from '../../src/shared/postgres.js';
 import { seededRandom } from '../../test/projector/projector.fixtures.js';

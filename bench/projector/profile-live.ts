@@ -1,12 +1,12 @@
 /**
  * Catch-up with the projector in this process (a profiling aid): produces the benchmark's backlog, runs
  * createProjector over it, and reports how many events each group commit held and how the wall time
- * splits between applying (inside projectBatches) and waiting for Kafka.
+ * splits between applying (inside runBatch) and waiting for Kafka.
  * Run: `npx tsx bench/projector/profile-live.ts [--backlog 200000] [--cap 10000]` (add `node --cpu-prof` via
  * NODE_OPTIONS for a CPU profile; --help lists the options).
  */
 import { createProjectorMetrics } from '../../src/projector/projector.metrics.js';
-import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { createProjector } from '../../src/projector/projector.js';
 import { createTopicOffsetsReader } from '../../src/messaging/topic-offsets.js';
 import { viewTables } from '../../src/projector/projection.types.js';

@@ -1,5 +1,5 @@
 import { applyChanges } from '../../src/projector/apply-changes.js';
-import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { viewTables, withTransaction, type Change } from '../../src/projector/projection.types.js';
 import { createPool } from '../../src/shared/postgres.js';
 import type { StreamEvent } from '../../test/projector/projector.fixtures.js';

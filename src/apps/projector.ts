@@ -10,7 +10,7 @@ import { deadLetterRetention } from '../projector/dead-letter.retention.js';
 import { retryDeadLetter, skipDeadLetter } from '../projector/dead-letter.service.js';
 import { createProjectorMetrics, type ProjectorMetrics } from '../projector/projector.metrics.js';
 import { createProjector } from '../projector/projector.js';
-import { PROJECTOR_SESSION_SETTINGS } from '../projector/project-batch.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../projector/session-settings.js';
 import { viewTables } from '../projector/projection.types.js';
 import { rebuildViews, type RebuildProgress } from '../projector/rebuild.js';
 import { systemClock, type Clock } from '../shared/clock.js';

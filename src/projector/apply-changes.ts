@@ -1,7 +1,6 @@
 import type { AcceptedChanges, Change, Tx, ViewTables } from './projection.types.js';
 import { sendTogether, type Statement } from '../shared/postgres.js';
-import { dedupeChanges } from './batch-plan.js';
-import { acceptNewer, type StoredProduct } from './version-guard.js';
+import { acceptNewer, dedupeChanges, type StoredProduct } from './batch/accept.js';
 import { planRatings, type StoredReview } from './rating-delta.js';
 import { VIEWS } from './views/index.js';
 import { summaryScopeOf, type SummaryScope } from './views/category-summary.view.js';

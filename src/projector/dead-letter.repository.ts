@@ -139,6 +139,28 @@ export function blockedKeysOf(rows: readonly { topic: string; message_key: strin
   return new Set(rows.map((row) => `${row.topic}/${row.message_key}`));
 }
 
+/**
+ * The messages of `ranges` (first to last offset of a partition) that `consumer` skipped, as
+ * `topic/partition/offset`: a rebuild honours the live consumer's skips. One statement per range.
+ */
+export async function skippedOffsets(
+  tx: Tx,
+  consumer: string,
+  ranges: readonly { topic: string; partition: number; first: string; last: string }[],
+): Promise<Set<string>> {
+  const skipped = new Set<string>();
+  for (const { topic, partition, first, last } of ranges) {
+    const result = await tx.query<{ kafka_offset: string }>(
+      `SELECT kafka_offset::text FROM dead_letters
+     WHERE consumer = $1 AND topic = $2 AND partition = $3 AND status = 'skipped'
+       AND kafka_offset BETWEEN $4::bigint AND $5::bigint`,
+      [consumer, topic, partition, first, last],
+    );
+    for (const row of result.rows) skipped.add(`${topic}/${partition}/${row.kafka_offset}`);
+  }
+  return skipped;
+}
+
 export async function listDeadLetters(
   db: pg.Pool | Tx,
   consumer: string,

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { LocusError } from '../shared/errors.js';
-import { applyOwnRows } from './apply-changes.js';
-import { decodeMessage } from './batch-plan.js';
+import { decodeMessage } from './batch/decode.js';
+import { applyInSavepoint } from './batch/isolate.js';
 import {
   deadLetterForUpdate,
   reparkDeadLetter,
@@ -11,7 +11,6 @@ import {
 } from './dead-letter.repository.js';
 import { lockConsumer } from './positions.repository.js';
 import { withTransaction, type Tx, type ViewTables } from './projection.types.js';
-import { isInfrastructureError } from './store-failure.js';
 import { refreshSummariesApart } from './summary-refresh.js';
 import type { SummaryScope } from './views/category-summary.view.js';
 
@@ -137,14 +136,6 @@ async function applyDeadLetter(
     timestamp: letter.createdAt.getTime(),
   });
   if (!('change' in decoded)) return { reason: decoded.reason, errorCode: decoded.code };
-  await tx.query('SAVEPOINT dead_letter');
-  try {
-    await applyOwnRows(tx, tables, [decoded.change], summaries);
-    await tx.query('RELEASE SAVEPOINT dead_letter');
-    return null;
-  } catch (error) {
-    if (isInfrastructureError(error)) throw error;
-    await tx.query('ROLLBACK TO SAVEPOINT dead_letter');
-    return { reason: (error as Error).message, errorCode: 'LOCUS_INTERNAL' };
-  }
+  const result = await applyInSavepoint(tx, tables, decoded.change, summaries);
+  return result.ok ? null : { reason: result.error.message, errorCode: 'LOCUS_INTERNAL' };
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { BatchOutcome } from './batch/batch.types.js';
 
 /** The projector's Prometheus metrics, registered once per process on its registry. */
 export interface ProjectorMetrics {
@@ -74,4 +75,32 @@ export function createProjectorMetrics(registry: Registry): ProjectorMetrics {
       registers,
     }),
   };
+}
+
+/**
+ * Records a committed batch: counts, size, duration (`seconds`, retries included), each event's
+ * freshness at `nowMs`, each partition's lag, and the dead letters and summary failures it left.
+ */
+export function recordBatch(
+  metrics: ProjectorMetrics,
+  consumer: string,
+  outcome: BatchOutcome,
+  seconds: number,
+  nowMs: number,
+): void {
+  if (outcome.skippedBelowPosition > 0) metrics.eventsSkipped.inc({ consumer }, outcome.skippedBelowPosition);
+  for (const code of outcome.deadLetterCodes) metrics.deadLetters.inc({ consumer, code });
+  if (outcome.summaryFailures > 0) metrics.summaryFailures.inc({ consumer }, outcome.summaryFailures);
+  if (outcome.handled === 0) return;
+  metrics.eventsApplied.inc({ consumer }, outcome.handled);
+  metrics.batchSize.observe({ consumer }, outcome.handled);
+  metrics.batchDuration.observe({ consumer }, seconds);
+  for (const time of outcome.eventTimes)
+    metrics.freshness.observe({ consumer }, Math.max(0, (nowMs - Date.parse(time)) / 1000));
+  for (const p of outcome.positions) {
+    metrics.lag.set(
+      { consumer, topic: p.topic, partition: String(p.partition) },
+      Math.max(0, Number(BigInt(p.highWatermark) - BigInt(p.nextOffset))),
+    );
+  }
 }

@@ -3,14 +3,19 @@ import type { Topics } from '../contracts/topics.js';
 import type { BatchConsumer, Broker, IncomingBatch, PartitionPosition } from '../messaging/kafka.js';
 import type { TopicOffsetsReader } from '../messaging/topic-offsets.js';
 import { LocusError } from '../shared/errors.js';
+import type { Clock } from '../shared/clock.js';
 import type { HealthCheck } from '../shared/http-server.js';
-import { decodeAhead } from './batch-plan.js';
+import type { BatchOutcome, ProjectionTarget } from './batch/batch.types.js';
+import { createDecodeCache } from './batch/decode.js';
+import { runBatch } from './batch/run-batch.js';
 import { countOpenDeadLetters } from './dead-letter.repository.js';
 import { loadPositions } from './positions.repository.js';
-import { projectBatches, type BatchOutcome, type ProjectionTarget } from './project-batch.js';
+import { recordBatch, type ProjectorMetrics } from './projector.metrics.js';
 import { describeBreak, positionBreaks, type PositionBreak } from './topic-continuity.js';
 
 export interface ProjectorOptions extends ProjectionTarget {
+  clock: Clock;
+  metrics?: ProjectorMetrics;
   broker: Broker;
   /** Earliest and end offsets, checked against the stored positions with every lag poll. */
   topicOffsets: TopicOffsetsReader;
@@ -50,8 +55,8 @@ export function topicList(topics: Topics): string[] {
 
 /**
  * The projector's consume loop: a batch consumer that resumes from the positions stored in the read
- * store (never Kafka's committed offsets), applies each batch with projectBatch, and watches its own
- * lag so /health can tell "stuck" (lag and no progress) from "idle" (no lag).
+ * store (never Kafka's committed offsets), applies each batch with runBatch, records its metrics, and
+ * watches its own lag so /health can tell "stuck" (lag and no progress) from "idle" (no lag).
  */
 export function createProjector(options: ProjectorOptions): Projector {
   const { consumer, clock } = options;
@@ -63,6 +68,7 @@ export function createProjector(options: ProjectorOptions): Projector {
   let lastProgressAt = clock.now();
   let breaks: PositionBreak[] = [];
   const topics = topicList(options.topics);
+  const decoder = createDecodeCache();
 
   const measureLag = async (): Promise<number> => {
     // Positions first: read after the offsets, a batch committed in between could pass an end offset.
@@ -120,11 +126,16 @@ export function createProjector(options: ProjectorOptions): Projector {
         maxBytesPerPartition: 512 * 1024,
         // Resuming after a failure or a reassignment, and stopping, wait for the fetch in flight.
         maxWaitMs: 500,
-        onFetched: (batch) => decodeAhead(batch.messages),
+        onFetched: (batch) => decoder.decodeAhead(batch.messages),
         handleBatches: async (batches) => {
           const { healthy, halted } = splitHalted(batches, breaks);
           if (healthy.length > 0) {
-            const outcome = await projectBatches(options, healthy);
+            const started = performance.now();
+            const outcome = await runBatch(options, healthy, decoder.decode);
+            if (options.metrics) {
+              const seconds = (performance.now() - started) / 1000;
+              recordBatch(options.metrics, consumer, outcome, seconds, clock.now().getTime());
+            }
             if (outcome.handled > 0) {
               handled += outcome.handled;
               lastProgressAt = clock.now();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ProductUpdatedV1 } from '../../src/contracts/catalog.events.js';
 import { createEnvelope } from '../../src/contracts/registry.js';
 import type { IncomingMessage } from '../../src/messaging/kafka.js';
-import { decodeMessage } from '../../src/projector/batch-plan.js';
+import { decodeMessage } from '../../src/projector/batch/decode.js';
 
 const id = '0b6f7c1e-5a0b-4a8e-9a57-3c1f6c1d2e3f';
 const product = {

@@ -1,8 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopic } from '../../src/apps/projector.js';
-import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
+import { deadLetterTopic, topicNames, topicSpecs } from '../../src/contracts/topics.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
 import {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopic, startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
+import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
 import { MAX_PRICE_AMOUNT } from '../../src/contracts/bounds.js';
 import { ProductCreatedV1 } from '../../src/contracts/catalog.events.js';
 import { createEnvelope } from '../../src/contracts/registry.js';
-import { topicNames } from '../../src/contracts/topics.js';
+import { deadLetterTopic, topicNames } from '../../src/contracts/topics.js';
 import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import {
-  deadLetterTopic,
   PROJECTOR_SETTINGS,
   type ProjectorConfig,
   type ProjectorProcess,
@@ -30,7 +29,7 @@ import {
   ReviewUpdatedV1,
   type ReviewState,
 } from '../../src/contracts/review.events.js';
-import { topicNames, topicSpecs, type Topics } from '../../src/contracts/topics.js';
+import { deadLetterTopic, topicNames, topicSpecs, type Topics } from '../../src/contracts/topics.js';
 import type { MessageProducer, OutgoingMessage } from '../../src/messaging/kafka.js';
 
 /** A seeded pseudo-random generator (mulberry32), so a failing stream can be reproduced. */

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/project-batch.js';
+import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { arrayLiteral, createPool, sendTogether, sessionOptions } from '../../src/shared/postgres.js';
 
 describe('createPool session settings', () => {

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { CategoryState, ProductState } from '../../src/contracts/catalog.events.js';
 import type { EventEnvelope } from '../../src/contracts/envelope.js';
 import { applyChanges } from '../../src/projector/apply-changes.js';
-import { toChange } from '../../src/projector/batch-plan.js';
+import { toChange } from '../../src/projector/batch/decode.js';
 import { viewTables, withTransaction } from '../../src/projector/projection.types.js';
 import {
   ensureReviewIndexes,
