@@ -4,6 +4,7 @@ import type { CatalogDb } from '../catalog/catalog.tables.js';
 import { idempotencyKeyRetention } from '../catalog/idempotency.retention.js';
 import { topicNames } from '../contracts/topics.js';
 import { systemClock, uuidGenerator } from '../shared/clock.js';
+import { loadApiTokens } from '../shared/auth.tokens.js';
 import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
@@ -28,6 +29,7 @@ export async function main(): Promise<void> {
     'LOCUS_LOG_LEVEL',
     'LOCUS_RATE_LIMIT_WRITES_PER_MINUTE',
   ]);
+  const tokens = loadApiTokens();
   const logger = createLogger('catalog', config.LOCUS_LOG_LEVEL);
   await runUntilSignal('catalog', logger, async () => {
     const pool = createPool(config.LOCUS_CATALOG_DB_URL, {
@@ -43,6 +45,7 @@ export async function main(): Promise<void> {
       logger,
       metrics,
       writesPerMinute: perMinuteOf('LOCUS_RATE_LIMIT_WRITES_PER_MINUTE', config),
+      tokens,
       healthChecks: [{ name: 'catalog-store', check: async () => void (await sql`SELECT 1`.execute(db)) }],
     });
     await app.listen({ port: portOf(config, 'LOCUS_CATALOG_PORT'), host: config.LOCUS_HOST });

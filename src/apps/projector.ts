@@ -13,6 +13,8 @@ import { createProjector } from '../projector/projector.js';
 import { PROJECTOR_SESSION_SETTINGS } from '../projector/session-settings.js';
 import { viewTables } from '../projector/projection.types.js';
 import { rebuildViews, type RebuildProgress } from '../projector/rebuild.js';
+import { ADMIN_AUTH, registerAuth } from '../shared/auth.js';
+import { loadApiTokens } from '../shared/auth.tokens.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { loadConfig, portOf, positiveOf, type Config } from '../shared/config.js';
 import { LocusError } from '../shared/errors.js';
@@ -137,6 +139,7 @@ export async function startProjectorProcess(
       { name: 'read-store', check: async () => void (await pool.query('SELECT 1')) },
     ],
   });
+  await registerAuth(app, loadApiTokens(), ADMIN_AUTH);
   registerAdminRoutes(app, { pool, consumer, tables, rebuild });
   await projector.start();
   const retentionMs = positiveOf(config, 'LOCUS_DEAD_LETTER_RETENTION_DAYS') * 86_400_000;

@@ -7,7 +7,8 @@ import { createPool } from '../shared/postgres.js';
 import { runUntilSignal, type RunningProcess } from '../shared/process-runner.js';
 import type { ResilienceOptions } from '../query/backend.policy.js';
 import { BytesMeter } from '../query/bytes-meter.js';
-import { buildQueryApp } from '../query/query.app.js';
+import { buildQueryApp, readsNeedTokenOf } from '../query/query.app.js';
+import { loadApiTokens, serviceToken } from '../shared/auth.tokens.js';
 import { compositionOf } from '../query/composition.setting.js';
 import { ReadStore } from '../query/read-store.js';
 import { perMinuteOf } from '../shared/rate-limit.js';
@@ -32,11 +33,14 @@ const SETTINGS = [
   'LOCUS_RATE_LIMIT_HEAVY_PER_MINUTE',
   'LOCUS_QUERY_COMPOSITION',
   'LOCUS_QUERY_EXPORT_IDLE_MS',
+  'LOCUS_QUERY_READS',
 ] as const;
 
 /** The query service's composition root: two read-store pools, two upstream APIs, one HTTP server. */
 export async function main(): Promise<void> {
   const config = loadConfig(SETTINGS);
+  const tokens = loadApiTokens();
+  const ownToken = serviceToken();
   const logger = createLogger('query');
   await runUntilSignal('query', logger, async (): Promise<RunningProcess> => {
     const statementTimeoutMs = positiveOf(config, 'LOCUS_QUERY_STATEMENT_TIMEOUT_MS');
@@ -78,11 +82,21 @@ export async function main(): Promise<void> {
     });
     const app = await buildQueryApp({
       store,
-      catalogApi: new ExportApi('catalog-api', config.LOCUS_CATALOG_URL, resilience, 500, (n) =>
-        bytes.add('catalog-api', n),
+      catalogApi: new ExportApi(
+        'catalog-api',
+        config.LOCUS_CATALOG_URL,
+        resilience,
+        500,
+        (n) => bytes.add('catalog-api', n),
+        ownToken,
       ),
-      reviewsApi: new ExportApi('reviews-api', config.LOCUS_REVIEWS_URL, resilience, 500, (n) =>
-        bytes.add('reviews-api', n),
+      reviewsApi: new ExportApi(
+        'reviews-api',
+        config.LOCUS_REVIEWS_URL,
+        resilience,
+        500,
+        (n) => bytes.add('reviews-api', n),
+        ownToken,
       ),
       clock: systemClock,
       logger,
@@ -90,6 +104,8 @@ export async function main(): Promise<void> {
       settings,
       compositionEnabled: compositionOf(config),
       heavyPerMinute: perMinuteOf('LOCUS_RATE_LIMIT_HEAVY_PER_MINUTE', config),
+      tokens,
+      readsNeedToken: readsNeedTokenOf(config),
     });
     await app.listen({ port: portOf(config, 'LOCUS_QUERY_PORT'), host: config.LOCUS_HOST });
     return {

@@ -13,6 +13,8 @@ import type { RelayDeadLetterStore } from '../relay/relay-dead-letters.js';
 import { createRelayMetrics } from '../relay/relay.metrics.js';
 import { runRelay, type RunningRelay } from '../relay/relay.js';
 import { reviewsDeadLetters, reviewsOutboxSource } from '../reviews/review-outbox.relay.js';
+import { ADMIN_AUTH, registerAuth } from '../shared/auth.js';
+import { loadApiTokens } from '../shared/auth.tokens.js';
 import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { LocusError } from '../shared/errors.js';
 import { closeHttpServer, createHttpServer, degraded, type HealthCheck } from '../shared/http-server.js';
@@ -52,6 +54,7 @@ async function run(): Promise<void> {
     'LOCUS_OUTBOX_RETENTION_HOURS',
     'LOCUS_RELAY_MAX_REQUEST_BYTES',
   ]);
+  const tokens = loadApiTokens();
   const logger = createLogger('relay', config.LOCUS_LOG_LEVEL);
   const batchSize = positiveOf(config, 'LOCUS_RELAY_BATCH_SIZE');
   const retentionMs = positiveOf(config, 'LOCUS_OUTBOX_RETENTION_HOURS', 'number') * 3600_000;
@@ -90,6 +93,7 @@ async function run(): Promise<void> {
       metrics,
       healthChecks: relays.map((relay, i) => relayHealth(relay, sources[i]!.deadLetters)),
     });
+    await registerAuth(app, tokens, ADMIN_AUTH);
     registerRelayAdminRoutes(app, new Map(sources.map((s) => [s.name, s.deadLetters] as const)));
     await app.listen({ port: portOf(config, 'LOCUS_RELAY_PORT'), host: config.LOCUS_HOST });
 

@@ -5,6 +5,7 @@ import { reviewIdempotencyKeyRetention, writeOutcomeRetention } from '../reviews
 import { createReviewService } from '../reviews/review.service.js';
 import { buildReviewsServer } from '../reviews/reviews.server.js';
 import { systemClock, uuidGenerator } from '../shared/clock.js';
+import { loadApiTokens, serviceToken } from '../shared/auth.tokens.js';
 import { loadConfig, portOf, positiveOf } from '../shared/config.js';
 import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
@@ -30,6 +31,7 @@ export async function main(): Promise<void> {
     'LOCUS_LOG_LEVEL',
     'LOCUS_RATE_LIMIT_WRITES_PER_MINUTE',
   ]);
+  const tokens = loadApiTokens();
   const logger = createLogger('reviews', config.LOCUS_LOG_LEVEL);
   await runUntilSignal('reviews', logger, async () => {
     const client = await new MongoClient(config.LOCUS_MONGO_URL, {
@@ -42,7 +44,11 @@ export async function main(): Promise<void> {
       db,
       clock: systemClock,
       newId: uuidGenerator,
-      products: createCatalogDirectory({ baseUrl: config.LOCUS_CATALOG_URL, clock: systemClock }),
+      products: createCatalogDirectory({
+        baseUrl: config.LOCUS_CATALOG_URL,
+        clock: systemClock,
+        token: serviceToken(),
+      }),
       logger,
     });
     const metrics = createMetricsRegistry('reviews');
@@ -52,6 +58,7 @@ export async function main(): Promise<void> {
       logger,
       metrics,
       writesPerMinute: perMinuteOf('LOCUS_RATE_LIMIT_WRITES_PER_MINUTE', config),
+      tokens,
     });
     await app.listen({ port: portOf(config, 'LOCUS_REVIEWS_PORT'), host: config.LOCUS_HOST });
     const retentionMs = positiveOf(config, 'LOCUS_IDEMPOTENCY_RETENTION_HOURS') * 3_600_000;

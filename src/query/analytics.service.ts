@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import { LocusError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
 import * as aggregate from './analytics.aggregate.js';
+import { QueryRouter, type RouteShape } from './analytics.routing.js';
 import type {
   CategoryReport,
   CategoryReportParams,
@@ -18,14 +19,8 @@ import type { Deadline } from './deadline.js';
 import * as procedures from './procedures.js';
 import type { ReadStore } from './read-store.js';
 import { replicaRowSource } from './replica.rows.js';
-import {
-  chooseStrategy,
-  type HeavyQuery,
-  type RoutingDecision,
-  type Strategy,
-  type StrategyChoice,
-  type TableStats,
-} from './strategy.router.js';
+import type { RoutingInputsSource } from './routing.inputs.js';
+import type { HeavyQuery, RoutingDecision, Strategy, StrategyChoice } from './strategy.router.js';
 import { compositionRowSource, type ExportApi } from './upstream.client.js';
 
 export interface AnalyticsDeps {
@@ -39,6 +34,9 @@ export interface AnalyticsDeps {
   compositionEnabled: boolean;
   /** The longest statement_timeout of an export's snapshot: the server's export deadline. */
   exportStatementLimitMs: number;
+  /** Row widths and the link for `auto`; without them it counts rows only. */
+  inputs?: RoutingInputsSource;
+  logger?: Logger;
 }
 
 export interface Routed<T> {
@@ -48,71 +46,24 @@ export interface Routed<T> {
 }
 
 /**
- * Row-count statistics of the replica (planner estimates). `reltuples` is -1 for a table never
- * analysed; then the planner's own row estimate for a full scan stands in. The window's share of the
- * reviews comes from the planner's estimate for the window predicate.
- */
-async function replicaStats(
-  db: pg.PoolClient,
-  window: Window,
-): Promise<{ stats: TableStats; windowFraction: number }> {
-  const { rows } = await db.query<{ relname: string; reltuples: number }>(
-    `SELECT relname, reltuples::float8 AS reltuples FROM pg_class
-     WHERE relname IN ('product_summary', 'review_view', 'category_view') AND relnamespace = 'public'::regnamespace`,
-  );
-  const planRows = async (sql: string, values: unknown[] = []) => {
-    const { rows: plan } = await db.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
-      `EXPLAIN (FORMAT JSON) ${sql}`,
-      values,
-    );
-    return plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0;
-  };
-  const estimate = async (table: string) => {
-    const reltuples = rows.find((row) => row.relname === table)?.reltuples ?? -1;
-    return reltuples >= 0 ? reltuples : planRows(`SELECT 1 FROM ${table}`);
-  };
-  const stats = {
-    products: await estimate('product_summary'),
-    reviews: await estimate('review_view'),
-    categories: await estimate('category_view'),
-  };
-  const inWindow = await planRows('SELECT 1 FROM review_view WHERE created_at >= $1 AND created_at < $2', [
-    window.from,
-    window.to,
-  ]);
-  return { stats, windowFraction: stats.reviews > 0 ? Math.min(1, inWindow / stats.reviews) : 1 };
-}
-
-/**
  * Runs one heavy query by the chosen strategy. Locality and service-join read ONLY the replica (after
  * checking it is reachable and fresh enough); composition reads only the owners' APIs, except that
  * `auto` consults the replica's statistics to decide. Every strategy returns the same answer.
  */
 export class AnalyticsService {
-  constructor(private readonly deps: AnalyticsDeps) {}
+  private readonly router: QueryRouter;
 
-  private async resolve(
+  constructor(private readonly deps: AnalyticsDeps) {
+    this.router = new QueryRouter(deps);
+  }
+
+  private resolve(
     choice: StrategyChoice,
     deadline: Deadline,
-    route: Omit<Parameters<typeof chooseStrategy>[0], 'stats' | 'windowFraction'>,
+    route: RouteShape,
     window: Window,
   ): Promise<{ strategy: Strategy; decision?: RoutingDecision }> {
-    if (choice === 'composition' && !this.deps.compositionEnabled) {
-      throw new LocusError(
-        'LOCUS_COMPOSITION_DISABLED',
-        'strategy=composition is switched off on this service (LOCUS_QUERY_COMPOSITION); use auto, locality or service-join',
-        { details: [{ field: 'querystring/strategy', message: 'composition is disabled' }] },
-      );
-    }
-    if (choice !== 'auto') return { strategy: choice };
-    await this.deps.store.requireFreshReplica(deadline);
-    const { stats, windowFraction } = await this.deps.store.inReplicaSnapshot(
-      deadline,
-      'routing statistics',
-      (db) => replicaStats(db, window),
-    );
-    const decision = chooseStrategy({ ...route, stats, windowFraction });
-    return { strategy: decision.strategy, decision };
+    return this.router.resolve(choice, deadline, route, window);
   }
 
   private async run<T>(

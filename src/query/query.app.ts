@@ -1,5 +1,8 @@
 import type { Registry } from 'prom-client';
 import type { Clock } from '../shared/clock.js';
+import { registerAuth, type AuthRule } from '../shared/auth.js';
+import { loadApiTokens, type ApiToken } from '../shared/auth.tokens.js';
+import { LocusError } from '../shared/errors.js';
 import { createHttpServer, type HttpServer } from '../shared/http-server.js';
 import type { Logger } from '../shared/logger.js';
 import { perMinuteOf, registerRateLimits } from '../shared/rate-limit.js';
@@ -23,7 +26,36 @@ export interface QueryAppDeps {
   compositionEnabled: boolean;
   /** `/analytics/*` requests one client may send per minute (default: the setting's default). */
   heavyPerMinute?: number;
+  /** The bearer tokens accepted (default: from the environment, see loadApiTokens). */
+  tokens?: readonly ApiToken[];
+  /** Whether every read needs a token with the `read` scope (LOCUS_QUERY_READS=token); default open. */
+  readsNeedToken?: boolean;
 }
+
+/**
+ * Whether the reads need a token: LOCUS_QUERY_READS is `open` or `token`.
+ * @throws LocusError LOCUS_CONFIG_INVALID for any other value.
+ */
+export function readsNeedTokenOf(config: Readonly<{ LOCUS_QUERY_READS: string }>): boolean {
+  const value = config.LOCUS_QUERY_READS;
+  if (value !== 'open' && value !== 'token') {
+    throw new LocusError('LOCUS_CONFIG_INVALID', `LOCUS_QUERY_READS must be open or token, got "${value}"`);
+  }
+  return value === 'token';
+}
+
+/**
+ * `/analytics/export` needs `export` even when reads are open: it dumps every review with its author,
+ * the same personal data as the reviews service's own `/export/reviews`, and is the heaviest route.
+ */
+function queryAuthRules(readsNeedToken: boolean): AuthRule[] {
+  const rules: AuthRule[] = [{ pathPrefix: '/analytics/export', scope: 'export' }];
+  if (readsNeedToken) rules.push({ methods: ['GET', 'HEAD'], scope: 'read' });
+  return rules;
+}
+
+/** Row widths change with the data and the link with the network: neither from one request to the next. */
+export const ROUTING_REFRESH_MS = 60_000;
 
 /** How long /health waits for the replica's freshness probe. */
 const HEALTH_PROBE_MS = 2_000;
@@ -57,6 +89,7 @@ export async function buildQueryApp(deps: QueryAppDeps): Promise<HttpServer> {
       perMinute: deps.heavyPerMinute ?? perMinuteOf('LOCUS_RATE_LIMIT_HEAVY_PER_MINUTE'),
     },
   ]);
+  await registerAuth(app, deps.tokens ?? loadApiTokens(), queryAuthRules(deps.readsNeedToken ?? false));
   registerCatalogRoutes(app, deps.store, deps.settings);
   const analytics = new AnalyticsService({
     store: deps.store,

@@ -174,6 +174,6 @@ function byTime(
     reason:
       `locality ~${Math.round(estimate.locality)} ms (${mb(estimate.localityBytes)} MB), ` +
       `service-join ~${Math.round(estimate.serviceJoin)} ms (${mb(estimate.serviceJoinBytes)} MB) ` +
-      `over ${link.rttMs} ms RTT, ${mb(link.bytesPerSecond)} MB/s`,
+      `over ${Number(link.rttMs.toPrecision(3))} ms RTT, ${mb(link.bytesPerSecond)} MB/s`,
   };
 }

@@ -23,6 +23,8 @@ export class ExportApi {
     readonly pageSize = 500,
     /** Told the size of every body received, for the bytes-moved metric. */
     private readonly onBytes: (bytes: number) => void = () => undefined,
+    /** This service's own bearer token: the owners' exports need the `export` scope. */
+    private readonly token?: string,
   ) {
     this.policy = new BackendPolicy(name, resilience, upstreamClassifier);
   }
@@ -41,7 +43,7 @@ export class ExportApi {
       const page = await this.policy.execute(deadline, `${this.name} ${path}`, async (signal) => {
         let response: Response;
         try {
-          response = await fetch(url, { signal, headers: { accept: 'application/json' } });
+          response = await fetch(url, { signal, headers: this.headers() });
         } catch (error) {
           throw new UpstreamError(`${this.name}: ${(error as Error).message}`, undefined, { cause: error });
         }
@@ -63,6 +65,12 @@ export class ExportApi {
       if (page.next === null || page.next === undefined || page.items.length === 0) return;
       after = page.next;
     }
+  }
+
+  private headers(): Record<string, string> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    return headers;
   }
 }
 

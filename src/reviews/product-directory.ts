@@ -38,6 +38,8 @@ export interface CatalogDirectoryOptions {
   halfOpenAfterMs?: number;
   /** How long a product seen to exist is trusted without asking again (0 disables the cache). */
   cacheTtlMs?: number;
+  /** The reviews service's own bearer token, sent with every check (LOCUS_SERVICE_TOKEN). */
+  token?: string;
 }
 
 /**
@@ -73,11 +75,10 @@ export function createCatalogDirectory(options: CatalogDirectoryOptions): Produc
     timeout(options.timeoutMs ?? 1_000, TimeoutStrategy.Aggressive),
   );
 
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   const ask = async (productId: string, signal: AbortSignal): Promise<boolean> => {
-    const response = await fetch(`${baseUrl}/products/${encodeURIComponent(productId)}`, {
-      signal,
-      headers: { accept: 'application/json' },
-    });
+    const response = await fetch(`${baseUrl}/products/${encodeURIComponent(productId)}`, { signal, headers });
     await response.body?.cancel();
     if (response.status === 200) return true;
     if (response.status === 404) return false;

@@ -98,7 +98,39 @@ const SETTINGS = {
   LOCUS_DEAD_LETTER_RETENTION_DAYS: '30',
   /** How often the catalog, reviews and projector run their retention purge (the first run is at start). */
   LOCUS_RETENTION_INTERVAL_SECONDS: '3600',
+  /**
+   * Query service: `open` (the default) serves the reads to anyone; `token` asks a bearer token with
+   * the `read` scope on every route but /health, /metrics and /documentation.
+   */
+  LOCUS_QUERY_READS: 'open',
 } as const satisfies Record<string, string | undefined>;
+
+/**
+ * Settings read only when set, with no default: the HTTP credentials (see src/shared/auth.tokens.ts).
+ * A process with none of the first three accepts no token, so it refuses every write, export and
+ * admin call.
+ */
+export const OPTIONAL_SETTINGS = {
+  /** A JSON file, readable by its owner only, listing `[{name, token, scopes}]`. */
+  LOCUS_API_TOKENS_FILE: 'path of the API token file',
+  /** The same list inline, for deployments that pass secrets as environment variables. */
+  LOCUS_API_TOKENS: 'API tokens as JSON',
+  /** A development token accepted with every scope (the native stack writes it to ~/.locus/env). */
+  LOCUS_DEV_TOKEN: 'development token with every scope',
+  /** The token a service sends with its calls to other services; LOCUS_DEV_TOKEN when unset. */
+  LOCUS_SERVICE_TOKEN: 'token this service sends to others',
+} as const;
+
+export type OptionalSettingName = keyof typeof OPTIONAL_SETTINGS;
+
+/** An optional setting's value, or undefined when it is unset or empty. */
+export function optionalSetting(
+  name: OptionalSettingName,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
 
 export type SettingName = keyof typeof SETTINGS;
 export type Config<K extends SettingName> = Readonly<Record<K, string>>;

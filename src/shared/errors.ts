@@ -9,6 +9,10 @@ export const ERROR_CODES = {
   LOCUS_UNKNOWN_FIELD: 400,
   /** A key in user input starts with `$` or contains `.` (would be a MongoDB operator or path). */
   LOCUS_UNSAFE_KEY: 400,
+  /** No bearer token, or one this process does not accept; the answer carries `WWW-Authenticate`. */
+  LOCUS_UNAUTHORIZED: 401,
+  /** The bearer token is valid but lacks the scope the route needs (named in the details). */
+  LOCUS_FORBIDDEN: 403,
   LOCUS_NOT_FOUND: 404,
   /** The path exists but not with this HTTP method; the answer names the methods in `Allow`. */
   LOCUS_METHOD_NOT_ALLOWED: 405,

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
+import { BEARER_SCHEME } from './auth.js';
 import { ERROR_CODES, isLocusError, LocusError, type ErrorCode } from './errors.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Logger } from './logger.js';
@@ -102,7 +103,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
 
   await app.register(swagger, {
-    openapi: { info: { title: `locus ${options.name}`, description: options.description, version: '0.1.0' } },
+    openapi: {
+      info: { title: `locus ${options.name}`, description: options.description, version: '0.1.0' },
+      // Routes behind a token name this scheme (auth.ts), so the docs page's "Authorize" sends it.
+      components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer' } } },
+    },
     transformObject: (documents) =>
       'openapiObject' in documents
         ? defaultedParametersOptional(documents.openapiObject)

@@ -32,8 +32,11 @@ export interface Pipeline {
 
 const PROCESSES = ['catalog', 'reviews', 'relay', 'projector', 'query'] as const;
 
-/** Starts catalog, reviews, relay, projector and query the way `locus example` does, on free ports. */
-export async function startPipeline(): Promise<Pipeline> {
+/**
+ * Starts catalog, reviews, relay, projector and query the way `locus example` does, on free ports;
+ * `env` adds or overrides settings of all five (tokens, log level).
+ */
+export async function startPipeline(env: Record<string, string> = {}): Promise<Pipeline> {
   const [catalogDatabase, readDatabase] = await Promise.all([
     createTestDatabase('catalog'),
     createTestDatabase('readmodel'),
@@ -62,6 +65,7 @@ export async function startPipeline(): Promise<Pipeline> {
     LOCUS_PROJECTOR_PORT: String(ports.projector),
     LOCUS_RELAY_PORT: String(ports.relay),
     LOCUS_LOG_LEVEL: 'warn',
+    ...env,
   });
   const catalogDb = new pg.Pool({ connectionString: catalogDatabase.url, max: 2 });
   const readDb = new pg.Pool({ connectionString: readDatabase.url, max: 2 });

@@ -8,6 +8,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { createPool } from '../../src/shared/postgres.js';
 import type { ResilienceOptions } from '../../src/query/backend.policy.js';
+import type { LinkSetting } from '../../src/query/link.estimate.js';
 import { buildQueryApp } from '../../src/query/query.app.js';
 import { ReadStore } from '../../src/query/read-store.js';
 import type { RequestSettings } from '../../src/query/request-context.js';
@@ -338,6 +339,8 @@ export async function startQueryService(options: {
   /** Whether strategy=composition is served: on unless a test asks otherwise. */
   compositionEnabled?: boolean;
   heavyPerMinute?: number;
+  /** The link `auto` weighs (default: measured against the replica, as in production). */
+  link?: LinkSetting;
 }): Promise<TestQueryService> {
   const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
   const replica = createPool(options.replicaUrl, {
@@ -368,6 +371,7 @@ export async function startQueryService(options: {
     settings: { ...TEST_SETTINGS, ...options.settings },
     compositionEnabled: options.compositionEnabled ?? true,
     heavyPerMinute: options.heavyPerMinute,
+    link: options.link,
   });
   await app.ready();
   sendingDevToken(app);
