@@ -10,6 +10,7 @@ import { BytesMeter } from '../query/bytes-meter.js';
 import { buildQueryApp, readsNeedTokenOf } from '../query/query.app.js';
 import { loadApiTokens, serviceToken } from '../shared/auth.tokens.js';
 import { compositionOf } from '../query/composition.setting.js';
+import { linkSettingOf } from '../query/link.estimate.js';
 import { ReadStore } from '../query/read-store.js';
 import { perMinuteOf } from '../shared/rate-limit.js';
 import type { RequestSettings } from '../query/request-context.js';
@@ -34,6 +35,9 @@ const SETTINGS = [
   'LOCUS_QUERY_COMPOSITION',
   'LOCUS_QUERY_EXPORT_IDLE_MS',
   'LOCUS_QUERY_READS',
+  'LOCUS_QUERY_LINK_RTT_MS',
+  'LOCUS_QUERY_LINK_MBPS',
+  'LOCUS_QUERY_ROUTING_REFRESH_SECONDS',
 ] as const;
 
 /** The query service's composition root: two read-store pools, two upstream APIs, one HTTP server. */
@@ -106,6 +110,8 @@ export async function main(): Promise<void> {
       heavyPerMinute: perMinuteOf('LOCUS_RATE_LIMIT_HEAVY_PER_MINUTE', config),
       tokens,
       readsNeedToken: readsNeedTokenOf(config),
+      link: linkSettingOf(config),
+      routingRefreshMs: positiveOf(config, 'LOCUS_QUERY_ROUTING_REFRESH_SECONDS') * 1000,
     });
     await app.listen({ port: portOf(config, 'LOCUS_QUERY_PORT'), host: config.LOCUS_HOST });
     return {

@@ -10,8 +10,10 @@ import { registerAnalyticsRoutes } from './analytics.routes.js';
 import { AnalyticsService } from './analytics.service.js';
 import { registerCatalogRoutes } from './catalog.routes.js';
 import { Deadline } from './deadline.js';
+import type { LinkSetting } from './link.estimate.js';
 import type { ReadStore } from './read-store.js';
 import type { RequestSettings } from './request-context.js';
+import { RoutingInputsSource } from './routing.inputs.js';
 import type { ExportApi } from './upstream.client.js';
 
 export interface QueryAppDeps {
@@ -26,6 +28,10 @@ export interface QueryAppDeps {
   compositionEnabled: boolean;
   /** `/analytics/*` requests one client may send per minute (default: the setting's default). */
   heavyPerMinute?: number;
+  /** The link to the replica as `auto` weighs it (default: both halves measured). */
+  link?: LinkSetting;
+  /** How often row widths and the link are read again (default ROUTING_REFRESH_MS). */
+  routingRefreshMs?: number;
   /** The bearer tokens accepted (default: from the environment, see loadApiTokens). */
   tokens?: readonly ApiToken[];
   /** Whether every read needs a token with the `read` scope (LOCUS_QUERY_READS=token); default open. */
@@ -97,6 +103,13 @@ export async function buildQueryApp(deps: QueryAppDeps): Promise<HttpServer> {
     reviewsApi: deps.reviewsApi,
     compositionEnabled: deps.compositionEnabled,
     exportStatementLimitMs: deps.settings.exportDeadlineMs,
+    inputs: new RoutingInputsSource({
+      store: deps.store,
+      link: deps.link ?? { rttMs: 'measure', megabitsPerSecond: 'measure' },
+      refreshMs: deps.routingRefreshMs ?? ROUTING_REFRESH_MS,
+      logger: deps.logger,
+    }),
+    logger: deps.logger,
   });
   registerAnalyticsRoutes(app, { store: deps.store, analytics, clock: deps.clock, settings: deps.settings });
   return app;

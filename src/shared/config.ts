@@ -77,6 +77,15 @@ const SETTINGS = {
    * connection, and the replica connection and snapshot serving it are released.
    */
   LOCUS_QUERY_EXPORT_IDLE_MS: '30000',
+  /**
+   * Query service: the link to the replica as `strategy=auto` weighs it — round trip in milliseconds,
+   * throughput in megabits per second — or `measure` to time a trivial query and a large result
+   * against the replica, again every LOCUS_QUERY_ROUTING_REFRESH_SECONDS.
+   */
+  LOCUS_QUERY_LINK_RTT_MS: 'measure',
+  LOCUS_QUERY_LINK_MBPS: 'measure',
+  /** Query service: how often the row widths (pg_stats) and a measured link are read again. */
+  LOCUS_QUERY_ROUTING_REFRESH_SECONDS: '60',
   /** Query service: consecutive failures that open a backend's breaker, and its half-open delay. */
   LOCUS_BREAKER_FAILURES: '5',
   LOCUS_BREAKER_HALF_OPEN_MS: '5000',
