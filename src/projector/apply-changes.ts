@@ -2,6 +2,7 @@ import type { AcceptedChanges, Change, Tx, ViewTables } from './projection.types
 import { sendTogether, type Statement } from '../shared/postgres.js';
 import { acceptNewer, dedupeChanges, type StoredProduct } from './batch/accept.js';
 import { planRatings, type StoredReview } from './rating-delta.js';
+import { planRollups } from './rollup-delta.js';
 import { VIEWS } from './views/index.js';
 import { summaryScopeOf, type SummaryScope } from './views/category-summary.view.js';
 
@@ -89,6 +90,7 @@ export function splitAccepted(
     renamedProductIds: [],
     touchedProductIds: [],
     ratings: { deltas: [], recompute: [] },
+    rollups: { reviews: [], moves: [] },
   };
   const newProductIds: string[] = [];
   const touched = new Set<string>();
@@ -123,6 +125,7 @@ export function splitAccepted(
     }
   }
   split.ratings = planRatings(split.reviewUpserts, split.reviewDeletes, previousReviews, newProductIds);
+  split.rollups = planRollups(split, previousReviews, previous);
   for (const id of split.ratings.recompute) touched.add(id);
   split.touchedProductIds = [...touched];
   split.productCategoryIds = [...categories];

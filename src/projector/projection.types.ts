@@ -4,6 +4,7 @@ import type { CategoryState, ProductState } from '../contracts/catalog.events.js
 import type { AggregateType } from '../contracts/envelope.js';
 import type { ReviewState } from '../contracts/review.events.js';
 import type { RatingPlan } from './rating-delta.js';
+import type { RollupPlan } from './rollup-delta.js';
 
 /**
  * A pg client inside an open transaction. Only `withTransaction` makes one, so a function that takes
@@ -37,6 +38,8 @@ export interface ViewTables {
   productSummary: string;
   reviewView: string;
   categorySummary: string;
+  productDayRollup: string;
+  categoryDayRollup: string;
 }
 
 export const VIEW_TABLE_NAMES = [
@@ -45,6 +48,8 @@ export const VIEW_TABLE_NAMES = [
   'product_summary',
   'review_view',
   'category_summary',
+  'product_day_rollup',
+  'category_day_rollup',
 ] as const;
 
 export function viewTables(suffix = ''): ViewTables {
@@ -54,6 +59,8 @@ export function viewTables(suffix = ''): ViewTables {
     productSummary: `product_summary${suffix}`,
     reviewView: `review_view${suffix}`,
     categorySummary: `category_summary${suffix}`,
+    productDayRollup: `product_day_rollup${suffix}`,
+    categoryDayRollup: `category_day_rollup${suffix}`,
   };
 }
 
@@ -93,6 +100,8 @@ export interface AcceptedChanges {
   touchedProductIds: string[];
   /** How the touched products' rating summaries change: increments, or a recompute (planRatings). */
   ratings: RatingPlan;
+  /** How the rollups change: reviews in and out, products between categories (planRollups). */
+  rollups: RollupPlan;
 }
 
 /**

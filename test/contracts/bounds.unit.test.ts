@@ -72,6 +72,11 @@ describe('the bounds (src/contracts/bounds.ts) against the stores that hold them
       'product_summary.review_count',
       'product_summary.rating_sum',
       'category_summary.review_count',
+      // per day, so far below the per-product and per-category totals the capacity bounds
+      'product_day_rollup.review_count',
+      'product_day_rollup.rating_sum',
+      'category_day_rollup.review_count',
+      'category_day_rollup.rating_sum',
     ]) {
       expect(capacityOf(views.get(column)), column).toBe(BigInt(INT4_MAX));
     }

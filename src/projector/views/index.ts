@@ -4,6 +4,7 @@ import { categoryView } from './category.view.js';
 import { productRatingView } from './product-rating.view.js';
 import { productSummaryView } from './product-summary.view.js';
 import { reviewView } from './review.view.js';
+import { rollupsView } from './rollups.view.js';
 
 /**
  * Every view, in the order a batch is applied: each reads what the ones before it wrote (product rows
@@ -15,4 +16,6 @@ export const VIEWS: readonly ViewModule[] = [
   reviewView,
   productRatingView,
   categorySummaryView,
+  // Last: reads product_summary's categories as this batch leaves them (see rollupsView).
+  rollupsView,
 ];
