@@ -1,8 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createHash } from 'node:crypto';
 import type { Db } from 'mongodb';
-import type { EventTypeDefinition } from '../contracts/envelope.js';
-import { createEnvelope } from '../contracts/registry.js';
 import {
   ReviewCreatedV1,
   ReviewDeletedV1,
@@ -10,30 +6,19 @@ import {
   type ReviewState,
 } from '../contracts/review.events.js';
 import type { Clock, IdGenerator } from '../shared/clock.js';
-import { isLocusError, LocusError } from '../shared/errors.js';
+import { LocusError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ProductDirectory } from './product-directory.js';
+import { claimIdempotencyKey, hashCreateRequest } from './review.idempotency.js';
 import {
   currentFromEvent,
   DEFAULT_LANES,
-  laneOf,
-  nextSequence,
   reviewCollections,
-  slotOf,
   type CurrentReview,
-  type ReviewEventData,
   type ReviewEventDocument,
 } from './review.model.js';
-import {
-  applyEvent,
-  confirmEvent,
-  decideOutcome,
-  insertEvent,
-  isDuplicateKey,
-  listReviewDocuments,
-  loadCurrent,
-  recordEvent,
-} from './review.repository.js';
+import { listReviewDocuments, loadCurrent } from './review.repository.js';
+import { createEventWriter } from './review.write.js';
 
 export interface NewReview {
   author: string;
@@ -93,88 +78,19 @@ export interface ReviewService {
 const UNCONDITIONAL_ATTEMPTS = 5;
 
 /**
- * Tries to decide a failed write's outcome before answering: enough to ride out a blip of the store,
- * few enough that the client gets its answer well within the relay's grace period.
- */
-const DECIDE_ATTEMPTS = 3;
-
-/**
- * The write side of reviews. Every write is: load the newest committed version (repairing a lagging
- * document), check the precondition, record the event of version n+1 (its outbox entry first, then
- * the event: the commit point, unique on (reviewId, version)), bring the document up to it, then
- * confirm the outbox entry. A crash after the commit loses nothing: the event holds the full state and
- * the next read or write (or the outbox relay, which resolves unconfirmed entries) applies it.
- *
- * No write completes behind its client's back: once the event is in, the write answers success even
- * when the document update or the confirmation fails (the relay completes both); when recording
- * fails, the writer cancels the entry (`decideOutcome`) before it answers 5xx, unless the relay has
- * already decided to complete it, in which case the write completes and answers success.
+ * The write side of reviews. Every write loads the newest committed version (repairing a lagging
+ * document), checks its precondition, then writes the event of version n+1 (see review.write.ts for
+ * the commit protocol and what a failure leaves behind).
  */
 export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const { db, clock, newId } = deps;
-  const lanes = deps.lanes ?? DEFAULT_LANES;
-
-  const commit = async (
-    definition: EventTypeDefinition,
-    reviewId: string,
-    productId: string,
-    version: number,
-    previousSequence: number,
-    data: ReviewEventData,
-  ): Promise<ReviewEventDocument> => {
-    const now = clock.now();
-    const event = buildEvent({
-      definition,
-      reviewId,
-      productId,
-      version,
-      previousSequence,
-      data,
-      now,
-      id: newId(),
-      lanes,
-    });
-    try {
-      await recordEvent(db, event);
-    } catch (error) {
-      if (isLocusError(error) || !(await settleFailedRecord(event, error))) throw error;
-    }
-    try {
-      await applyEvent(db, event);
-      await confirmEvent(db, event);
-    } catch (error) {
-      // Committed: the relay repairs the document and publishes the unconfirmed entry.
-      deps.logger?.warn({ err: error, eventId: event._id }, 'review write committed; the relay completes it');
-    }
-    return event;
-  };
-
-  /**
-   * After recording failed: true when the write is bound to complete (its event is in, or the relay
-   * decided to roll it forward: then this writer inserts the event itself), false once it is cancelled
-   * for good. When the decision cannot be stored either, the original error goes to the client.
-   */
-  const settleFailedRecord = async (event: ReviewEventDocument, cause: unknown): Promise<boolean> => {
-    const { events, outbox } = reviewCollections(db);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const outcome = await decideOutcome(db, event._id, 'cancelled', clock.now());
-        if (outcome === 'completed') {
-          await insertEvent(db, event);
-          return true;
-        }
-        // The failed insert may have reached the store after all: then it is the commit.
-        if (await events.findOne({ _id: event._id }, { projection: { _id: 1 } })) return true;
-        // Best effort: frees the product's later events now rather than after the relay's grace period.
-        await outbox.deleteOne({ _id: event._id }).catch(() => undefined);
-        return false;
-      } catch (error) {
-        if (isLocusError(error)) throw error;
-        if (attempt >= DECIDE_ATTEMPTS) throw cause;
-        await sleep(50 * 4 ** attempt);
-      }
-    }
-  };
+  const commit = createEventWriter({
+    db,
+    clock,
+    newId,
+    lanes: deps.lanes ?? DEFAULT_LANES,
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
 
   const loadLive = async (id: string): Promise<CurrentReview> => {
     const current = await loadCurrent(db, id);
@@ -208,11 +124,11 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
 
   return {
     async create(productId, input, idempotencyKey) {
-      const { idempotencyKeys, events } = reviewCollections(db);
-      const requestHash = hashRequest(productId, input);
+      const { events } = reviewCollections(db);
       let reviewId = newId();
       if (idempotencyKey !== undefined) {
-        const claimed = await claimIdempotencyKey(idempotencyKey, requestHash, reviewId);
+        const requestHash = hashCreateRequest(productId, input);
+        const claimed = await claimIdempotencyKey(db, clock, idempotencyKey, requestHash, reviewId);
         reviewId = claimed.reviewId;
         if (claimed.replay) {
           const first = await events.findOne({ reviewId, version: 1 });
@@ -232,32 +148,6 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         throw error;
       }
       return { review: state, version: 1, replayed: false };
-
-      async function claimIdempotencyKey(key: string, hash: string, candidate: string) {
-        try {
-          await idempotencyKeys.insertOne({
-            _id: key,
-            requestHash: hash,
-            reviewId: candidate,
-            createdAt: clock.now(),
-          });
-          return { reviewId: candidate, replay: false };
-        } catch (error) {
-          if (!isDuplicateKey(error)) throw error;
-        }
-        const existing = await idempotencyKeys.findOne({ _id: key });
-        if (!existing) throw new LocusError('LOCUS_CONFLICT', 'idempotency key is being reused concurrently');
-        if (existing.requestHash !== hash) {
-          throw new LocusError(
-            'LOCUS_IDEMPOTENCY_MISMATCH',
-            'Idempotency-Key was used for a different request',
-            {
-              details: [{ field: 'Idempotency-Key', message: 'reused with another product or body' }],
-            },
-          );
-        }
-        return { reviewId: existing.reviewId, replay: true };
-      }
     },
 
     async get(id) {
@@ -299,48 +189,6 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   };
 }
 
-/**
- * Builds the event document of one change: the CloudEvents envelope (full state, aggregate version,
- * subject = review id) plus what the outbox needs (lane and sequence from the product id and the
- * previous event). Exported so tests can commit an event and stop before the document update.
- */
-export function buildEvent(fields: {
-  definition: EventTypeDefinition;
-  reviewId: string;
-  productId: string;
-  version: number;
-  previousSequence: number;
-  data: ReviewEventData;
-  now: Date;
-  id: string;
-  lanes?: number;
-}): ReviewEventDocument {
-  const envelope = createEnvelope(fields.definition, {
-    id: fields.id,
-    subject: fields.reviewId,
-    time: fields.now,
-    aggregateVersion: fields.version,
-    data: fields.data,
-  });
-  const sequence = nextSequence(fields.now, fields.previousSequence);
-  return {
-    _id: fields.id,
-    reviewId: fields.reviewId,
-    version: fields.version,
-    productId: fields.productId,
-    lane: laneOf(fields.productId, fields.lanes ?? DEFAULT_LANES),
-    sequence,
-    slot: slotOf(sequence),
-    envelope,
-    recordedAt: fields.now,
-  };
-}
-
 function firstResult(event: ReviewEventDocument): VersionedReview {
   return { review: currentFromEvent(event, null).state, version: 1 };
-}
-
-function hashRequest(productId: string, input: NewReview): string {
-  const canonical = JSON.stringify([productId, input.author, input.rating, input.title, input.body]);
-  return createHash('sha256').update(canonical).digest('hex');
 }

@@ -7,7 +7,7 @@ import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { runRelay } from '../../src/relay/relay.js';
 import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
 import { confirmationId, outboxEntryOf, reviewCollections } from '../../src/reviews/review.model.js';
-import { buildEvent } from '../../src/reviews/review.service.js';
+import { buildEvent } from '../../src/reviews/review.write.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from '../reviews/support.js';
 import { authHeaders } from '../support/auth.js';

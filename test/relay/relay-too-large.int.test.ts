@@ -13,7 +13,7 @@ import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js'
 import { runRelay, type RunningRelay } from '../../src/relay/relay.js';
 import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
 import { applyEvent, confirmEvent, recordEvent } from '../../src/reviews/review.repository.js';
-import { buildEvent } from '../../src/reviews/review.service.js';
+import { buildEvent } from '../../src/reviews/review.write.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import {

@@ -15,7 +15,7 @@ import { runRelay, toMessage } from '../../src/relay/relay.js';
 import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
 import { confirmationId, reviewCollections } from '../../src/reviews/review.model.js';
 import { recordEvent } from '../../src/reviews/review.repository.js';
-import { buildEvent } from '../../src/reviews/review.service.js';
+import { buildEvent } from '../../src/reviews/review.write.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueTopicPrefix } from '../support/isolation.js';
 import { collectMessages } from '../relay/kafka-collector.js';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewCreatedV1, ReviewUpdatedV1, type ReviewState } from '../../src/contracts/review.events.js';
 import { reviewCollections } from '../../src/reviews/review.model.js';
 import { applyEvent, recordEvent, loadCurrent } from '../../src/reviews/review.repository.js';
-import { buildEvent } from '../../src/reviews/review.service.js';
+import { buildEvent } from '../../src/reviews/review.write.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
 
 describe('reviews write consistency (concurrency and crashes)', () => {
