@@ -9,7 +9,8 @@ import { PROCESS_NODE_FLAGS, ProcessSupervisor } from '../../src/supervisor/proc
 import { SIZES, type SizeName } from './dataset.js';
 import { requestJson } from './http.js';
 import { seedThroughApis, type Endpoints, type SeedResult } from './seed.js';
-import { printTour } from './tour.js';
+import { exampleTokens } from './tokens.js';
+import { printCredentials, printTour } from './tour.js';
 
 /**
  * `npm run example`: services up, migrate, start catalog, reviews, relay, projector and query as
@@ -40,6 +41,11 @@ export async function main(args: string[]): Promise<void> {
   }
   step('migrating the catalog and read stores');
   await migrateAll();
+  const tokens = exampleTokens(path.join(LOCUS_HOME, 'secrets'));
+  step(`bearer tokens for writes, exports and admin routes: ${tokens.file} (mode 0600)`);
+  // The processes accept the file's tokens; the query service sends its own to the owners' exports.
+  process.env.LOCUS_API_TOKENS_FILE = tokens.file;
+  process.env.LOCUS_SERVICE_TOKEN = tokens.service;
 
   // Ports come from the same settings the processes read, so a test can run the example beside others.
   const config = loadConfig([
@@ -63,6 +69,7 @@ export async function main(args: string[]): Promise<void> {
     catalog: `http://127.0.0.1:${ports.catalog}`,
     reviews: `http://127.0.0.1:${ports.reviews}`,
     query: `http://127.0.0.1:${ports.query}`,
+    writeToken: tokens.writer,
   };
   const supervisor = new ProcessSupervisor(path.join(LOCUS_HOME, 'logs', 'example'));
   let stopping = false;
@@ -90,6 +97,7 @@ export async function main(args: string[]): Promise<void> {
     step('waiting for the views to catch up (write → outbox → Kafka → projector → replica)');
     await waitForViews(endpoints, seeded);
     await printTour(endpoints, seeded, `http://127.0.0.1:${ports.projector}`);
+    printCredentials(endpoints, `http://127.0.0.1:${ports.projector}`, tokens);
     if (values.exit) return;
     step('running; press Ctrl-C to stop');
     await new Promise(() => undefined);
@@ -110,6 +118,8 @@ async function attachAndTour(size: (typeof SIZES)[SizeName], sizeName: string, s
     catalog: config.LOCUS_CATALOG_URL,
     reviews: config.LOCUS_REVIEWS_URL,
     query: config.LOCUS_QUERY_URL,
+    // The containers accept the dev token they were given (docker-compose.yml), every scope.
+    writeToken: process.env.LOCUS_DEV_TOKEN,
   };
   step('waiting for the running locus processes to be healthy');
   for (const url of Object.values(config)) await waitHealthy(`${url}/health`);

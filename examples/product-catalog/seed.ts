@@ -6,6 +6,8 @@ export interface Endpoints {
   catalog: string;
   reviews: string;
   query: string;
+  /** A bearer token with `catalog:write` and `reviews:write`, sent with every write. */
+  writeToken?: string;
 }
 
 export interface SeedResult {
@@ -27,6 +29,10 @@ export async function seedThroughApis(
   options: { concurrency?: number; progress?: boolean } = {},
 ): Promise<SeedResult> {
   const concurrency = options.concurrency ?? 16;
+  const writing = (idempotencyKey: string): Record<string, string> => ({
+    'idempotency-key': idempotencyKey,
+    ...(endpoints.writeToken ? { authorization: `Bearer ${endpoints.writeToken}` } : {}),
+  });
   const bar = new SingleBar(
     {
       format: ' seeding {phase} [{bar}] {value}/{total} {percentage}% | {rate}/s | ETA {eta}s',
@@ -49,7 +55,7 @@ export async function seedThroughApis(
         name: category.name,
         description: category.description,
       },
-      { 'idempotency-key': `seed-${seed}-category-${category.key}` },
+      writing(`seed-${seed}-category-${category.key}`),
     );
     categoryIds[category.key] = body.id;
   }
@@ -70,7 +76,7 @@ export async function seedThroughApis(
         price: product.price,
         attributes: product.attributes,
       },
-      { 'idempotency-key': `seed-${seed}-product-${product.key}` },
+      writing(`seed-${seed}-product-${product.key}`),
     );
     productIds[product.key] = body.id;
     done += 1;
@@ -92,7 +98,7 @@ export async function seedThroughApis(
       'POST',
       `${endpoints.reviews}/products/${productId}/reviews`,
       { author: review.author, rating: review.rating, title: review.title, body: review.body },
-      { 'idempotency-key': `seed-${seed}-review-${i}` },
+      writing(`seed-${seed}-review-${i}`),
     );
     lastToken = response.headers.get('locus-consistency-token') ?? lastToken;
     done += 1;

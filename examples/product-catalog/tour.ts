@@ -1,5 +1,6 @@
 import { requestJson } from './http.js';
 import type { Endpoints, SeedResult } from './seed.js';
+import { tokenShellLine, type ExampleTokens } from './tokens.js';
 
 const SERVED_HEADERS = [
   'locus-strategy',
@@ -49,7 +50,27 @@ export async function printTour(
   API docs:        ${endpoints.query}/documentation   (catalog ${endpoints.catalog}/documentation, reviews ${endpoints.reviews}/documentation)
   metrics:         ${projectorUrl}/metrics   (freshness, lag, dead letters)
   health:          ${projectorUrl}/health
-  export (NDJSON): ${endpoints.query}/analytics/export
+  export (NDJSON): ${endpoints.query}/analytics/export   (needs a token, below)
+`);
+}
+
+/** How to call the protected routes with the example's tokens, naming the file, never the secrets. */
+export function printCredentials(
+  endpoints: Endpoints,
+  projectorUrl: string,
+  tokens: Pick<ExampleTokens, 'file'>,
+): void {
+  console.log(`
+══ credentials ══
+  Writes, exports and admin routes need a bearer token: no token gets 401, one without the scope 403.
+  The example's tokens are in ${tokens.file} (mode 0600); reads of the query service are open.
+  ${tokenShellLine('WRITER', tokens.file, 'writer')}
+  ${tokenShellLine('OPERATOR', tokens.file, 'operator')}
+  curl -X POST -H "Authorization: Bearer $WRITER" -H 'content-type: application/json' \\
+    -d '{"name":"Teapots"}' ${endpoints.catalog}/categories
+  curl -H "Authorization: Bearer $OPERATOR" ${endpoints.query}/analytics/export
+  curl -H "Authorization: Bearer $OPERATOR" ${projectorUrl}/admin/dead-letters
+  The docs pages' "Authorize" button takes a token too.
 `);
 }
 
