@@ -1,8 +1,12 @@
 import { loadConfig } from '../shared/config.js';
+import { migrateKafka } from '../migrate/kafka.setup.js';
 import { migrate } from '../migrate/migrator.js';
 import { createPool } from '../shared/postgres.js';
 
-/** `locus migrate`: the catalog store and the read store primary (the replica follows by WAL). */
+/**
+ * `locus migrate`: the catalog store and the read store primary (the replica follows by WAL), then the
+ * Kafka topics and ACLs (see migrateKafka).
+ */
 export async function migrateAll(): Promise<void> {
   const config = loadConfig(['LOCUS_CATALOG_DB_URL', 'LOCUS_READ_DB_URL']);
   for (const [target, url] of [
@@ -20,4 +24,5 @@ export async function migrateAll(): Promise<void> {
       await pool.end();
     }
   }
+  console.log(await migrateKafka());
 }

@@ -42,3 +42,11 @@ export function topicSpecs(topics: Topics): TopicSpec[] {
     config: { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete' },
   }));
 }
+
+/** Every topic of a deployment: the event topics and the projector's dead-letter topic. */
+export function allTopicSpecs(prefix: string): TopicSpec[] {
+  return [
+    ...topicSpecs(topicNames(prefix)),
+    { topic: deadLetterTopic(prefix), partitions: 1, config: { 'retention.ms': '-1' } },
+  ];
+}

@@ -6,6 +6,7 @@
 import { Kafka, logLevel, type EachBatchPayload, type IHeaders } from 'kafkajs';
 import type { Logger } from '../shared/logger.js';
 import { createBatchPump, type BatchPumpOptions } from './batch-pump.js';
+import { grantAcls, type AclGrant } from './kafka-acls.js';
 import { saslOptions, type KafkaCredentials } from './kafka-credentials.js';
 import { createProducer } from './kafka-producer.js';
 import { deleteTopics, ensureTopics } from './kafka-topics.js';
@@ -96,6 +97,8 @@ export interface Broker {
   producer(options?: ProducerOptions): Promise<MessageProducer>;
   ensureTopics(topics: TopicSpec[]): Promise<void>;
   deleteTopics(topics: string[]): Promise<void>;
+  /** Allows what `grants` name (see kafka-acls.ts); the client must be logged in as a super user. */
+  grantAcls(grants: AclGrant[]): Promise<void>;
   endOffsets(topic: string): Promise<PartitionPosition[]>;
   startBatchConsumer(options: BatchConsumerOptions): Promise<BatchConsumer>;
   close(): Promise<void>;
@@ -161,6 +164,7 @@ export function createBroker(options: {
 
     ensureTopics: async (topics) => ensureTopics(await connectedAdmin(), topics),
     deleteTopics: async (topics) => deleteTopics(await connectedAdmin(), topics),
+    grantAcls: async (grants) => grantAcls(await connectedAdmin(), grants),
 
     endOffsets,
 

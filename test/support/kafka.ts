@@ -1,0 +1,44 @@
+import { kafkaCredentials, type KafkaCredentials } from '../../src/messaging/kafka-credentials.js';
+import { createBroker, type Broker } from '../../src/messaging/kafka.js';
+import { setupTopics } from '../../src/migrate/kafka.setup.js';
+import type { Logger } from '../../src/shared/logger.js';
+import { createLogger } from '../../src/shared/logger.js';
+
+/**
+ * The login of the tests' own Kafka clients (collectors, topic setup, fault checks): the admin of
+ * the env's broker, or none when that broker has no SASL.
+ */
+export function testKafkaCredentials(): KafkaCredentials | undefined {
+  return kafkaCredentials('admin');
+}
+
+/** A broker client logged in as the tests' admin, on LOCUS_KAFKA_BROKERS. */
+export function adminBroker(clientId: string, logger: Logger = createLogger(clientId, 'warn')): Broker {
+  return createBroker({
+    brokers: process.env.LOCUS_KAFKA_BROKERS!,
+    clientId,
+    logger,
+    credentials: testKafkaCredentials(),
+  });
+}
+
+/**
+ * Prepares a test's topic prefix as `locus migrate` prepares a deployment's (setupTopics): its topics
+ * exist and the env's relay and projector users may use them, so a relay or projector under test
+ * runs as its own user on them. Without SASL (no admin login) it does nothing: the relay and projector
+ * create their topics there.
+ */
+export async function setupTestTopics(prefix: string, projectorGroup = 'locus-projector'): Promise<void> {
+  if (!testKafkaCredentials()) return;
+  const broker = adminBroker('test-topic-setup');
+  try {
+    await setupTopics(broker, {
+      prefix,
+      relayUser: process.env.LOCUS_KAFKA_RELAY_USER!,
+      projectorUser: process.env.LOCUS_KAFKA_PROJECTOR_USER!,
+      projectorGroup,
+    });
+  } finally {
+    await broker.close();
+  }
+}
