@@ -6,6 +6,7 @@ import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import type { MigrationTarget } from '../../src/migrate/migrator.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 import { ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
+import { benchToken } from './auth.js';
 import {
   createTestDatabase,
   uniqueMongoUrl,
@@ -37,6 +38,7 @@ export class BenchEnvironment {
   constructor(readonly name: string) {
     // Addresses from `services up` unless the caller set its own (bench/index.ts does the same).
     Object.assign(process.env, { ...readEnvFile(), ...process.env });
+    benchToken(); // before any process starts, so they all accept what the benchmark sends
     this.logger = createLogger(`bench-${name}`, 'warn');
   }
 

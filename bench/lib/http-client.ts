@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { authHeader } from './auth.js';
 
 export interface HttpAnswer {
   status: number;
@@ -29,8 +30,12 @@ export class HttpClient {
           agent: this.agent,
           timeout: 60_000,
           headers: payload
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-            : {},
+            ? {
+                'content-type': 'application/json',
+                'content-length': Buffer.byteLength(payload),
+                ...authHeader(),
+              }
+            : authHeader(),
         },
         (response) => {
           const chunks: Buffer[] = [];

@@ -4,6 +4,7 @@ import { progressBar } from '../lib/progress.js';
 import { LatencyRecorder, round } from '../lib/stats.js';
 import type { Measured, SweepPoint } from './locality.report.js';
 import { DEADLINE_MS } from './locality.settings.js';
+import { authHeader } from '../lib/auth.js';
 
 /** The query service under measurement: its address and its process. */
 export interface QueryTarget {
@@ -43,7 +44,7 @@ async function measureOnce(target: QueryTarget, url: string, ndjson: boolean): P
   const { result, usage } = await measureProcess(target.pid, async () => {
     const started = performance.now();
     const response = await fetch(url, {
-      headers: { 'locus-deadline-ms': String(DEADLINE_MS) },
+      headers: { 'locus-deadline-ms': String(DEADLINE_MS), ...authHeader() },
       signal: AbortSignal.timeout(DEADLINE_MS + 10_000),
     });
     const hash = createHash('sha256');

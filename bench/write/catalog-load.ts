@@ -3,6 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as hdr from 'hdr-histogram-js';
+import { authHeader } from '../lib/auth.js';
 
 /** What the load process is asked to do; it arrives as JSON in BENCH_LOAD. */
 export interface LoadPlan {
@@ -41,7 +42,11 @@ export function postProduct(baseUrl: string): Promise<void> {
       {
         method: 'POST',
         agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...authHeader(),
+        },
       },
       (response) => {
         response.resume();

@@ -6,6 +6,7 @@ import Fastify from 'fastify';
 import { build } from 'hdr-histogram-js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { progressBar } from '../lib/progress.js';
+import { authHeader } from '../lib/auth.js';
 
 /**
  * A stand-in for the catalog's `GET /products/{id}`, knowing `products` random ids; the reviews
@@ -113,7 +114,7 @@ function writeOnce(
       `${load.base}/products/${load.productIds[(index * 7919 + n) % load.productIds.length]}/reviews`,
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...authHeader() },
         body: JSON.stringify({
           author: `w${index}`,
           rating: 1 + (n % 5),
@@ -124,7 +125,7 @@ function writeOnce(
     );
   return fetch(`${load.base}/reviews/${mine!.id}`, {
     method: 'PATCH',
-    headers: { 'content-type': 'application/json', 'if-match': `"${mine!.version}"` },
+    headers: { 'content-type': 'application/json', 'if-match': `"${mine!.version}"`, ...authHeader() },
     body: JSON.stringify({ rating: 1 + (n % 5), title: `edit ${n}` }),
   });
 }
