@@ -34,6 +34,7 @@ export interface AnalyticsRouteDeps {
 function setStrategyHeaders(reply: FastifyReply, store: ReadStore, routed: Routed<unknown>): void {
   reply.header('locus-strategy', routed.strategy);
   if (routed.decision) reply.header('locus-routing', routed.decision.reason);
+  if (routed.path) reply.header('locus-path', routed.path);
   if (routed.strategy === 'composition') {
     reply.header('locus-backend', 'composition');
   } else {
@@ -115,6 +116,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
         minReviews: query.minReviews,
         limit: query.limit,
         priorWeight: query.priorWeight,
+        path: query.path,
       });
       setStrategyHeaders(reply, store, routed);
       return { window: echo, categories: routed.value };
@@ -142,6 +144,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
         from,
         to,
         bucket: query.bucket,
+        path: query.path,
       });
       setStrategyHeaders(reply, store, routed);
       return { window: echo, bucket: query.bucket, points: routed.value };
@@ -173,6 +176,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
         from,
         to,
         priceEdges,
+        path: query.path,
       });
       setStrategyHeaders(reply, store, routed);
       return { window: echo, categories: routed.value };

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../shared/logger.js';
 import * as aggregate from './analytics.aggregate.js';
+import { chooseAnalyticsPath, type AnalyticsPath } from './analytics.path.js';
 import { QueryRouter, type RouteShape } from './analytics.routing.js';
 import type {
   CategoryReport,
@@ -43,6 +44,8 @@ export interface Routed<T> {
   value: T;
   strategy: Strategy;
   decision?: RoutingDecision;
+  /** The procedure's path (raw or rollup), when locality answered one with two. */
+  path?: AnalyticsPath;
 }
 
 /**
@@ -93,14 +96,15 @@ export class AnalyticsService {
       { query: 'top-rated', limitPerCategory: params.limit, narrowed: params.categoryId !== null },
       params,
     );
+    const path = chooseAnalyticsPath(params, params.path);
     const value = await this.run(
       strategy,
       deadline,
       'top-rated',
-      (client) => procedures.callTopRated(client, params),
+      (client) => procedures.callTopRated(client, params, path),
       (source) => aggregate.topRated(source, params),
     );
-    return { value, strategy, decision };
+    return { value, strategy, decision, path: strategy === 'locality' ? path : undefined };
   }
 
   async ratingTrend(
@@ -119,14 +123,15 @@ export class AnalyticsService {
       },
       params,
     );
+    const path = chooseAnalyticsPath(params, params.path);
     const value = await this.run(
       strategy,
       deadline,
       'rating-trend',
-      (client) => procedures.callRatingTrend(client, params),
+      (client) => procedures.callRatingTrend(client, params, path),
       (source) => aggregate.ratingTrend(source, params),
     );
-    return { value, strategy, decision };
+    return { value, strategy, decision, path: strategy === 'locality' ? path : undefined };
   }
 
   async categoryReport(
@@ -144,14 +149,15 @@ export class AnalyticsService {
       },
       params,
     );
+    const path = chooseAnalyticsPath(params, params.path);
     const value = await this.run(
       strategy,
       deadline,
       'category-report',
-      (client) => procedures.callCategoryReport(client, params),
+      (client) => procedures.callCategoryReport(client, params, path),
       (source) => aggregate.categoryReport(source, params),
     );
-    return { value, strategy, decision };
+    return { value, strategy, decision, path: strategy === 'locality' ? path : undefined };
   }
 
   /**

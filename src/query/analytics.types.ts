@@ -29,13 +29,20 @@ export interface CategoryRow {
   name: string;
 }
 
+import type { AnalyticsPathChoice } from './analytics.path.js';
+
 /** A half-open time window `[from, to)`. */
 export interface Window {
   from: Date;
   to: Date;
 }
 
-export interface TopRatedParams extends Window {
+/** Which path the locality strategy's procedure takes (analytics.path.ts); `auto` when absent. */
+export interface PathChoice {
+  path?: AnalyticsPathChoice;
+}
+
+export interface TopRatedParams extends Window, PathChoice {
   categoryId: string | null;
   minReviews: number;
   limit: number;
@@ -44,13 +51,13 @@ export interface TopRatedParams extends Window {
 
 export type TrendBucket = 'day' | 'week' | 'month';
 
-export interface RatingTrendParams extends Window {
+export interface RatingTrendParams extends Window, PathChoice {
   productId: string | null;
   categoryId: string | null;
   bucket: TrendBucket;
 }
 
-export interface CategoryReportParams extends Window {
+export interface CategoryReportParams extends Window, PathChoice {
   categoryId: string | null;
   /** Ascending price edges in minor units: band i holds edges[i-1] <= price < edges[i]. */
   priceEdges: number[];

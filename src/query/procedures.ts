@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import { bandEdges } from './analytics.aggregate.js';
+import type { AnalyticsPath } from './analytics.path.js';
 import type {
   CategoryReport,
   CategoryReportParams,
@@ -22,8 +23,15 @@ import { round, roundOrNull } from './rounding.js';
  * Procedures return unrounded float8; this module rounds with the same `round` as the Node strategies.
  */
 
+/** A heavy query's procedure on `path`: `<name>` reads review_view, `<name>_rollup` the rollups. */
+const onPath = (name: string, path: AnalyticsPath) => (path === 'rollup' ? `${name}_rollup` : name);
+
 /** Top-rated products per category (`locus_top_rated`). */
-export async function callTopRated(db: Queryable, params: TopRatedParams): Promise<TopRatedCategory[]> {
+export async function callTopRated(
+  db: Queryable,
+  params: TopRatedParams,
+  path: AnalyticsPath = 'raw',
+): Promise<TopRatedCategory[]> {
   const { rows } = await db.query<{
     category_id: string;
     category_name: string | null;
@@ -33,7 +41,7 @@ export async function callTopRated(db: Queryable, params: TopRatedParams): Promi
     average_rating: number;
     score: number;
     rank: number;
-  }>('SELECT * FROM locus_top_rated($1, $2, $3, $4, $5, $6)', [
+  }>(`SELECT * FROM ${onPath('locus_top_rated', path)}($1, $2, $3, $4, $5, $6)`, [
     params.categoryId,
     params.from,
     params.to,
@@ -61,9 +69,13 @@ export async function callTopRated(db: Queryable, params: TopRatedParams): Promi
 }
 
 /** Rating trend per bucket (`locus_rating_trend`). */
-export async function callRatingTrend(db: Queryable, params: RatingTrendParams): Promise<TrendPoint[]> {
+export async function callRatingTrend(
+  db: Queryable,
+  params: RatingTrendParams,
+  path: AnalyticsPath = 'raw',
+): Promise<TrendPoint[]> {
   const { rows } = await db.query<{ bucket_start: Date; review_count: number; average_rating: number }>(
-    'SELECT * FROM locus_rating_trend($1, $2, $3, $4, $5)',
+    `SELECT * FROM ${onPath('locus_rating_trend', path)}($1, $2, $3, $4, $5)`,
     [params.productId, params.categoryId, params.from, params.to, params.bucket],
   );
   return rows.map((row) => ({
@@ -77,6 +89,7 @@ export async function callRatingTrend(db: Queryable, params: RatingTrendParams):
 export async function callCategoryReport(
   db: Queryable,
   params: CategoryReportParams,
+  path: AnalyticsPath = 'raw',
 ): Promise<CategoryReport[]> {
   const { rows } = await db.query<{
     category_id: string;
@@ -85,14 +98,18 @@ export async function callCategoryReport(
     review_count: number;
     average_rating: number | null;
     rating_distribution: number[];
-  }>('SELECT * FROM locus_category_report($1, $2, $3)', [params.categoryId, params.from, params.to]);
+  }>(`SELECT * FROM ${onPath('locus_category_report', path)}($1, $2, $3)`, [
+    params.categoryId,
+    params.from,
+    params.to,
+  ]);
   const { rows: bands } = await db.query<{
     category_id: string;
     band: number;
     product_count: number;
     review_count: number;
     average_rating: number | null;
-  }>('SELECT * FROM locus_category_price_bands($1, $2, $3, $4)', [
+  }>(`SELECT * FROM ${onPath('locus_category_price_bands', path)}($1, $2, $3, $4)`, [
     params.categoryId,
     params.from,
     params.to,

@@ -8,6 +8,7 @@ import {
 } from '../contracts/bounds.js';
 import { ErrorBody } from '../shared/error-body.js';
 import { STRATEGY_CHOICES } from './strategy.router.js';
+import { ANALYTICS_PATH_CHOICES } from './analytics.path.js';
 
 const Uuid = Type.String({ format: 'uuid' });
 const Timestamp = Type.String({ format: 'date-time' });
@@ -123,10 +124,20 @@ const strategy = Type.Union(
 );
 const from = Type.Optional(Timestamp);
 const to = Type.Optional(Timestamp);
+/** The procedure's path under strategy=locality; every path gives the same answer. */
+const path = Type.Union(
+  ANALYTICS_PATH_CHOICES.map((name) => Type.Literal(name)),
+  {
+    default: 'auto',
+    description:
+      'locality only: raw = review_view; rollup = per-day rollups for whole UTC days, review_view at the edges; auto = rollup when the window holds a whole UTC day',
+  },
+);
 
 export const TopRatedQuery = Type.Object(
   {
     strategy,
+    path,
     categoryId: Type.Optional(Uuid),
     from,
     to,
@@ -166,6 +177,7 @@ export const TopRatedBody = Type.Object({
 export const RatingTrendQuery = Type.Object(
   {
     strategy,
+    path,
     productId: Type.Optional(Uuid),
     categoryId: Type.Optional(Uuid),
     from,
@@ -189,6 +201,7 @@ export const RatingTrendBody = Type.Object({
 export const CategoryReportQuery = Type.Object(
   {
     strategy,
+    path,
     categoryId: Type.Optional(Uuid),
     from,
     to,

@@ -7,6 +7,8 @@ import type { Clock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { createPool } from '../../src/shared/postgres.js';
+import { viewTables } from '../../src/projector/projection.types.js';
+import { refillRollupsStatements } from '../../src/projector/views/rollups.view.js';
 import type { ResilienceOptions } from '../../src/query/backend.policy.js';
 import type { LinkSetting } from '../../src/query/link.estimate.js';
 import { buildQueryApp } from '../../src/query/query.app.js';
@@ -187,6 +189,7 @@ export async function seedViews(primary: pg.Pool, data: Dataset): Promise<void> 
        FROM product_summary p LEFT JOIN category_view c ON c.id = p.category_id
        WHERE p.category_id IS NOT NULL GROUP BY p.category_id, c.name`,
     );
+    await refillRollups(client);
     await client.query('COMMIT');
     // As autovacuum would: planner statistics (they reach the replica by WAL) drive strategy=auto.
     await client.query('ANALYZE category_view, product_summary, review_view');
@@ -196,6 +199,12 @@ export async function seedViews(primary: pg.Pool, data: Dataset): Promise<void> 
   } finally {
     client.release();
   }
+}
+
+/** The rollups of the views written here as the projector would keep them (they bypass it). */
+async function refillRollups(db: pg.Pool | pg.PoolClient): Promise<void> {
+  for (const statement of refillRollupsStatements(viewTables()))
+    await db.query(statement.text, [...statement.values]);
 }
 
 /**
@@ -217,6 +226,7 @@ export async function seedBulkReviews(
      FROM generate_series(1, $3::int) AS i`,
     [productIds, NOW, count, bodyBytes],
   );
+  await refillRollups(primary);
   await primary.query('ANALYZE review_view');
 }
 
@@ -425,7 +435,7 @@ export async function startAnalyticsFixture(
   });
   const service = await startQueryService({
     replicaUrl: db.replicaUrl,
-    primaryUrl: db.url,
+    primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
     catalogUrl: catalog.url,
     reviewsUrl: reviews.url,
     ...options.service,
@@ -484,7 +494,7 @@ export async function bulkReviewStores(options: {
       async service(overrides = {}) {
         const started = await startQueryService({
           replicaUrl: db.replicaUrl,
-          primaryUrl: db.url,
+          primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
           catalogUrl: catalog.url,
           reviewsUrl: reviews.url,
           ...overrides,
