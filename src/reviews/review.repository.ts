@@ -61,7 +61,7 @@ export async function loadCurrent(db: Db, reviewId: string): Promise<CurrentRevi
  * @throws LocusError LOCUS_VERSION_CONFLICT when another write already took this version; any store
  *   error as it is (the write's outcome is then unknown until `decideOutcome`).
  */
-export async function recordEvent(db: Db, event: ReviewEventDocument): Promise<void> {
+export async function commitEvent(db: Db, event: ReviewEventDocument): Promise<void> {
   await reviewCollections(db).outbox.insertOne(outboxEntryOf(event));
   await insertEvent(db, event);
 }

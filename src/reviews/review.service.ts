@@ -84,7 +84,7 @@ const UNCONDITIONAL_ATTEMPTS = 5;
  */
 export function createReviewService(deps: ReviewServiceDeps): ReviewService {
   const { db, clock, newId } = deps;
-  const commit = createEventWriter({
+  const write = createEventWriter({
     db,
     clock,
     newId,
@@ -140,7 +140,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       const now = clock.now().toISOString();
       const state: ReviewState = { id: reviewId, productId, ...input, createdAt: now, updatedAt: now };
       try {
-        await commit(ReviewCreatedV1, reviewId, productId, 1, 0, state);
+        await write(ReviewCreatedV1, reviewId, productId, 1, 0, state);
       } catch (error) {
         // Two retries with one key raced: the other committed version 1 of the same review.
         const first = await events.findOne({ reviewId, version: 1 });
@@ -161,7 +161,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         checkVersion(id, current, expectedVersion);
         const state: ReviewState = { ...current.state, ...changes, updatedAt: clock.now().toISOString() };
         const version = current.version + 1;
-        await commit(ReviewUpdatedV1, id, current.productId, version, current.sequence, state);
+        await write(ReviewUpdatedV1, id, current.productId, version, current.sequence, state);
         return { review: state, version };
       });
     },
@@ -172,7 +172,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         checkVersion(id, current, expectedVersion);
         const version = current.version + 1;
         const data = { id, productId: current.productId, deletedAt: clock.now().toISOString() };
-        await commit(ReviewDeletedV1, id, current.productId, version, current.sequence, data);
+        await write(ReviewDeletedV1, id, current.productId, version, current.sequence, data);
         return { version };
       });
     },

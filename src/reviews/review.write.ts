@@ -14,16 +14,16 @@ import {
   type ReviewEventData,
   type ReviewEventDocument,
 } from './review.model.js';
-import { applyEvent, confirmEvent, decideOutcome, insertEvent, recordEvent } from './review.repository.js';
+import { applyEvent, confirmEvent, decideOutcome, insertEvent, commitEvent } from './review.repository.js';
 
 /**
- * One review write after its precondition held: record the event of version n+1 (its outbox entry
+ * One review write after its precondition held: commit the event of version n+1 (its outbox entry
  * first, then the event: the commit point, unique on (reviewId, version)), bring the document up to
  * it, then confirm the outbox entry. A crash after the commit loses nothing: the event holds the full
  * state and the next read or write (or the outbox relay, which resolves unconfirmed entries) applies it.
  *
  * No write completes behind its client's back: once the event is in, the write answers success even
- * when the document update or the confirmation fails (the relay completes both); when recording
+ * when the document update or the confirmation fails (the relay completes both); when the commit
  * fails, the writer cancels the entry (`decideOutcome`) before it answers 5xx, unless the relay has
  * already decided to complete it, in which case the write completes and answers success.
  */
@@ -55,33 +55,6 @@ const DECIDE_ATTEMPTS = 3;
 export function createEventWriter(deps: EventWriterDeps): WriteEvent {
   const { db, clock, newId, lanes } = deps;
 
-  /**
-   * After recording failed: true when the write is bound to complete (its event is in, or the relay
-   * decided to roll it forward: then this writer inserts the event itself), false once it is cancelled
-   * for good. When the decision cannot be stored either, the original error goes to the client.
-   */
-  const settleFailedRecord = async (event: ReviewEventDocument, cause: unknown): Promise<boolean> => {
-    const { events, outbox } = reviewCollections(db);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const outcome = await decideOutcome(db, event._id, 'cancelled', clock.now());
-        if (outcome === 'completed') {
-          await insertEvent(db, event);
-          return true;
-        }
-        // The failed insert may have reached the store after all: then it is the commit.
-        if (await events.findOne({ _id: event._id }, { projection: { _id: 1 } })) return true;
-        // Best effort: frees the product's later events now rather than after the relay's grace period.
-        await outbox.deleteOne({ _id: event._id }).catch(() => undefined);
-        return false;
-      } catch (error) {
-        if (isLocusError(error)) throw error;
-        if (attempt >= DECIDE_ATTEMPTS) throw cause;
-        await sleep(50 * 4 ** attempt);
-      }
-    }
-  };
-
   return async (definition, reviewId, productId, version, previousSequence, data) => {
     const now = clock.now();
     const event = buildEvent({
@@ -96,9 +69,9 @@ export function createEventWriter(deps: EventWriterDeps): WriteEvent {
       lanes,
     });
     try {
-      await recordEvent(db, event);
+      await commitEvent(db, event);
     } catch (error) {
-      if (isLocusError(error) || !(await settleFailedRecord(event, error))) throw error;
+      if (isLocusError(error) || !(await settleFailedRecord(deps, event, error))) throw error;
     }
     try {
       await applyEvent(db, event);
@@ -109,6 +82,38 @@ export function createEventWriter(deps: EventWriterDeps): WriteEvent {
     }
     return event;
   };
+}
+
+/**
+ * After the commit of `event` failed: true when the write is bound to complete (its event is in, or
+ * the relay decided to roll it forward: then this writer inserts the event itself), false once it is
+ * cancelled for good. When the decision cannot be stored either, `cause` goes to the client.
+ */
+export async function settleFailedRecord(
+  deps: { db: Db; clock: Clock },
+  event: ReviewEventDocument,
+  cause: unknown,
+): Promise<boolean> {
+  const { db, clock } = deps;
+  const { events, outbox } = reviewCollections(db);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const outcome = await decideOutcome(db, event._id, 'cancelled', clock.now());
+      if (outcome === 'completed') {
+        await insertEvent(db, event);
+        return true;
+      }
+      // The failed insert may have reached the store after all: then it is the commit.
+      if (await events.findOne({ _id: event._id }, { projection: { _id: 1 } })) return true;
+      // Best effort: frees the product's later events now rather than after the relay's grace period.
+      await outbox.deleteOne({ _id: event._id }).catch(() => undefined);
+      return false;
+    } catch (error) {
+      if (isLocusError(error)) throw error;
+      if (attempt >= DECIDE_ATTEMPTS) throw cause;
+      await sleep(50 * 4 ** attempt);
+    }
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
+import { saslOptions } from '../../src/messaging/kafka-credentials.js';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
@@ -12,7 +13,7 @@ import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
 import { runRelay, type RunningRelay } from '../../src/relay/relay.js';
 import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
-import { applyEvent, confirmEvent, recordEvent } from '../../src/reviews/review.repository.js';
+import { applyEvent, confirmEvent, commitEvent } from '../../src/reviews/review.repository.js';
 import { buildEvent } from '../../src/reviews/review.write.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
@@ -27,6 +28,7 @@ import { appendProductEvent, attributesOfSize, productKey } from './outbox-fixtu
 import { aReview, startReviewsFixture } from '../reviews/support.js';
 import { eventually } from './relay-process.js';
 import { versionsByKey } from './kafka-collector.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('relay-too-large-test', 'silent');
 const TOPIC_LIMIT = 100_000;
@@ -55,13 +57,19 @@ describe('an event too large for its topic even alone', () => {
   const topic = `${prefix}products`;
   const admin = new kafkajs.Kafka({
     brokers: process.env.LOCUS_KAFKA_BROKERS!.split(','),
+    sasl: saslOptions(testKafkaCredentials()),
     logLevel: kafkajs.logLevel.NOTHING,
   }).admin();
 
   beforeAll(async () => {
     database = await createTestDatabase('catalog');
     db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'relay-too-large-test' }));
-    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'relay-too-large', logger });
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
+      clientId: 'relay-too-large',
+      logger,
+    });
     await broker.ensureTopics(
       [topic, `${prefix}reviews`].map((name) => ({
         topic: name,
@@ -119,7 +127,7 @@ describe('an event too large for its topic even alone', () => {
     const listed = await promisify(execFile)(
       process.execPath,
       [path.join(REPO_ROOT, 'bin/locus.js'), 'relay', 'dlq', 'list'],
-      { env: { ...process.env, LOCUS_CATALOG_DB_URL: database.url, LOCUS_MONGO_URL: uniqueMongoUrl().url } },
+      { env: { ...process.env, ...database.env, LOCUS_MONGO_URL: uniqueMongoUrl().url } },
     );
     expect(listed.stdout).toContain(`catalog ${letter!.id}  key ${poisoned}  v2  1 waiting`);
 
@@ -172,7 +180,7 @@ describe('an event too large for its topic even alone', () => {
         now,
         id: randomUUID(),
       });
-      await recordEvent(fx.db, huge);
+      await commitEvent(fx.db, huge);
       await applyEvent(fx.db, huge);
       await confirmEvent(fx.db, huge);
       const third = await post(poisoned);

@@ -14,12 +14,13 @@ import type { PendingEvent } from '../../src/relay/outbox-source.js';
 import { runRelay, toMessage } from '../../src/relay/relay.js';
 import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
 import { confirmationId, reviewCollections } from '../../src/reviews/review.model.js';
-import { recordEvent } from '../../src/reviews/review.repository.js';
+import { commitEvent } from '../../src/reviews/review.repository.js';
 import { buildEvent } from '../../src/reviews/review.write.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueTopicPrefix } from '../support/isolation.js';
 import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('review-outbox-test', 'silent');
 
@@ -59,6 +60,7 @@ describe('review outbox source (Mongo wire store → Kafka)', () => {
     fx = await startReviewsFixture();
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'review-outbox-test',
       logger,
     });
@@ -240,7 +242,7 @@ describe('review outbox source (Mongo wire store → Kafka)', () => {
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
     };
-    await recordEvent(
+    await commitEvent(
       fx.db,
       buildEvent({
         definition: ReviewCreatedV1,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewCreatedV1, ReviewUpdatedV1, type ReviewState } from '../../src/contracts/review.events.js';
 import { reviewCollections } from '../../src/reviews/review.model.js';
-import { applyEvent, recordEvent, loadCurrent } from '../../src/reviews/review.repository.js';
+import { applyEvent, commitEvent, loadCurrent } from '../../src/reviews/review.repository.js';
 import { buildEvent } from '../../src/reviews/review.write.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
 
@@ -96,7 +96,7 @@ describe('reviews write consistency (concurrency and crashes)', () => {
       title: 'committed, then crashed',
       updatedAt: new Date().toISOString(),
     };
-    await recordEvent(
+    await commitEvent(
       fx.db,
       buildEvent({
         definition: ReviewUpdatedV1,
@@ -124,7 +124,7 @@ describe('reviews write consistency (concurrency and crashes)', () => {
   it('lets the next write continue from a crashed commit: no wedge, no lost version', async () => {
     const review = await create();
     const { version: _v, ...state } = review;
-    await recordEvent(
+    await commitEvent(
       fx.db,
       buildEvent({
         definition: ReviewUpdatedV1,
@@ -172,7 +172,7 @@ describe('reviews write consistency (concurrency and crashes)', () => {
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
     };
-    await recordEvent(
+    await commitEvent(
       fx.db,
       buildEvent({
         definition: ReviewCreatedV1,

@@ -14,7 +14,7 @@ import {
   type ReviewEventData,
   type ReviewEventDocument,
 } from '../../src/reviews/review.model.js';
-import { applyEvent, recordEvent } from '../../src/reviews/review.repository.js';
+import { applyEvent, commitEvent } from '../../src/reviews/review.repository.js';
 import { createPool } from '../../src/shared/postgres.js';
 import type { VerifyUrls } from '../../src/verify/verify.command.js';
 import { createTestDatabase, uniqueMongoUrl, type TestDatabase } from '../support/isolation.js';
@@ -79,7 +79,7 @@ export async function seed(
       if (envelope.aggregatetype === 'review') {
         const event = reviewEvent(envelope, sequences.get(envelope.subject) ?? 0);
         sequences.set(envelope.subject, event.sequence);
-        await recordEvent(deployment.reviewsDb, event);
+        await commitEvent(deployment.reviewsDb, event);
         if (!options.lagging?.has(event.reviewId) || event.version === 1)
           await applyEvent(deployment.reviewsDb, event);
       } else {
