@@ -8,7 +8,13 @@
 #   bash scripts/services/ferretdb.sh reset     stop, then delete its data
 #
 # Ports: LOCUS_MONGO_PORT (27017) for MongoDB clients, LOCUS_FERRETDB_PG_PORT (54323) for the
-# dedicated PostgreSQL, which listens on 127.0.0.1 only, with trust auth there.
+# dedicated PostgreSQL, which listens on 127.0.0.1 only.
+#
+# Authentication: FerretDB v1 passes each client's PLAIN credentials through to its PostgreSQL, and
+# is started with a PostgreSQL URL naming no user, so an anonymous client reaches nothing. The one
+# login role, locus_reviews (password generated into $LOCUS_SECRETS), may only create schemas in
+# the ferretdb database: each MongoDB database is a schema it then owns. Over TCP only that role is
+# accepted (scram-sha-256); the superuser postgres only over the unix socket in its 0700 data dir.
 # The binary is built from the committed go.mod/go.sum with the Go module proxy only: the upstream
 # cmd/ferretdb panics without build/version/version.txt (absent from the module zip), while the
 # embeddable package used by the wrapper does not need it.
@@ -23,10 +29,13 @@ FERRETDB_STAMP="$FERRETDB_HOME/.built"
 MONGO_PORT="${LOCUS_MONGO_PORT:-27017}"
 MONGO_ADDR="127.0.0.1:$MONGO_PORT"
 PG_PORT="${LOCUS_FERRETDB_PG_PORT:-54323}"
-PG_DATA="$LOCUS_STATE/pg-ferretdb"
+PG_DATA=$(server_dir pg-ferretdb)
 PG_LOG="$LOCUS_LOGS/pg-ferretdb.log"
 FERRETDB_LOG="$LOCUS_LOGS/ferretdb.log"
-PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb"
+# No user: without a client's own credentials FerretDB would log in as its OS user, which has no role.
+PG_URL="postgres://127.0.0.1:$PG_PORT/ferretdb"
+REVIEWS_ROLE=locus_reviews
+REVIEWS_SECRET=ferretdb-$REVIEWS_ROLE
 
 go_env() {
   export GOPATH="$LOCUS_CACHE/go"
@@ -72,47 +81,83 @@ pg_init() {
     log "removing incomplete PostgreSQL data dir $PG_DATA"
     rm -rf "$PG_DATA"
   fi
+  prepare_server_root
   mkdir -p "$PG_DATA"
-  chown postgres:postgres "$PG_DATA"
+  if [[ $(id -u) == 0 ]]; then chown postgres:postgres "$PG_DATA"; fi
   chmod 0700 "$PG_DATA"
-  grant_traverse "$PG_DATA"
   log "initdb $PG_DATA"
-  as_pg "$bin/initdb" -D "$PG_DATA" -U postgres --encoding=UTF8 --locale=C --auth=trust --no-instructions \
-    >>"$PG_LOG" 2>&1 || die "initdb failed; see $PG_LOG"
-  # Trust only on 127.0.0.1 (no IPv6, no other host); the socket sits in the 0700 data dir.
-  as_pg tee "$PG_DATA/pg_hba.conf" >/dev/null <<'EOF'
-# written by scripts/services/ferretdb.sh
-local   all   all                  peer
-host    all   all   127.0.0.1/32   trust
-EOF
-  as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<EOF
+  as_pg "$bin/initdb" -D "$PG_DATA" -U postgres --encoding=UTF8 --locale=C --auth-local=peer \
+    --auth-host=scram-sha-256 --no-instructions >>"$PG_LOG" 2>&1 || die "initdb failed; see $PG_LOG"
+  as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<'EOF'
 
-# written by scripts/services/ferretdb.sh (the port is given on the pg_ctl command line)
+# written by scripts/services/ferretdb.sh (port and socket directory are given on the command line)
 listen_addresses = '127.0.0.1'
-unix_socket_directories = '$PG_DATA'
 EOF
+}
+
+# Rewritten at every start, so that an installation from before authentication gets it too.
+write_hba() {
+  as_pg tee "$PG_DATA/pg_hba.conf" >/dev/null <<EOF
+# written by scripts/services/ferretdb.sh at every start; anything not listed is refused
+local   all        postgres                          peer
+host    ferretdb   $REVIEWS_ROLE   127.0.0.1/32   scram-sha-256
+EOF
+}
+
+# psql as the superuser over the unix socket (the only way postgres logs in).
+pg_admin() { as_pg "$(pg_bin)/psql" -X -q -h "$PG_DATA" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+
+# The reviews role and its grants, idempotent. Schemas (MongoDB databases) created before there was
+# a role belong to postgres: they and their tables pass to the role, which FerretDB needs to see
+# them (information_schema lists only what the role may use) and to write and drop them.
+ensure_reviews_role() {
+  pg_admin -d ferretdb -v pw="$(secret "$REVIEWS_SECRET")" -v role="$REVIEWS_ROLE" >/dev/null <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'role')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+ALTER ROLE :"role" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'pw';
+REVOKE ALL ON DATABASE ferretdb FROM PUBLIC;
+GRANT CONNECT, CREATE ON DATABASE ferretdb TO :"role";
+SELECT set_config('locus.role', :'role', false);
+DO $$
+DECLARE
+  role name := current_setting('locus.role');
+  s record;
+  t record;
+BEGIN
+  FOR s IN SELECT n.oid, n.nspname FROM pg_namespace n
+            WHERE n.nspowner <> to_regrole(quote_ident(role))
+              AND EXISTS (SELECT 1 FROM pg_class c
+                           WHERE c.relnamespace = n.oid AND c.relname = '_ferretdb_database_metadata') LOOP
+    EXECUTE format('ALTER SCHEMA %I OWNER TO %I', s.nspname, role);
+    FOR t IN SELECT relname FROM pg_class WHERE relnamespace = s.oid AND relkind IN ('r', 'p') LOOP
+      EXECUTE format('ALTER TABLE %I.%I OWNER TO %I', s.nspname, t.relname, role);
+    END LOOP;
+  END LOOP;
+END $$;
+SQL
 }
 
 pg_start() {
   local bin; bin=$(pg_bin)
+  move_server_dir pg-ferretdb
+  PG_DATA=$(server_dir pg-ferretdb)
   pg_init
-  grant_traverse "$PG_DATA"
+  write_hba
   if pg_running; then
     log "PostgreSQL for ferretdb already running (127.0.0.1:$PG_PORT)"
+    as_pg "$bin/pg_ctl" reload -D "$PG_DATA" >/dev/null
   else
     port_open "$PG_PORT" && die "port $PG_PORT is taken by another process; set LOCUS_FERRETDB_PG_PORT"
-    # pg_ctl (as postgres) opens the log itself: the file must be postgres's and reachable.
-    touch "$PG_LOG"; chown postgres:postgres "$PG_LOG"
-    grant_traverse "$LOCUS_LOGS"
     log "starting PostgreSQL for ferretdb on 127.0.0.1:$PG_PORT (log $PG_LOG)"
-    as_pg "$bin/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -o "-p $PG_PORT" >/dev/null \
+    # The server inherits the log that we open: postgres needs no way into LOCUS_HOME.
+    as_pg "$bin/pg_ctl" start -D "$PG_DATA" -w -t 60 -o "-p $PG_PORT -k $PG_DATA" >>"$PG_LOG" 2>&1 \
       || die "PostgreSQL did not start; see $PG_LOG"
   fi
-  if ! as_pg "$bin/psql" -X -q -h "$PG_DATA" -p "$PG_PORT" -U postgres -d postgres -tAc \
-      "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" | grep -q 1; then
+  if ! pg_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" | grep -q 1; then
     log "creating database ferretdb"
     as_pg "$bin/createdb" -h "$PG_DATA" -p "$PG_PORT" -U postgres ferretdb || die "createdb ferretdb failed"
   fi
+  ensure_reviews_role
 }
 
 pg_stop() {
@@ -124,7 +169,10 @@ pg_stop() {
 }
 
 # ferretdb_ready: FerretDB answers a MongoDB `ping` (which it answers only when PostgreSQL is up).
-ferretdb_ready() { "$FERRETDB_BIN" ping -timeout 2s "$MONGO_ADDR"; }
+ferretdb_ready() {
+  "$FERRETDB_BIN" ping -timeout 2s -username "$REVIEWS_ROLE" -password-file "$LOCUS_SECRETS/$REVIEWS_SECRET" \
+    "$MONGO_ADDR"
+}
 
 # Used by wait_for: fails fast, through fd 3, when the process we started has died.
 ferretdb_ready_or_dead() {
@@ -137,8 +185,9 @@ ferretdb_ready_or_dead() {
 }
 
 cmd_start() {
-  [[ -x $FERRETDB_BIN ]] || cmd_install
+  cmd_install # rebuilds only when the wrapper changed: its ping must match what start expects
   pg_start
+  restrict_locus_home # after pg_start, which moves an older installation's data out
   if pid_alive ferretdb; then
     log "ferretdb already running (pid $(cat "$LOCUS_RUN/ferretdb.pid"))"
   else
@@ -154,7 +203,7 @@ cmd_start() {
   exec 3>&2
   wait_for ferretdb 60 ferretdb_ready_or_dead
   exec 3>&-
-  log "ferretdb ready: mongodb://$MONGO_ADDR/"
+  log "ferretdb ready: mongodb://$REVIEWS_ROLE@$MONGO_ADDR/ (password in $LOCUS_SECRETS/$REVIEWS_SECRET)"
 }
 
 cmd_stop() {
@@ -178,8 +227,16 @@ cmd_reset() {
   rm -rf "$PG_DATA"
 }
 
-# The env line of the reviews store, for services.sh's env file.
-cmd_env() { echo "LOCUS_MONGO_URL=mongodb://$MONGO_ADDR/reviews"; }
+# The env line of the reviews store, for services.sh's env file: with the role's credentials once
+# its PostgreSQL requires them (an installation not yet restarted with authentication takes none).
+# PLAIN is the only mechanism FerretDB v1 passes through; the driver sends it to "$external".
+cmd_env() {
+  if [[ -f $PG_DATA/pg_hba.conf ]] && grep -q "$REVIEWS_ROLE" "$PG_DATA/pg_hba.conf"; then
+    echo "LOCUS_MONGO_URL=mongodb://$REVIEWS_ROLE:$(secret "$REVIEWS_SECRET")@$MONGO_ADDR/reviews?authMechanism=PLAIN"
+  else
+    echo "LOCUS_MONGO_URL=mongodb://$MONGO_ADDR/reviews"
+  fi
+}
 
 # One command at a time per machine (two `start`s racing would both initdb). Long-lived children
 # (postgres, ferretdb) are started with fd 9 closed, or they would hold the lock forever.

@@ -3,14 +3,18 @@
 # and small helpers to wait for a port and stop a process by its pid file.
 # Sourced, never run. Every path is outside the repository so a fresh clone stays clean.
 set -euo pipefail
+# State, logs, secrets and the env file hold credentials and review data: only their owner reads
+# what these scripts (and the servers they start) create.
+umask 077
 
 LOCUS_HOME="${LOCUS_HOME:-$HOME/.locus}"
-LOCUS_CACHE="$LOCUS_HOME/cache"   # downloads and builds, kept between runs (jars, ferretdb binary)
-LOCUS_STATE="$LOCUS_HOME/state"   # data folders of the running services
-LOCUS_LOGS="$LOCUS_HOME/logs"     # one log file per service
-LOCUS_RUN="$LOCUS_HOME/run"       # pid files of the processes these scripts started
-LOCUS_ENV_FILE="$LOCUS_HOME/env"  # LOCUS_* addresses, written by `services up`
-mkdir -p "$LOCUS_CACHE" "$LOCUS_STATE" "$LOCUS_LOGS" "$LOCUS_RUN"
+LOCUS_CACHE="$LOCUS_HOME/cache"     # downloads and builds, kept between runs (jars, ferretdb binary)
+LOCUS_STATE="$LOCUS_HOME/state"     # data folders of the running services
+LOCUS_LOGS="$LOCUS_HOME/logs"       # one log file per service
+LOCUS_RUN="$LOCUS_HOME/run"         # pid files of the processes these scripts started
+LOCUS_SECRETS="$LOCUS_HOME/secrets" # generated passwords and tokens, one file each
+LOCUS_ENV_FILE="$LOCUS_HOME/env"    # LOCUS_* addresses, written by `services up`
+mkdir -p "$LOCUS_CACHE" "$LOCUS_STATE" "$LOCUS_LOGS" "$LOCUS_RUN" "$LOCUS_SECRETS"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -75,19 +79,87 @@ as_pg() {
   fi
 }
 
-# grant_traverse DIR: lets the postgres user reach DIR ($LOCUS_HOME is usually under /root, which
-# is 0700). Adds only o+x (search, not listing) on each ancestor that postgres cannot yet enter.
-grant_traverse() {
-  [[ $(id -u) == 0 ]] || return 0
-  local path="" part
-  IFS=/ read -ra parts <<<"${1#/}"
-  for part in "${parts[@]}"; do
-    [[ -n $part ]] || continue
-    path="$path/$part"
-    [[ -d $path ]] || break
-    if ! runuser -u postgres -- test -x "$path" 2>/dev/null; then
-      log "chmod o+x $path (so the postgres user can reach its data dir)"
-      chmod o+x "$path"
-    fi
-  done
+# secret NAME: the generated secret kept in $LOCUS_SECRETS/NAME (mode 0600), created at first use:
+# 32 random bytes, URL-safe base64 without padding, so it is safe in a URL, a header and a shell
+# variable. Delete the file to rotate it.
+secret() {
+  local file="$LOCUS_SECRETS/$1"
+  chmod 0700 "$LOCUS_SECRETS"
+  if [[ ! -s $file ]]; then
+    head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$file.tmp.$$"
+    mv -f "$file.tmp.$$" "$file"
+  fi
+  chmod 0600 "$file"
+  cat "$file"
+}
+
+# server_data_root: where the PostgreSQL servers keep their data. As root they run as the postgres
+# user, which must own its data without any home directory being opened to it, so the data lives
+# in postgres's own home: one folder per LOCUS_HOME, so that private copies never share one.
+# As an ordinary user the servers run as that user, under $LOCUS_STATE.
+server_data_root() {
+  if [[ $(id -u) != 0 ]]; then echo "$LOCUS_STATE"; return; fi
+  local base
+  base="$(getent passwd postgres | cut -d: -f6)/locus"
+  if [[ $LOCUS_HOME == "$HOME/.locus" ]]; then
+    echo "$base"
+  else
+    echo "$base-$(printf %s "$LOCUS_HOME" | sha256sum | cut -c1-12)"
+  fi
+}
+
+# server_dir NAME: the data folder of server (or group of servers) NAME: where an older version
+# left it under $LOCUS_STATE while it is still there (move_server_dir moves it), else under
+# server_data_root.
+server_dir() {
+  if [[ -e $LOCUS_STATE/$1 ]]; then echo "$LOCUS_STATE/$1"; else echo "$(server_data_root)/$1"; fi
+}
+
+# postmaster_alive DIR: true when a PostgreSQL server runs on a data folder at or below DIR (its
+# postmaster.pid names a live process). Read as root: postgres may not reach an old folder.
+postmaster_alive() {
+  local pidfile
+  while IFS= read -r pidfile; do
+    kill -0 "$(head -n1 "$pidfile")" 2>/dev/null && return 0
+  done < <(find "$1" -maxdepth 2 -name postmaster.pid 2>/dev/null)
+  return 1
+}
+
+# move_server_dir NAME: moves an older installation's data of NAME from $LOCUS_STATE to
+# server_data_root, owned by postgres. Only while none of its servers runs (a running server keeps
+# its files open): then it says so and the data stays where it is until a stop and start.
+move_server_dir() {
+  local old="$LOCUS_STATE/$1" new
+  new="$(server_data_root)/$1"
+  [[ $old != "$new" && -d $old ]] || return 0
+  if postmaster_alive "$old"; then
+    log "$old stays in place while its server runs; stop and start to move it to $new"
+    return 0
+  fi
+  [[ -e $new ]] && die "both $old and $new exist: keep one of them"
+  log "moving $old to $new (the postgres user owns its data there)"
+  prepare_server_root
+  mv "$old" "$new"
+  chown -R postgres:postgres "$new"
+}
+
+# prepare_server_root: creates server_data_root, owned by the user that runs the servers, 0700.
+prepare_server_root() {
+  local root
+  root=$(server_data_root)
+  mkdir -p "$root"
+  if [[ $(id -u) == 0 ]]; then chown postgres:postgres "$root"; fi
+  chmod 0700 "$root"
+}
+
+# restrict_locus_home: takes group and other access away from everything under LOCUS_HOME (older
+# versions created it world-readable). While postgres still keeps data of an older installation
+# under $LOCUS_STATE (it moves at the next start of its stopped servers), directories keep their
+# search bit so that those running servers and their pg_ctl still reach it.
+restrict_locus_home() {
+  if [[ $(id -u) == 0 ]] && compgen -G "$LOCUS_STATE/pg*" >/dev/null; then
+    find "$LOCUS_HOME" ! -type l -perm /go+rw -exec chmod go-rw {} +
+  else
+    find "$LOCUS_HOME" ! -type l -perm /go+rwx -exec chmod go-rwx {} +
+  fi
 }

@@ -6,9 +6,12 @@ source "$(dirname "$0")/lib.sh"
 CATALOG_PORT=${LOCUS_CATALOG_PG_PORT:-54320}
 READ_PORT=${LOCUS_READ_PG_PORT:-54321}
 REPLICA_PORT=${LOCUS_REPLICA_PG_PORT:-54322}
-# The account every locus process uses for now; per-process least-privilege roles come later.
-PG_USER=locus
-PG_PASSWORD=locus
+# The owner of the locus databases (`locus migrate`, tests creating databases): no superuser. Each
+# locus process logs in as its own role, which `locus migrate` creates and grants (src/migrate/roles.ts);
+# replication has a role of its own. Every password is generated at first start and kept in
+# $LOCUS_SECRETS/pg-<role> (mode 0600; `secret` in lib.sh), never in the repository.
+PG_OWNER=locus
+PG_REPLICATOR=locus_replicator
 
 installed() { ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || [[ -n ${LOCUS_PG_BIN:-} ]]; }
 
@@ -26,18 +29,21 @@ install() {
 }
 
 # The server refuses to run as root: as root, every server command runs as the postgres user, which
-# must be able to reach the data (grant_traverse) and own it.
-PG_ROOT=${LOCUS_PG_ROOT:-$LOCUS_STATE/pg}
+# owns the data where it lives (server_data_root in lib.sh: no home directory is opened to it).
+PG_ROOT=${LOCUS_PG_ROOT:-$(server_dir pg)}
 
+# Moves an older installation's data out of LOCUS_HOME while its servers are stopped, then makes
+# the data and socket folders the servers' own.
 prepare_root() {
-  mkdir -p "$PG_ROOT/sockets"
-  touch "$LOCUS_LOGS/pg-catalog.log" "$LOCUS_LOGS/pg-read.log" "$LOCUS_LOGS/pg-replica.log"
-  if [[ $(id -u) == 0 ]]; then
-    chown postgres:postgres "$PG_ROOT" "$PG_ROOT/sockets" "$LOCUS_LOGS"/pg-{catalog,read,replica}.log
-    grant_traverse "$PG_ROOT"
-    grant_traverse "$LOCUS_LOGS"
+  if [[ -z ${LOCUS_PG_ROOT:-} ]]; then
+    move_server_dir pg
+    PG_ROOT=$(server_dir pg)
+    [[ $PG_ROOT == "$LOCUS_STATE/pg" ]] || prepare_server_root
   fi
+  mkdir -p "$PG_ROOT/sockets"
+  if [[ $(id -u) == 0 ]]; then chown postgres:postgres "$PG_ROOT" "$PG_ROOT/sockets"; fi
   chmod 0700 "$PG_ROOT"
+  restrict_locus_home
 }
 
 ready() { as_pg "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$1"; }
@@ -65,8 +71,9 @@ start_server() { # name port
   local name=$1 port=$2
   if running "$name"; then return 0; fi
   write_tuning "$PG_ROOT/$name"
-  as_pg "$(pg_bin)/pg_ctl" start -w -t 60 -D "$PG_ROOT/$name" -l "$LOCUS_LOGS/pg-$name.log" \
-    -o "-p $port -k $PG_ROOT/sockets" >/dev/null || die "pg-$name failed to start; see $LOCUS_LOGS/pg-$name.log"
+  # The server inherits the log that we open: postgres needs no way into LOCUS_HOME.
+  as_pg "$(pg_bin)/pg_ctl" start -w -t 60 -D "$PG_ROOT/$name" -o "-p $port -k $PG_ROOT/sockets" \
+    >>"$LOCUS_LOGS/pg-$name.log" 2>&1 || die "pg-$name failed to start; see $LOCUS_LOGS/pg-$name.log"
   wait_for "pg-$name" 60 ready "$port"
 }
 
@@ -96,19 +103,52 @@ CONF
   cat >"$dir/pg_hba.conf" <<HBA
 local all         all                 trust
 host  all         all   127.0.0.1/32  scram-sha-256
-host  replication all   127.0.0.1/32  scram-sha-256
+host  replication locus_replicator 127.0.0.1/32 scram-sha-256
 HBA
   start_server "$name" "$port"
-  as_pg "$(pg_bin)/psql" -q -h "$PG_ROOT/sockets" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-    -c "CREATE ROLE $PG_USER LOGIN SUPERUSER REPLICATION PASSWORD '$PG_PASSWORD'" \
-    -c "CREATE DATABASE $db OWNER $PG_USER" >/dev/null
+  secure_roles "$port"
+  as_pg_sql "$port" <<<"CREATE DATABASE $db OWNER $PG_OWNER"
+}
+
+# as_pg_sql PORT: runs the SQL on stdin as the postgres superuser, through the server's unix socket
+# (local trust: the socket directory is the postgres user's alone). Secrets go through stdin, never
+# through the command line that ps shows.
+as_pg_sql() {
+  as_pg "$(pg_bin)/psql" -q -X -h "$PG_ROOT/sockets" -p "$1" -U postgres -d postgres -v ON_ERROR_STOP=1 -f - >/dev/null
+}
+
+# secure_roles PORT: the owner role is no superuser and has a generated password; on the read primary,
+# the replica streams as a replication-only role. Idempotent, run at every start, so an installation
+# from before (owner `locus`, a superuser with password `locus`) is upgraded in place.
+secure_roles() {
+  local port=$1 replicator=""
+  if [[ $port == "$READ_PORT" ]]; then
+    replicator="SELECT 'CREATE ROLE $PG_REPLICATOR' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_REPLICATOR') \\gexec
+ALTER ROLE $PG_REPLICATOR LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$(secret "pg-$PG_REPLICATOR")';"
+  fi
+  as_pg_sql "$port" <<SQL
+SELECT 'CREATE ROLE $PG_OWNER' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_OWNER') \gexec
+ALTER ROLE $PG_OWNER LOGIN NOSUPERUSER NOREPLICATION CREATEDB CREATEROLE PASSWORD '$(secret "pg-$PG_OWNER")';
+$replicator
+SQL
+}
+
+# The replica's primary_conninfo names the replication role; an installation from before streams as
+# `locus`, which secure_roles just took replication from. A reload makes the WAL receiver reconnect.
+point_replica() {
+  local conninfo="host=127.0.0.1 port=$READ_PORT user=$PG_REPLICATOR password=$(secret "pg-$PG_REPLICATOR") application_name=locus_replica"
+  as_pg_sql "$REPLICA_PORT" <<SQL
+SELECT format('ALTER SYSTEM SET primary_conninfo = %L', '$conninfo')
+  WHERE current_setting('primary_conninfo') IS DISTINCT FROM '$conninfo' \gexec
+SELECT pg_reload_conf();
+SQL
 }
 
 init_replica() {
   local dir="$PG_ROOT/replica"
   [[ -f $dir/PG_VERSION ]] && return 0
   log "initialising pg-replica from pg-read (pg_basebackup, port $REPLICA_PORT)"
-  as_pg env PGPASSWORD="$PG_PASSWORD" "$(pg_bin)/pg_basebackup" -h 127.0.0.1 -p "$READ_PORT" -U "$PG_USER" \
+  as_pg env PGPASSWORD="$(secret "pg-$PG_REPLICATOR")" "$(pg_bin)/pg_basebackup" -h 127.0.0.1 -p "$READ_PORT" -U "$PG_REPLICATOR" \
     -D "$dir" -R -X stream -c fast -C -S locus_replica >/dev/null ||
     die "pg_basebackup of the read store failed; see $LOCUS_LOGS/pg-read.log"
   # The base backup copies the primary's settings; the replica only changes its port.
@@ -122,8 +162,11 @@ start() {
   init_primary read "$READ_PORT" readmodel
   start_server catalog "$CATALOG_PORT"
   start_server read "$READ_PORT"
+  secure_roles "$CATALOG_PORT"
+  secure_roles "$READ_PORT"
   init_replica
   start_server replica "$REPLICA_PORT"
+  point_replica
 }
 
 stop() {
@@ -150,12 +193,26 @@ status() {
 
 reset() { stop; rm -rf "${PG_ROOT:?}"/{catalog,read,replica}; }
 
-# The env lines of the three servers, for services.sh's env file.
+# The env lines of the three servers, for services.sh's env file: one URL per process and store, each
+# with its role's password (the URL is how `locus migrate` learns the password to set).
 env() {
+  local owner catalog relay projector query verify replicator
+  owner=$(secret "pg-$PG_OWNER") catalog=$(secret pg-locus_catalog) relay=$(secret pg-locus_catalog_relay)
+  projector=$(secret pg-locus_projector) query=$(secret pg-locus_query) verify=$(secret pg-locus_verify)
+  replicator=$(secret "pg-$PG_REPLICATOR")
+  local at=127.0.0.1
   cat <<ENV
-LOCUS_CATALOG_DB_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$CATALOG_PORT/catalog
-LOCUS_READ_DB_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$READ_PORT/readmodel
-LOCUS_READ_REPLICA_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$REPLICA_PORT/readmodel
+LOCUS_CATALOG_ADMIN_URL=postgres://$PG_OWNER:$owner@$at:$CATALOG_PORT/catalog
+LOCUS_CATALOG_DB_URL=postgres://locus_catalog:$catalog@$at:$CATALOG_PORT/catalog
+LOCUS_CATALOG_RELAY_DB_URL=postgres://locus_catalog_relay:$relay@$at:$CATALOG_PORT/catalog
+LOCUS_VERIFY_CATALOG_DB_URL=postgres://locus_verify:$verify@$at:$CATALOG_PORT/catalog
+LOCUS_READ_ADMIN_URL=postgres://$PG_OWNER:$owner@$at:$READ_PORT/readmodel
+LOCUS_READ_REPLICATION_URL=postgres://$PG_REPLICATOR:$replicator@$at:$READ_PORT/readmodel
+LOCUS_READ_DB_URL=postgres://locus_projector:$projector@$at:$READ_PORT/readmodel
+LOCUS_QUERY_DB_URL=postgres://locus_query:$query@$at:$READ_PORT/readmodel
+LOCUS_VERIFY_READ_DB_URL=postgres://locus_verify:$verify@$at:$READ_PORT/readmodel
+LOCUS_READ_REPLICA_URL=postgres://locus_query:$query@$at:$REPLICA_PORT/readmodel
+LOCUS_VERIFY_REPLICA_URL=postgres://locus_verify:$verify@$at:$REPLICA_PORT/readmodel
 ENV
 }
 

@@ -5,7 +5,7 @@
 // Usage:
 //
 //	ferretdb [-listen-addr 127.0.0.1:27017] [-postgresql-url postgres://...] [-log-level info]
-//	ferretdb ping [-timeout 2s] [addr]   # exit 0 when addr answers a MongoDB `ping` with ok: 1
+//	ferretdb ping [-timeout 2s] [-username u -password-file f] [addr]   # exit 0 on `ping` ok: 1
 //	ferretdb version
 //
 // Every flag can also be given through the environment variable named beside it.
@@ -128,12 +128,23 @@ func redact(u string) string {
 func runPing(args []string) int {
 	fs := flag.NewFlagSet("ferretdb ping", flag.ExitOnError)
 	timeout := fs.Duration("timeout", 2*time.Second, "dial and round-trip timeout")
+	username := fs.String("username", "", "authenticate as this user first (PLAIN, passed to PostgreSQL)")
+	passwordFile := fs.String("password-file", "", "file holding the password of -username")
 	_ = fs.Parse(args)
 	addr := env("FERRETDB_LISTEN_ADDR", "127.0.0.1:27017")
 	if fs.NArg() > 0 {
 		addr = fs.Arg(0)
 	}
-	if err := ping(addr, *timeout); err != nil {
+	var password string
+	if *passwordFile != "" {
+		b, err := os.ReadFile(*passwordFile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ping %s: %s\n", addr, err)
+			return 1
+		}
+		password = strings.TrimSpace(string(b))
+	}
+	if err := ping(addr, *timeout, *username, password); err != nil {
 		fmt.Fprintf(os.Stderr, "ping %s: %s\n", addr, err)
 		return 1
 	}
@@ -141,23 +152,40 @@ func runPing(args []string) int {
 	return 0
 }
 
-func ping(addr string, timeout time.Duration) error {
+// ping authenticates when a username is given (the password is read from a file, never from the
+// command line, where other users could see it), then sends `ping`. FerretDB answers `saslStart`
+// PLAIN without checking; the password is checked by PostgreSQL when `ping` reaches it.
+func ping(addr string, timeout time.Duration, username, password string) error {
 	conn, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(timeout))
+	r, w := bufio.NewReader(conn), bufio.NewWriter(conn)
 
-	msg := wire.MustOpMsg("ping", int32(1), "$db", "admin")
+	if username != "" {
+		payload := wirebson.Binary{B: []byte("\x00" + username + "\x00" + password)}
+		auth := wire.MustOpMsg("saslStart", int32(1), "mechanism", "PLAIN", "payload", payload, "$db", "$external")
+		if err = roundTrip(r, w, 1, auth); err != nil {
+			return fmt.Errorf("saslStart: %w", err)
+		}
+	}
+	if err = roundTrip(r, w, 2, wire.MustOpMsg("ping", int32(1), "$db", "admin")); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// roundTrip sends one command and fails unless the reply says ok: 1.
+func roundTrip(r *bufio.Reader, w *bufio.Writer, id int32, msg *wire.OpMsg) error {
 	body, err := msg.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(conn)
 	hdr := &wire.MsgHeader{
 		MessageLength: int32(len(body) + wire.MsgHeaderLen),
-		RequestID:     1,
+		RequestID:     id,
 		OpCode:        wire.OpCodeMsg,
 	}
 	if err = wire.WriteMessage(w, hdr, msg); err != nil {
@@ -167,7 +195,7 @@ func ping(addr string, timeout time.Duration) error {
 		return err
 	}
 
-	_, resBody, err := wire.ReadMessage(bufio.NewReader(conn))
+	_, resBody, err := wire.ReadMessage(r)
 	if err != nil {
 		return err
 	}
