@@ -1,7 +1,7 @@
 import { categorySummaryStatement, touchedCategoriesStatement } from './views/category-summary.view.js';
 import type { SummaryScope } from './views/category-summary.view.js';
 import type { Tx, ViewTables } from './projection.types.js';
-import { isInfrastructureError } from './store-failure.js';
+import { isStoreOutage } from '../shared/store-outage.js';
 
 /** A category summary the store refused: it keeps its last value until a later recompute succeeds. */
 export interface SummaryFailure {
@@ -14,7 +14,7 @@ export interface SummaryFailure {
  * once in a savepoint, and when that fails, each category in a savepoint of its own. A category whose
  * summary still fails is rolled back alone and returned, while the events and every other summary
  * commit. Nothing is lost: the next event of that category, or a rebuild, recomputes it from the rows.
- * @throws an infrastructure error (see isInfrastructureError): the whole batch is redelivered.
+ * @throws a store outage (see isStoreOutage): the whole batch is redelivered.
  */
 export async function refreshSummariesApart(
   tx: Tx,
@@ -43,7 +43,7 @@ async function inSavepoint(tx: Tx, tables: ViewTables, categoryIds: string[]): P
     await tx.query('RELEASE SAVEPOINT summaries');
     return null;
   } catch (error) {
-    if (isInfrastructureError(error)) throw error;
+    if (isStoreOutage(error)) throw error;
     await tx.query('ROLLBACK TO SAVEPOINT summaries');
     return error as Error;
   }

@@ -3,7 +3,7 @@ import type { Logger } from '../../shared/logger.js';
 import { applyOwnRows } from '../apply-changes.js';
 import type { NewDeadLetter } from '../dead-letter.repository.js';
 import type { Change, Tx, ViewTables } from '../projection.types.js';
-import { isInfrastructureError } from '../store-failure.js';
+import { isStoreOutage } from '../../shared/store-outage.js';
 import { refreshSummariesApart } from '../summary-refresh.js';
 import type { SummaryScope } from '../views/category-summary.view.js';
 import type { BatchPlan } from './plan.js';
@@ -25,7 +25,7 @@ export interface Isolated {
  * one is parked and the rest of its key waits behind it, while the others apply. Then the summaries the
  * applied events touched, apart (see refreshSummariesApart): one the store refuses is logged, and parks
  * no event.
- * @throws an infrastructure error (see isInfrastructureError): the whole batch is redelivered.
+ * @throws a store outage (see isStoreOutage): the whole batch is redelivered.
  */
 export async function applyIsolated(
   tx: Tx,
@@ -75,7 +75,7 @@ export async function applyIsolated(
 /**
  * Applies one change's own rows in a savepoint, adding the summaries it touches to `summaries`; a
  * failure is rolled back to the savepoint and returned, so the transaction goes on without it.
- * @throws an infrastructure error (see isInfrastructureError): no event is to blame for an outage.
+ * @throws a store outage (see isStoreOutage): no event is to blame for an outage.
  */
 export async function applyInSavepoint(
   tx: Tx,
@@ -89,7 +89,7 @@ export async function applyInSavepoint(
     await tx.query('RELEASE SAVEPOINT one_event');
     return { ok: true, accepted };
   } catch (error) {
-    if (isInfrastructureError(error)) throw error;
+    if (isStoreOutage(error)) throw error;
     await tx.query('ROLLBACK TO SAVEPOINT one_event');
     return { ok: false, error: error as Error };
   }

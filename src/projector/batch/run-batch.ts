@@ -18,7 +18,7 @@ import {
   storePositionsStatement,
 } from '../positions.repository.js';
 import type { Tx } from '../projection.types.js';
-import { isInfrastructureError } from '../store-failure.js';
+import { isStoreOutage } from '../../shared/store-outage.js';
 import type { BatchOutcome, ProjectionTarget } from './batch.types.js';
 import type { Decode } from './decode.js';
 import { applyIsolated } from './isolate.js';
@@ -33,9 +33,9 @@ import { freshRanges, keysToCheck, lettersOf, mergeByPartition, planBatches } fr
  *
  * A failing attempt is retried whole `batchAttempts` times; the last attempt applies the events one by
  * one in savepoints (isolate.ts), and an event that still fails is parked, with the ones behind it on
- * its key, while the rest commit. Infrastructure failures (connection lost, server shutting down) are
- * rethrown at once: parking would blame the event for an outage (see isInfrastructureError).
- * @throws the infrastructure error; nothing was committed and the batches are redelivered.
+ * its key, while the rest commit. Store outages (connection lost, server shutting down) are
+ * rethrown at once: parking would blame the event for an outage (see isStoreOutage).
+ * @throws the store outage; nothing was committed and the batches are redelivered.
  */
 export async function runBatch(
   target: ProjectionTarget,
@@ -48,7 +48,7 @@ export async function runBatch(
     try {
       return await attemptBatch(target, batches, decode, attempt > attempts ? attempt : null);
     } catch (error) {
-      if (isInfrastructureError(error) || attempt > attempts) throw error;
+      if (isStoreOutage(error) || attempt > attempts) throw error;
       target.logger.warn({ err: error, consumer: target.consumer, attempt }, 'batch failed; retrying');
       await sleep((target.retryDelayMs ?? 100) * attempt);
     }
