@@ -21,5 +21,6 @@ RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY migrations ./migrations
 COPY procedures ./procedures
+COPY grants ./grants
 COPY --from=build /app/dist ./dist
 ENTRYPOINT ["node", "bin/locus.js"]

@@ -4,11 +4,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import { LocusError } from '../shared/errors.js';
+import { ensureRoles, grantDatabaseAccess, type RolePasswords } from './roles.js';
 
 /** The folder of package.json: two levels up from this module in src/, three when compiled to dist/src/. */
 export const REPO_ROOT = findRoot(import.meta.dirname);
 export const MIGRATIONS_DIR = path.join(REPO_ROOT, 'migrations');
 export const PROCEDURES_DIR = path.join(REPO_ROOT, 'procedures');
+export const GRANTS_DIR = path.join(REPO_ROOT, 'grants');
 
 /** The stores that have SQL migrations: each is a folder of `migrations/`. */
 export type MigrationTarget = 'catalog' | 'readmodel';
@@ -36,10 +38,17 @@ const checksum = (sql: string) => createHash('sha256').update(sql).digest('hex')
 /**
  * Applies the numbered `migrations/<target>/*.sql` files not yet recorded in `schema_migrations`, each
  * in its own transaction, in name order; then, for the read store, re-applies every
- * `procedures/*.sql` (idempotent `CREATE OR REPLACE`). Concurrent runs serialise on an advisory lock.
+ * `procedures/*.sql` (idempotent `CREATE OR REPLACE`). Then it creates the store's process roles
+ * (setting the `passwords` given), lets only them connect, and applies `grants/<target>.sql`, so
+ * every database it migrates gets the same grants. `pool` must log in as the databases' owner. Concurrent runs on one database
+ * serialise on an advisory lock.
  * @throws LocusError LOCUS_CONFIG_INVALID when a landed migration was edited (its checksum changed).
  */
-export async function migrate(pool: pg.Pool, target: MigrationTarget): Promise<MigrationResult> {
+export async function migrate(
+  pool: pg.Pool,
+  target: MigrationTarget,
+  passwords: RolePasswords = new Map(),
+): Promise<MigrationResult> {
   const client = await pool.connect();
   try {
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`locus-migrate-${target}`]);
@@ -91,6 +100,9 @@ export async function migrate(pool: pg.Pool, target: MigrationTarget): Promise<M
         result.procedures.push(name);
       }
     }
+    await ensureRoles(client, target, passwords);
+    await grantDatabaseAccess(client, target);
+    await client.query(await readFile(path.join(GRANTS_DIR, `${target}.sql`), 'utf8'));
     return result;
   } finally {
     await client

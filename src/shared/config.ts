@@ -5,9 +5,22 @@ import { LocusError } from './errors.js';
  * default: they come only from the environment (`services up` writes them to ~/.locus/env).
  */
 const SETTINGS = {
+  /** The owner of the catalog store's database, for `locus migrate` only. */
+  LOCUS_CATALOG_ADMIN_URL: undefined,
+  /** The catalog service's role (locus_catalog); the catalog relay's; locus verify's (read-only). */
   LOCUS_CATALOG_DB_URL: undefined,
+  LOCUS_CATALOG_RELAY_DB_URL: undefined,
+  LOCUS_VERIFY_CATALOG_DB_URL: undefined,
+  /** The owner of the read store's database, for `locus migrate` only. */
+  LOCUS_READ_ADMIN_URL: undefined,
+  /** The projector's role (locus_projector) on the read primary. */
   LOCUS_READ_DB_URL: undefined,
+  /** The query service's read-only role (locus_query): on the read primary, and on the replica. */
+  LOCUS_QUERY_DB_URL: undefined,
   LOCUS_READ_REPLICA_URL: undefined,
+  /** locus verify's read-only role on the read primary and on the replica. */
+  LOCUS_VERIFY_READ_DB_URL: undefined,
+  LOCUS_VERIFY_REPLICA_URL: undefined,
   LOCUS_MONGO_URL: undefined,
   LOCUS_KAFKA_BROKERS: undefined,
   /** Prefix of every topic name, so tests and several deployments can share one broker. */
