@@ -27,16 +27,10 @@ export const EVENT_TYPES = [
   ReviewDeletedV1,
 ] as const satisfies readonly EventTypeDefinition[];
 
-export type RegisteredEventType = (typeof EVENT_TYPES)[number]['type'];
-
 const envelopeValidator = Compile(EnvelopeAttributes);
 const dataValidators = new Map<string, ReturnType<typeof Compile<TSchema>>>(
   EVENT_TYPES.map((def) => [def.type, Compile(def.schema as TSchema)]),
 );
-
-export function isRegisteredType(type: string): type is RegisteredEventType {
-  return dataValidators.has(type);
-}
 
 /**
  * Parses and validates raw message bytes into an envelope whose `data` matches its registered schema.
