@@ -6,11 +6,13 @@ import type { ReviewService, VersionedReview } from './review.service.js';
 import {
   ConditionalHeaders,
   CreateHeaders,
+  CreateReviewBatchBody,
   CreateReviewBody,
   ExportPage,
   ExportQuery,
   PatchReviewBody,
   ProductParams,
+  ReviewBatchResource,
   ReviewParams,
   ReviewResource,
 } from './review.schemas.js';
@@ -26,6 +28,12 @@ const writeErrors = {
   422: ErrorBody,
   503: ErrorBody,
 };
+
+/**
+ * Body limit of a batch: room for MAX_BATCH_ITEMS typical reviews, not for as many at every bound
+ * (a client with very long reviews sends fewer per batch, or gets 413).
+ */
+const REVIEW_BATCH_BODY_LIMIT = 8 * 1024 * 1024;
 
 /** Runs before schema validation: `$`/dotted keys anywhere in the body or query are refused. */
 async function rejectUnsafeKeys(request: FastifyRequest): Promise<void> {
@@ -78,6 +86,30 @@ export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): v
       void reply.header('location', `/reviews/${created.review.id}`);
       if (created.replayed) void reply.header('idempotent-replayed', 'true');
       return reply.code(201).send(resource(created));
+    },
+  );
+
+  app.post(
+    // `::` is a literal colon: the path is /reviews:batch.
+    '/reviews::batch',
+    {
+      preValidation: rejectUnsafeKeys,
+      bodyLimit: REVIEW_BATCH_BODY_LIMIT,
+      schema: {
+        summary: 'Review many products at once: all items are checked, then written in a few round trips',
+        description:
+          'Each item is created as POST /products/{productId}/reviews creates one (same events and outbox). ' +
+          'An invalid item or an unknown product answers 400/404 naming `body/items/<i>/<field>` and writes ' +
+          'nothing. No Idempotency-Key: when the store fails part-way, the 503 names the items not written.',
+        body: CreateReviewBatchBody,
+        response: { 201: ReviewBatchResource, ...writeErrors },
+      },
+    },
+    async (request, reply) => {
+      const created = await reviews.createBatch(
+        request.body.items.map(({ productId, ...review }) => ({ productId, review })),
+      );
+      return reply.code(201).send({ items: created.map(resource) });
     },
   );
 

@@ -13,6 +13,26 @@ export const CreateReviewBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** Most reviews one `POST /reviews:batch` carries. */
+export const MAX_BATCH_ITEMS = 500;
+
+/**
+ * A batch: each item a review as `POST /products/:productId/reviews` takes it, plus its product. The
+ * batch is checked whole before anything is written, so a bad item's error names it and changes nothing.
+ */
+export const CreateReviewBatchBody = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object(
+        { productId: Uuid, author: Author, rating: Rating, title: Title, body: Body },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: MAX_BATCH_ITEMS },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const PatchReviewBody = Type.Object(
   {
     author: Type.Optional(Author),
@@ -46,6 +66,8 @@ export const ReviewResource = Type.Object({
   updatedAt: Type.String({ format: 'date-time' }),
   version: Type.Integer({ minimum: 1 }),
 });
+
+export const ReviewBatchResource = Type.Object({ items: Type.Array(ReviewResource) });
 
 export const ExportQuery = Type.Object(
   {

@@ -18,6 +18,7 @@ import {
   type ReviewEventDocument,
 } from './review.model.js';
 import { listReviewDocuments, loadCurrent } from './review.repository.js';
+import { createReviewBatch, type BatchItem } from './review.batch.js';
 import { createEventWriter } from './review.write.js';
 
 export interface NewReview {
@@ -67,6 +68,13 @@ export interface ReviewService {
   update(id: string, changes: ReviewChanges, expectedVersion?: number): Promise<VersionedReview>;
   /** Deletes (tombstones) a review. Same errors as `update`. @returns the deletion's version. */
   remove(id: string, expectedVersion?: number): Promise<{ version: number }>;
+  /**
+   * Creates many reviews, each as `create` does (same checks, events and outbox), a step at a time
+   * for the whole batch (see review.batch.ts). Nothing is written when an item names an unknown product.
+   * @throws LocusError LOCUS_PRODUCT_NOT_FOUND naming the item; LOCUS_BACKEND_UNAVAILABLE naming the
+   *   items not written when the store failed part-way.
+   */
+  createBatch(items: BatchItem[]): Promise<VersionedReview[]>;
   /** Live reviews ordered by id, after the given id. `next` is the last id when the page is full. */
   exportPage(
     after: string | undefined,
@@ -175,6 +183,12 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
         await write(ReviewDeletedV1, id, current.productId, version, current.sequence, data);
         return { version };
       });
+    },
+
+    createBatch(items) {
+      const lanes = deps.lanes ?? DEFAULT_LANES;
+      const logger = deps.logger ? { logger: deps.logger } : {};
+      return createReviewBatch({ db, clock, newId, products: deps.products, lanes, ...logger }, items);
     },
 
     async exportPage(after, limit) {
