@@ -36,9 +36,8 @@ export async function startLocus(
   const mongo = environment.mongoDatabase();
   const { prefix, topics } = await environment.topics();
   const supervisor = environment.processes({
-    LOCUS_CATALOG_DB_URL: catalogDb.url,
-    LOCUS_READ_DB_URL: readDb.url,
-    LOCUS_READ_REPLICA_URL: readDb.replicaUrl,
+    ...catalogDb.env,
+    ...readDb.env,
     LOCUS_MONGO_URL: mongo.url,
     LOCUS_TOPIC_PREFIX: prefix,
     LOCUS_PROJECTOR_GROUP: uniqueName(`bench_${environment.name}`),

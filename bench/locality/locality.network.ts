@@ -65,7 +65,7 @@ export async function startQueryBehindLink(
       env: {
         LOCUS_HOST: link.serviceHost,
         LOCUS_READ_REPLICA_URL: link.reachUrl(locus.readDb.replicaUrl, 'replica'),
-        LOCUS_READ_DB_URL: link.reachUrl(locus.readDb.url, 'primary'),
+        LOCUS_QUERY_DB_URL: link.reachUrl(locus.readDb.urlFor('LOCUS_QUERY_DB_URL'), 'primary'),
         LOCUS_CATALOG_URL: `http://${catalog.host}:${catalog.port}`,
         LOCUS_REVIEWS_URL: `http://${reviews.host}:${reviews.port}`,
       },

@@ -101,7 +101,7 @@ async function prepare(environment: BenchEnvironment) {
   environment.defer('close the producer', () => producer.close());
   const consumer = `bench-projector-${environment.stamp}`;
   const supervisor = environment.processes({
-    LOCUS_READ_DB_URL: db.url,
+    ...db.env,
     LOCUS_TOPIC_PREFIX: prefix,
     LOCUS_PROJECTOR_GROUP: consumer,
     LOCUS_PROJECTOR_PORT: '0',

@@ -60,8 +60,7 @@ async function queryBench(environment: BenchEnvironment): Promise<void> {
   const ids = await seedViews(database.url, database.replicaUrl, options);
   const port = await freePort();
   const supervisor = environment.processes({
-    LOCUS_READ_DB_URL: database.url,
-    LOCUS_READ_REPLICA_URL: database.replicaUrl,
+    ...database.env,
     LOCUS_QUERY_PORT: String(port),
   });
   const nodeArgs = SERVICE_NODE_OPTIONS.split(' ').filter(Boolean);

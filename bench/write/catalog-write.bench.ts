@@ -71,7 +71,7 @@ async function catalogWrite(environment: BenchEnvironment): Promise<void> {
   environment.defer('close the producer', () => producer.close());
   const port = await freePort();
   const supervisor = environment.processes({
-    LOCUS_CATALOG_DB_URL: db.url,
+    ...db.env,
     LOCUS_CATALOG_PORT: String(port),
     LOCUS_TOPIC_PREFIX: prefix,
   });

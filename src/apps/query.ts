@@ -18,7 +18,7 @@ import { ExportApi } from '../query/upstream.client.js';
 
 const SETTINGS = [
   'LOCUS_READ_REPLICA_URL',
-  'LOCUS_READ_DB_URL',
+  'LOCUS_QUERY_DB_URL',
   'LOCUS_CATALOG_URL',
   'LOCUS_REVIEWS_URL',
   'LOCUS_QUERY_PORT',
@@ -53,7 +53,7 @@ export async function main(): Promise<void> {
       max: 20,
       statementTimeoutMs,
     });
-    const primary = createPool(config.LOCUS_READ_DB_URL, {
+    const primary = createPool(config.LOCUS_QUERY_DB_URL, {
       applicationName: 'locus-query-primary',
       max: 10,
       statementTimeoutMs,

@@ -43,7 +43,7 @@ export async function main(action = 'run', args: string[] = []): Promise<void> {
 
 async function run(): Promise<void> {
   const config = loadConfig([
-    'LOCUS_CATALOG_DB_URL',
+    'LOCUS_CATALOG_RELAY_DB_URL',
     'LOCUS_MONGO_URL',
     'LOCUS_KAFKA_BROKERS',
     'LOCUS_TOPIC_PREFIX',
@@ -72,7 +72,7 @@ async function run(): Promise<void> {
       maxRequestBytes: positiveOf(config, 'LOCUS_RELAY_MAX_REQUEST_BYTES'),
     });
 
-    const sources: OutboxSource[] = [new PostgresOutboxSource({ url: config.LOCUS_CATALOG_DB_URL })];
+    const sources: OutboxSource[] = [new PostgresOutboxSource({ url: config.LOCUS_CATALOG_RELAY_DB_URL })];
     sources.push(await reviewsOutboxSource(logger));
 
     const metrics = createMetricsRegistry('relay');
@@ -135,8 +135,8 @@ function relayHealth(relay: RunningRelay, deadLetters: RelayDeadLetterStore): He
 /** `locus relay dlq list | retry <source> <id> | skip <source> <id>`. */
 async function dlqCommand(args: string[]): Promise<void> {
   const [verb = 'list', source, id] = args;
-  const config = loadConfig(['LOCUS_CATALOG_DB_URL']);
-  const pool = createPool(config.LOCUS_CATALOG_DB_URL, { applicationName: 'locus-relay-dlq', max: 2 });
+  const config = loadConfig(['LOCUS_CATALOG_RELAY_DB_URL']);
+  const pool = createPool(config.LOCUS_CATALOG_RELAY_DB_URL, { applicationName: 'locus-relay-dlq', max: 2 });
   const reviews = await reviewsDeadLetters().catch(async (error: unknown) => {
     await pool.end();
     throw error;

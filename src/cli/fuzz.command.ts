@@ -110,9 +110,8 @@ export async function main(args: string[]): Promise<void> {
   const topicPrefix = uniqueTopicPrefix();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    LOCUS_CATALOG_DB_URL: catalogDb.url,
-    LOCUS_READ_DB_URL: readDb.url,
-    LOCUS_READ_REPLICA_URL: readDb.replicaUrl,
+    ...catalogDb.env,
+    ...readDb.env,
     LOCUS_MONGO_URL: mongo.url,
     LOCUS_TOPIC_PREFIX: topicPrefix,
     LOCUS_PROJECTOR_GROUP: `${runId}-projector`,

@@ -182,20 +182,21 @@ function printReport({ counts, differences, differingRows, servers }: VerifyRepo
 /**
  * `locus verify [--wait SECONDS]`: zero differences exits 0; otherwise lists them (server, view, id,
  * column, expected, found) and exits 1. With `--wait`, checks again until the views have caught up or
- * the time is up (the pipeline is async). Checks the replica too when LOCUS_READ_REPLICA_URL is set.
+ * the time is up (the pipeline is async). Checks the replica too when LOCUS_VERIFY_REPLICA_URL is set.
+ * Reads every store as the read-only locus_verify role (LOCUS_VERIFY_*_URL).
  */
 export async function main(args: string[] = []): Promise<void> {
   const { values } = parseArgs({ args, options: { wait: { type: 'string', default: '0' } } });
   const waitMs = Number(values.wait) * 1000;
-  const config = loadConfig(['LOCUS_CATALOG_DB_URL', 'LOCUS_MONGO_URL', 'LOCUS_READ_DB_URL']);
-  const replica = process.env.LOCUS_READ_REPLICA_URL;
+  const config = loadConfig(['LOCUS_VERIFY_CATALOG_DB_URL', 'LOCUS_MONGO_URL', 'LOCUS_VERIFY_READ_DB_URL']);
+  const replica = process.env.LOCUS_VERIFY_REPLICA_URL;
   const urls: VerifyUrls = {
-    catalog: config.LOCUS_CATALOG_DB_URL,
+    catalog: config.LOCUS_VERIFY_CATALOG_DB_URL,
     mongo: config.LOCUS_MONGO_URL,
-    readPrimary: config.LOCUS_READ_DB_URL,
+    readPrimary: config.LOCUS_VERIFY_READ_DB_URL,
     ...(replica ? { readReplica: replica } : {}),
   };
-  if (!replica) console.log('verify: LOCUS_READ_REPLICA_URL is not set: checking the primary only');
+  if (!replica) console.log('verify: LOCUS_VERIFY_REPLICA_URL is not set: checking the primary only');
   const deadline = Date.now() + waitMs;
   const verify = async () => {
     const bar = progressBar();

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueName, withDatabase } from '../support/isolation.js';
+import { adminUrl, uniqueName, withDatabase } from '../support/isolation.js';
 
 /** An empty database on the server of `serverUrl`, dropped by the returned function. */
 async function emptyDatabase(
@@ -39,14 +39,16 @@ describe('locus commands read ~/.locus/env when no LOCUS_* variable is set', () 
   let read: Awaited<ReturnType<typeof emptyDatabase>>;
 
   beforeAll(async () => {
-    catalog = await emptyDatabase(process.env.LOCUS_CATALOG_DB_URL!, 't_envfile_catalog');
-    read = await emptyDatabase(process.env.LOCUS_READ_DB_URL!, 't_envfile_read');
+    catalog = await emptyDatabase(adminUrl('catalog')!, 't_envfile_catalog');
+    read = await emptyDatabase(adminUrl('readmodel')!, 't_envfile_read');
     home = mkdtempSync(path.join(os.tmpdir(), 'locus-home-'));
     writeFileSync(
       path.join(home, 'env'),
       [
         '# written by services up',
+        `LOCUS_CATALOG_ADMIN_URL=${catalog.url}`,
         `LOCUS_CATALOG_DB_URL=${catalog.url}`,
+        `LOCUS_READ_ADMIN_URL=${read.url}`,
         `LOCUS_READ_DB_URL=${read.url}`,
         `LOCUS_READ_REPLICA_URL=${process.env.LOCUS_READ_REPLICA_URL}`,
         `LOCUS_MONGO_URL=${process.env.LOCUS_MONGO_URL}`,
@@ -87,7 +89,7 @@ describe('locus commands read ~/.locus/env when no LOCUS_* variable is set', () 
     });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(
-      /LOCUS_CONFIG_MISSING: missing settings LOCUS_CATALOG_DB_URL, LOCUS_READ_DB_URL/,
+      /LOCUS_CONFIG_MISSING: missing settings LOCUS_CATALOG_ADMIN_URL, LOCUS_READ_ADMIN_URL/,
     );
   });
 });

@@ -31,9 +31,8 @@ describe('product-catalog example', () => {
     [catalogDb, readDb] = await Promise.all([createTestDatabase('catalog'), createTestDatabase('readmodel')]);
     const env = {
       ...process.env,
-      LOCUS_CATALOG_DB_URL: catalogDb.url,
-      LOCUS_READ_DB_URL: readDb.url,
-      LOCUS_READ_REPLICA_URL: readDb.replicaUrl,
+      ...catalogDb.env,
+      ...readDb.env,
       LOCUS_MONGO_URL: mongo.url,
       LOCUS_TOPIC_PREFIX: topicPrefix,
       LOCUS_QUERY_PORT: '18080',

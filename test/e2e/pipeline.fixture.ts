@@ -52,9 +52,8 @@ export async function startPipeline(env: Record<string, string> = {}): Promise<P
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'locus-pipeline-'));
   const supervisor = new ProcessSupervisor(logDir, {
     ...process.env,
-    LOCUS_CATALOG_DB_URL: catalogDatabase.url,
-    LOCUS_READ_DB_URL: readDatabase.url,
-    LOCUS_READ_REPLICA_URL: readDatabase.replicaUrl,
+    ...catalogDatabase.env,
+    ...readDatabase.env,
     LOCUS_MONGO_URL: mongoUrl.url,
     LOCUS_TOPIC_PREFIX: topicPrefix,
     LOCUS_CATALOG_URL: urls.catalog,

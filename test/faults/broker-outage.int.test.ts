@@ -81,7 +81,7 @@ needsFaultListener(
       relay = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'relay'], {
         env: {
           ...process.env,
-          LOCUS_CATALOG_DB_URL: catalog.database.url,
+          ...catalog.database.env,
           LOCUS_MONGO_URL: uniqueMongoUrl().url,
           LOCUS_KAFKA_BROKERS: FAULT_PROXY!,
           LOCUS_TOPIC_PREFIX: prefix,

@@ -81,7 +81,8 @@ export async function startPrivateStandby(primaryUrl: string, bin: string): Prom
   const root = await mkdtemp(path.join(os.tmpdir(), 'locus-standby-'));
   if (user.uid !== undefined) await chown(root, user.uid, user.gid!);
   const data = path.join(root, 'data');
-  const primary = new URL(primaryUrl);
+  // The base backup streams as the replication role; the owner of the databases may not replicate.
+  const primary = new URL(process.env.LOCUS_READ_REPLICATION_URL ?? primaryUrl);
   const port = await freePort();
   const server = (tool: string, args: string[], env: Record<string, string> = {}) => {
     const [command, ...rest] = [...user.prefix, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
@@ -132,8 +133,10 @@ export async function startPrivateStandby(primaryUrl: string, bin: string): Prom
     parsed.port = String(port);
     return parsed.toString();
   };
+  // Pausing replay, ALTER SYSTEM and the WAL receiver's state need the superuser: through the
+  // standby's own socket directory (local trust), which only the server user and root can enter.
   const sql = async <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) => {
-    const client = new pg.Client({ connectionString: url('postgres') });
+    const client = new pg.Client({ host: root, port, user: 'postgres', database: 'postgres' });
     await client.connect();
     try {
       return (await client.query<R>(text, values)).rows;

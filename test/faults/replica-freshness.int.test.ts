@@ -24,8 +24,8 @@ const HEAVY = [
   '/analytics/export?strategy=locality',
 ];
 
-const primaryUrl = process.env.LOCUS_READ_DB_URL ?? '';
-const binaries = primaryUrl ? await standbyBinaries(primaryUrl) : { missing: 'LOCUS_READ_DB_URL unset' };
+const primaryUrl = process.env.LOCUS_READ_ADMIN_URL ?? process.env.LOCUS_READ_DB_URL ?? '';
+const binaries = primaryUrl ? await standbyBinaries(primaryUrl) : { missing: 'LOCUS_READ_ADMIN_URL unset' };
 const bin = 'bin' in binaries ? binaries.bin : undefined;
 
 /**
@@ -51,7 +51,8 @@ describe.skipIf(!bin)(
       data = makeDataset(14, { categoryCount: 2, perCategory: 5, reviews: 100 });
       await seedViews(primary, data);
       const started = performance.now();
-      standby = await startPrivateStandby(db.url, bin!);
+      // Its URLs log in as the query role, as the query service does on the real replica.
+      standby = await startPrivateStandby(db.urlFor('LOCUS_QUERY_DB_URL'), bin!);
       // A commit for it to replay: a standby that has replayed none since it started cannot tell its lag.
       await primary.query('SELECT txid_current()');
       await standby.catchUp();
@@ -78,7 +79,7 @@ describe.skipIf(!bin)(
     ) {
       const service = await startQueryService({
         replicaUrl,
-        primaryUrl: options.primaryUrl ?? db.url,
+        primaryUrl: options.primaryUrl ?? db.urlFor('LOCUS_QUERY_DB_URL'),
         catalogUrl: catalog.url,
         reviewsUrl: reviews.url,
         ...(options.maxReplicaLagMs !== undefined && { maxReplicaLagMs: options.maxReplicaLagMs }),

@@ -26,6 +26,7 @@ import {
   uniqueName,
   uniqueTopicPrefix,
   type TestDatabase,
+  type RoleSetting,
 } from '../support/isolation.js';
 import { freePort } from '../support/ports.js';
 import { endpointOf } from '../support/services.js';
@@ -50,11 +51,12 @@ const proxies: TcpProxy[] = [];
 const sockets: net.Socket[] = [];
 
 /** A fresh database of `target` and a proxy in front of its server that a test can cut. */
+/** A fresh database behind a proxy; `via(setting)`: its role URL for that setting, through the proxy. */
 async function storeBehindProxy(target: 'catalog' | 'readmodel') {
   const database = await createTestDatabase(target);
   databases.push(database);
   const proxy = await proxyTo(database.url);
-  return { database, proxy, url: proxy.via(database.url) };
+  return { database, proxy, via: (setting: RoleSetting) => proxy.via(database.urlFor(setting)) };
 }
 
 async function proxyTo(url: string): Promise<TcpProxy> {
@@ -155,7 +157,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
   it('catalog: its store down and a client holding half a request on a keep-alive connection', async () => {
     const store = await storeBehindProxy('catalog');
     const port = await startProcess('catalog', {
-      LOCUS_CATALOG_DB_URL: store.url,
+      LOCUS_CATALOG_DB_URL: store.via('LOCUS_CATALOG_DB_URL'),
       LOCUS_TOPIC_PREFIX: uniqueTopicPrefix(),
     });
     await holdHalfARequest(port);
@@ -179,7 +181,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
     const store = await storeBehindProxy('readmodel');
     const replica = await proxyTo(store.database.replicaUrl);
     const port = await startProcess('query', {
-      LOCUS_READ_DB_URL: store.url,
+      LOCUS_QUERY_DB_URL: store.via('LOCUS_QUERY_DB_URL'),
       LOCUS_READ_REPLICA_URL: replica.via(store.database.replicaUrl),
     });
     await holdHalfARequest(port);
@@ -196,7 +198,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
     const port = await startProcess(
       'relay-store-down',
       {
-        LOCUS_CATALOG_DB_URL: store.url,
+        LOCUS_CATALOG_RELAY_DB_URL: store.via('LOCUS_CATALOG_RELAY_DB_URL'),
         LOCUS_MONGO_URL: uniqueMongoUrl().url,
         LOCUS_TOPIC_PREFIX: prefix,
       },
@@ -216,7 +218,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
       await startProcess(
         'projector-store-down',
         {
-          LOCUS_READ_DB_URL: proxy.via(testbed.db.url),
+          LOCUS_READ_DB_URL: proxy.via(testbed.db.urlFor('LOCUS_READ_DB_URL')),
           LOCUS_TOPIC_PREFIX: prefix,
           LOCUS_PROJECTOR_GROUP: group,
           LOCUS_PROJECTOR_MAX_BATCH_EVENTS: '500',
@@ -252,7 +254,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
       {
         env: {
           ...process.env,
-          LOCUS_CATALOG_DB_URL: database.url,
+          ...database.env,
           LOCUS_CATALOG_PORT: String(await freePort()),
           LOCUS_SHUTDOWN_GRACE_MS: String(GRACE_MS),
         },
@@ -282,7 +284,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
       cwd: REPO_ROOT,
       env: {
         ...process.env,
-        LOCUS_CATALOG_DB_URL: database.url,
+        ...database.env,
         LOCUS_CATALOG_PORT: String(port),
         LOCUS_SHUTDOWN_GRACE_MS: String(GRACE_MS),
       },
@@ -322,7 +324,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
       await startProcess(
         'relay-broker-down',
         {
-          LOCUS_CATALOG_DB_URL: catalogDb.url,
+          ...catalogDb.env,
           LOCUS_MONGO_URL: uniqueMongoUrl().url,
           LOCUS_KAFKA_BROKERS: FAULT_PROXY!,
           LOCUS_TOPIC_PREFIX: prefix,
@@ -332,7 +334,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
       await startProcess(
         'projector-broker-down',
         {
-          LOCUS_READ_DB_URL: testbed.db.url,
+          ...testbed.db.env,
           LOCUS_KAFKA_BROKERS: FAULT_PROXY!,
           LOCUS_TOPIC_PREFIX: prefix,
           LOCUS_PROJECTOR_GROUP: group,

@@ -57,7 +57,7 @@ describe('projector when its read store fails it', () => {
     proxy = await startTcpProxy({ host: store.hostname, port: Number(store.port) });
     // a projector that reaches the read store only through the proxy
     projector = await spawnWatchedProjector(testbed.db, prefix, group, {
-      LOCUS_READ_DB_URL: proxy.via(testbed.db.url),
+      LOCUS_READ_DB_URL: proxy.via(testbed.db.urlFor('LOCUS_READ_DB_URL')),
     });
   });
 

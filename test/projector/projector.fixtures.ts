@@ -609,7 +609,7 @@ export async function waitFor(
 export function projectorTestEnv(db: TestDatabase, prefix: string, group: string): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    LOCUS_READ_DB_URL: db.url,
+    ...db.env,
     LOCUS_TOPIC_PREFIX: prefix,
     LOCUS_PROJECTOR_GROUP: group,
     LOCUS_PROJECTOR_PORT: '0',

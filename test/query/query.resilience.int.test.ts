@@ -74,7 +74,7 @@ describe('query service resilience', () => {
     const applicationName = uniqueName('q_primary');
     const service = await startQueryService({
       replicaUrl: `postgres://locus:locus@127.0.0.1:${await freePort()}/${db.name}`,
-      primaryUrl: db.url,
+      primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
       primaryApplicationName: applicationName,
       catalogUrl: catalog.url,
       reviewsUrl: reviews.url,
@@ -110,7 +110,7 @@ describe('query service resilience', () => {
     // A bound below any measurable lag (even 0 ms) stands in for a replica that fell behind.
     const service = await startQueryService({
       replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
+      primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
       catalogUrl: catalog.url,
       reviewsUrl: reviews.url,
       maxReplicaLagMs: -1,
@@ -134,7 +134,7 @@ describe('query service resilience', () => {
   it('slow replica: the deadline bounds each call, repeated timeouts open the replica breaker, heavy requests then fail fast', async () => {
     const service = await startQueryService({
       replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
+      primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
       catalogUrl: catalog.url,
       reviewsUrl: reviews.url,
       resilience: { breakerFailures: 3, halfOpenAfterMs: 60_000 },
@@ -170,7 +170,7 @@ describe('query service resilience', () => {
   it('slow upstream API: the deadline bounds the response, the breaker opens after repeated timeouts, then half-opens and recovers', async () => {
     const service = await startQueryService({
       replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
+      primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
       catalogUrl: catalog.url,
       reviewsUrl: reviews.url,
       resilience: { breakerFailures: 3, halfOpenAfterMs: 1_000 },
@@ -218,7 +218,7 @@ describe('query service resilience', () => {
     const behind = await createTestDatabase('readmodel');
     const service = await startQueryService({
       replicaUrl: behind.replicaUrl,
-      primaryUrl: db.url,
+      primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
       catalogUrl: catalog.url,
       reviewsUrl: reviews.url,
       settings: { consistencyWaitMs: 300 },
@@ -264,7 +264,7 @@ describe('query service resilience', () => {
   it('upstream down: composition answers 503 LOCUS_BACKEND_UNAVAILABLE without touching the replica path', async () => {
     const service = await startQueryService({
       replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
+      primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
       catalogUrl: `http://127.0.0.1:${await freePort()}`,
       reviewsUrl: reviews.url,
     });

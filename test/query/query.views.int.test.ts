@@ -46,7 +46,7 @@ describe('query service point reads and lists (replica first)', () => {
     await waitForReplica(primary, replicaProbe);
     service = await startQueryService({
       replicaUrl: db.replicaUrl,
-      primaryUrl: db.url,
+      primaryUrl: db.urlFor('LOCUS_QUERY_DB_URL'),
       catalogUrl: 'http://127.0.0.1:9',
       reviewsUrl: 'http://127.0.0.1:9',
       settings: { consistencyWaitMs: 1_000 },

@@ -36,7 +36,7 @@ describe('the relay process (locus relay)', () => {
     relay = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'relay'], {
       env: {
         ...process.env,
-        LOCUS_CATALOG_DB_URL: catalog.database.url,
+        ...catalog.database.env,
         LOCUS_MONGO_URL: uniqueMongoUrl().url,
         LOCUS_TOPIC_PREFIX: prefix,
         LOCUS_RELAY_PORT: String(PORT),

@@ -70,7 +70,7 @@ describe('the relay process drains backlogs of large events', () => {
     const prefix = uniqueTopicPrefix();
     prefixes.push(prefix);
     const relay = await startRelayProcess({
-      LOCUS_CATALOG_DB_URL: database.url,
+      ...database.env,
       LOCUS_MONGO_URL: mongo.url,
       LOCUS_TOPIC_PREFIX: prefix,
     });
@@ -166,7 +166,7 @@ describe('the relay process drains backlogs of large events', () => {
   /** Starts the relay again over the topics `topic` belongs to. */
   async function startRelayProcessOver(topic: string): Promise<{ relay: RelayProcess }> {
     const relay = await startRelayProcess({
-      LOCUS_CATALOG_DB_URL: database.url,
+      ...database.env,
       LOCUS_MONGO_URL: mongo.url,
       LOCUS_TOPIC_PREFIX: topic.slice(0, -'products'.length),
     });

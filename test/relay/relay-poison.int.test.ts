@@ -105,7 +105,7 @@ describe('a poison entry in the reviews outbox (the real relay process)', () => 
 
     // and a relay process over that reviews store
     relay = await startRelayProcess({
-      LOCUS_CATALOG_DB_URL: catalogDb.url,
+      ...catalogDb.env,
       LOCUS_MONGO_URL: withDatabase(process.env.LOCUS_MONGO_URL!, fx.db.databaseName),
       LOCUS_TOPIC_PREFIX: prefix,
     });

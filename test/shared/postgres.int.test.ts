@@ -1,9 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { arrayLiteral, createPool, sendTogether, sessionOptions } from '../../src/shared/postgres.js';
+import { adminUrl } from '../support/isolation.js';
+
+// The owner: these tests make temporary tables, which the process roles may not.
+const READ_URL = adminUrl('readmodel')!;
 
 describe('createPool session settings', () => {
-  const url = process.env.LOCUS_READ_DB_URL!;
+  const url = READ_URL;
   const pool = createPool(url, {
     applicationName: 'test-session-settings',
     max: 2,
@@ -54,7 +58,7 @@ describe('createPool session settings', () => {
 });
 
 describe('arrayLiteral', () => {
-  const pool = createPool(process.env.LOCUS_READ_DB_URL!, { applicationName: 'test-array-literal', max: 1 });
+  const pool = createPool(READ_URL, { applicationName: 'test-array-literal', max: 1 });
   afterAll(() => pool.end());
 
   const tricky = [
@@ -106,7 +110,7 @@ describe('arrayLiteral', () => {
 });
 
 describe('sendTogether', () => {
-  const pool = createPool(process.env.LOCUS_READ_DB_URL!, {
+  const pool = createPool(READ_URL, {
     applicationName: 'test-send-together',
     max: 1,
     pipeline: true,

@@ -63,7 +63,10 @@ export async function startContainers(): Promise<{ addresses: ServiceAddresses; 
   ]);
   const replica = await replicaOf('read-primary').withNetwork(network).start();
   const addresses: ServiceAddresses = {
+    // One superuser per container: the owner, and (no role URLs given) every process's login too.
+    LOCUS_CATALOG_ADMIN_URL: url(catalog, 'catalog'),
     LOCUS_CATALOG_DB_URL: url(catalog, 'catalog'),
+    LOCUS_READ_ADMIN_URL: url(readPrimary, 'readmodel'),
     LOCUS_READ_DB_URL: url(readPrimary, 'readmodel'),
     LOCUS_READ_REPLICA_URL: url(replica, 'readmodel'),
     LOCUS_MONGO_URL: `${mongo.getConnectionString()}/reviews?directConnection=true`,
