@@ -225,6 +225,7 @@ cmd_reset() {
   cmd_stop
   log "deleting $PG_DATA"
   rm -rf "$PG_DATA"
+  rmdir "$(server_data_root)" 2>/dev/null || true # a private copy's folder, once it is empty
 }
 
 # The env line of the reviews store, for services.sh's env file: with the role's credentials once

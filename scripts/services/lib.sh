@@ -95,13 +95,14 @@ secret() {
 
 # server_data_root: where the PostgreSQL servers keep their data. As root they run as the postgres
 # user, which must own its data without any home directory being opened to it, so the data lives
-# in postgres's own home: one folder per LOCUS_HOME, so that private copies never share one.
+# in postgres's own home: one folder per LOCUS_HOME, so that private copies never share one (the
+# account's own ~/.locus, from the password database rather than $HOME, gets the plain name).
 # As an ordinary user the servers run as that user, under $LOCUS_STATE.
 server_data_root() {
   if [[ $(id -u) != 0 ]]; then echo "$LOCUS_STATE"; return; fi
   local base
   base="$(getent passwd postgres | cut -d: -f6)/locus"
-  if [[ $LOCUS_HOME == "$HOME/.locus" ]]; then
+  if [[ $LOCUS_HOME == "$(getent passwd "$(id -u)" | cut -d: -f6)/.locus" ]]; then
     echo "$base"
   else
     echo "$base-$(printf %s "$LOCUS_HOME" | sha256sum | cut -c1-12)"
