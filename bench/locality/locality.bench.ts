@@ -7,9 +7,9 @@
  * prefix, ports 28080–28084 unless --port-base says otherwise) it starts the real locus processes
  * (catalog, reviews, relay, projector, query) with the ProcessSupervisor, seeds categories and products through the catalog API and the
  * first 10k reviews through the reviews API (the full write path), then grows to 100k and 1M reviews by
- * a BULK path: review-created events produced straight to the reviews topic, so the projector still
- * builds the views but the reviews store never sees those reviews. Composition (which reads the
- * reviews store) is therefore measured only at 10k, where every strategy sees the same data.
+ * a BULK path through the reviews service's own batched write code (createReviewBatch: same checks,
+ * outbox and events), so the relay and the projector carry them as any review and the reviews store
+ * holds them too: every strategy, composition included, sees the same data at every size.
  *
  * At each size: top-rated, rating-trend, category-report, rollup (G=100) and export, each strategy
  * interleaved round-robin after a warm-up — latency p50/p99, bytes the query process received from
@@ -36,7 +36,7 @@ import { describeProfile } from '../lib/network/profiles.js';
 import { round } from '../lib/stats.js';
 import {
   analyzeAndReplay,
-  produceBulkReviews,
+  importReviews,
   replicaCounts,
   waitForViews,
   type Counts,
@@ -56,6 +56,7 @@ import { renderMarkdown, type BenchResults, type Measured, type SweepPoint } fro
 import {
   API_REVIEWS,
   CATALOG,
+  COMPOSITION_MAX_REVIEWS,
   COMPOSITION_RUNS,
   DEADLINE_MS,
   localitySettings,
@@ -115,16 +116,9 @@ async function locality(environment: BenchEnvironment): Promise<void> {
     let reviews = API_REVIEWS;
     for (const sizeName of settings.sizes) {
       const target = SIZE_NAMES[sizeName];
-      let growth: { produceRate: number; projectSeconds: number } | undefined;
+      let growth: { importRate: number; projectSeconds: number } | undefined;
       if (target > reviews) {
-        growth = await growTo(
-          environment,
-          locus,
-          replica,
-          productIds,
-          { from: reviews, to: target },
-          startedAt,
-        );
+        growth = await growTo(locus, replica, productIds, { from: reviews, to: target }, startedAt);
         reviews = target;
       }
       await analyzeAndReplay(primary, replica);
@@ -168,9 +162,9 @@ function emptyResults(startedAt: Date): BenchResults {
     catalog: CATALOG,
     apiReviews: API_REVIEWS,
     bulkNote:
-      'Reviews beyond the first 10,000 are produced as review-created events straight to the reviews topic ' +
-      '(createEnvelope(ReviewCreatedV1, …), keyed by product id): the projector builds real views from them, ' +
-      'but they bypass the reviews store, so composition (which reads the reviews API) is measured only at 10k.',
+      "Reviews beyond the first 10,000 are imported through the reviews service's batched write code " +
+      '(createReviewBatch: catalog check, outbox entries, events, documents, confirmations), published by the ' +
+      'relay and projected like any review, so composition (which reads the reviews API) sees the same data.',
     sizes: [],
     sweep: undefined,
     mismatches: [],
@@ -201,19 +195,18 @@ async function seedThroughTheApis(locus: RunningLocus, replica: pg.Pool): Promis
 
 /** Grows the reviews from `range.from` to `range.to` by the bulk path and waits for the views. */
 async function growTo(
-  environment: BenchEnvironment,
   locus: RunningLocus,
   replica: pg.Pool,
   productIds: string[],
   range: { from: number; to: number },
   now: Date,
 ) {
-  step(`growing to ${range.to.toLocaleString('en')} reviews by the BULK path (bypasses the reviews store)`);
-  const broker = environment.broker();
-  const produceRate = await produceBulkReviews(broker, locus.topics, productIds, range.from, range.to, now);
-  step('waiting for the projector to build the views');
+  step(`growing to ${range.to.toLocaleString('en')} reviews by the reviews service's batched write path`);
+  const target = { mongo: locus.mongo, catalogUrl: locus.url('catalog') };
+  const importRate = await importReviews(target, productIds, range.from, range.to, now);
+  step('waiting for the relay and the projector to build the views');
   const projectSeconds = await waitForViews(replica, { reviews: range.to, products: CATALOG.products });
-  return { produceRate: Math.round(produceRate), projectSeconds: round(projectSeconds) };
+  return { importRate: Math.round(importRate), projectSeconds: round(projectSeconds) };
 }
 
 /** The five queries at one size and their repetitions (fewer as the data grows). */
@@ -239,7 +232,7 @@ function queriesAt(reviews: number, window: string): (QuerySpec & { reps: number
 async function measureSize(run: Run, sizeName: SizeName): Promise<Measured[]> {
   const reviews = SIZE_NAMES[sizeName];
   const strategiesOf = (query: string) =>
-    reviews <= API_REVIEWS && settings.compositionQueries.includes(query)
+    reviews <= COMPOSITION_MAX_REVIEWS && settings.compositionQueries.includes(query)
       ? ['locality', 'service-join', 'composition']
       : ['locality', 'service-join'];
   const caps: Partial<Record<string, number>> = { composition: COMPOSITION_RUNS };

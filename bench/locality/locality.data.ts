@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MongoClient } from 'mongodb';
 import type pg from 'pg';
 import { createRandom, generateReviews } from '../../examples/product-catalog/dataset.js';
-import { CLOUDEVENTS_CONTENT_TYPE } from '../../src/contracts/envelope.js';
-import { createEnvelope } from '../../src/contracts/registry.js';
-import { ReviewCreatedV1, type ReviewState } from '../../src/contracts/review.events.js';
-import type { Topics } from '../../src/contracts/topics.js';
-import type { Broker } from '../../src/messaging/kafka.js';
+import { createCatalogDirectory } from '../../src/reviews/product-directory.js';
+import { createReviewBatch, type BatchItem, type ReviewBatchDeps } from '../../src/reviews/review.batch.js';
+import { DEFAULT_LANES } from '../../src/reviews/review.model.js';
+import { serviceToken } from '../../src/shared/auth.tokens.js';
+import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
 import { progressBar } from '../lib/progress.js';
 import { waitForReplay } from '../lib/replica.js';
 import { CATALOG, SEED } from './locality.settings.js';
@@ -56,72 +56,86 @@ export async function analyzeAndReplay(primary: pg.Pool, replica: pg.Pool): Prom
   await waitForReplay(primary, replica);
 }
 
+/** Reviews per batch, and batches in flight: the reviews store answers several at once. */
+const BATCH_ITEMS = 500;
+const BATCHES_IN_FLIGHT = 4;
+
+export interface ReviewStoreTarget {
+  mongo: { url: string; database: string };
+  /** The catalog service, which every batch asks whether its products exist. */
+  catalogUrl: string;
+}
+
 /**
- * The bulk path: review-created events (full review state, version 1, keyed by product id like the
- * relay keys them) produced straight to the reviews topic. They bypass the reviews store. Returns
- * events/s.
+ * The bulk path: reviews created through the reviews service's own batched write code
+ * (`createReviewBatch`: the catalog checks its products, then outbox entries, events, documents and
+ * confirmations, as every review write), into the run's reviews store. The relay publishes them and
+ * the projector builds the views, exactly as for reviews posted one by one, so composition (which
+ * pages the reviews store) sees the same reviews as the other strategies. Creation times are spread
+ * over the year before the run (an import's `createdAt`). Returns reviews/s into the store.
  */
-export async function produceBulkReviews(
-  broker: Broker,
-  topics: Topics,
+export async function importReviews(
+  target: ReviewStoreTarget,
   productIds: string[],
   from: number,
   to: number,
   now: Date,
 ): Promise<number> {
-  const producer = await broker.producer();
+  const client = await new MongoClient(target.mongo.url, { appName: 'bench-import' }).connect();
+  const deps: ReviewBatchDeps = {
+    db: client.db(target.mongo.database),
+    clock: systemClock,
+    newId: uuidGenerator,
+    products: createCatalogDirectory({
+      baseUrl: target.catalogUrl,
+      clock: systemClock,
+      cacheTtlMs: 3_600_000,
+      token: serviceToken(),
+    }),
+    lanes: DEFAULT_LANES,
+  };
   const random = createRandom(SEED + from);
   const count = to - from;
   const size = { categories: CATALOG.categories, products: productIds.length, reviews: count };
   const progress = progressBar(
-    'producing [{bar}] {value}/{total} review-created events | {percentage}% | {rate}/s',
+    'importing [{bar}] {value}/{total} reviews into the store | {percentage}% | {rate}/s',
   );
   progress.start(count, 0, { rate: 0 });
   const started = performance.now();
   let done = 0;
-  let chunk: { topic: string; key: string; value: string; headers: Record<string, string> }[] = [];
-  try {
-    for (const review of generateReviews(size, SEED + from)) {
-      // Spread over the year before the run, so trends and windows have something to show.
-      const createdAt = new Date(now.getTime() - Math.floor(random() * 365 * 86_400_000)).toISOString();
-      const state: ReviewState = {
-        id: randomUUID(),
-        productId: productIds[review.productKey]!,
-        author: review.author,
-        rating: review.rating,
-        title: review.title,
-        body: review.body,
-        createdAt,
-        updatedAt: createdAt,
-      };
-      const envelope = createEnvelope(ReviewCreatedV1, {
-        id: randomUUID(),
-        subject: state.id,
-        time: new Date(createdAt),
-        aggregateVersion: 1,
-        data: state,
-      });
-      chunk.push({
-        topic: topics.reviews,
-        key: state.productId,
-        value: JSON.stringify(envelope),
-        headers: { 'content-type': CLOUDEVENTS_CONTENT_TYPE },
-      });
-      // Small sends: keys are skewed (popular products), and one partition's batch must stay under
-      // the broker's 1 MB message limit.
-      if (chunk.length === 1_000) {
-        await producer.send(chunk);
-        done += chunk.length;
-        chunk = [];
+  let failure: Error | undefined;
+  const inFlight = new Set<Promise<void>>();
+  const send = (items: BatchItem[]) => {
+    const sent: Promise<void> = createReviewBatch(deps, items).then(
+      () => {
+        done += items.length;
         progress.update(done, { rate: Math.round(done / ((performance.now() - started) / 1000)) });
-      }
+      },
+      (error: unknown) => {
+        failure ??= error instanceof Error ? error : new Error(String(error));
+      },
+    );
+    inFlight.add(sent);
+    void sent.then(() => inFlight.delete(sent));
+  };
+  try {
+    let batch: BatchItem[] = [];
+    for (const review of generateReviews(size, SEED + from)) {
+      const createdAt = new Date(now.getTime() - Math.floor(random() * 365 * 86_400_000)).toISOString();
+      const { productKey, ...fields } = review;
+      batch.push({ productId: productIds[productKey]!, review: fields, createdAt });
+      if (batch.length < BATCH_ITEMS) continue;
+      send(batch);
+      batch = [];
+      while (inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(inFlight);
+      if (failure !== undefined) break;
     }
-    if (chunk.length > 0) await producer.send(chunk);
-    done += chunk.length;
-    progress.update(done, { rate: Math.round(done / ((performance.now() - started) / 1000)) });
+    if (batch.length > 0 && failure === undefined) send(batch);
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
   } finally {
     progress.stop();
-    await producer.close();
+    await client.close();
   }
   return done / ((performance.now() - started) / 1000);
 }

@@ -49,7 +49,7 @@ export interface BenchResults {
     size: string;
     reviews: number;
     products: number;
-    growth?: { produceRate: number; projectSeconds: number };
+    growth?: { importRate: number; projectSeconds: number };
     measured: Measured[];
   }[];
   sweep: { size: string; reviews: number; points: SweepPoint[] } | undefined;
@@ -187,7 +187,7 @@ export function renderMarkdown(results: BenchResults): string {
       `## ${size.reviews.toLocaleString('en')} reviews (${size.size})`,
       '',
       size.growth
-        ? `Grown by the bulk path: produced at ${size.growth.produceRate.toLocaleString('en')} events/s; the views caught up ${size.growth.projectSeconds} s after production started.\n`
+        ? `Grown by the reviews service's batched write path: imported at ${size.growth.importRate.toLocaleString('en')} reviews/s; the views caught up ${size.growth.projectSeconds} s after the import ended.\n`
         : '',
       sizeTable(size.measured),
     );
