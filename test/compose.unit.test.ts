@@ -29,6 +29,18 @@ function publishedPorts(): Map<number, string> {
   return ports;
 }
 
+/** The PostgreSQL settings of the locus processes, each naming its own role (src/migrate/roles.ts). */
+const POSTGRES_ROLE_URLS = [
+  'LOCUS_CATALOG_DB_URL',
+  'LOCUS_CATALOG_RELAY_DB_URL',
+  'LOCUS_VERIFY_CATALOG_DB_URL',
+  'LOCUS_READ_DB_URL',
+  'LOCUS_QUERY_DB_URL',
+  'LOCUS_READ_REPLICA_URL',
+  'LOCUS_VERIFY_READ_DB_URL',
+  'LOCUS_VERIFY_REPLICA_URL',
+];
+
 describe('docker-compose.yml', () => {
   it('publishes the five stores on the ports of the native stack', () => {
     const ports = publishedPorts();
@@ -73,18 +85,26 @@ describe('docker-compose.yml', () => {
   it('points every locus container at compose services, never at the host', () => {
     for (const name of ['migrate', 'catalog', 'reviews', 'relay', 'projector', 'query', 'example']) {
       const env = compose.services[name]?.environment ?? {};
-      for (const variable of [
-        'LOCUS_CATALOG_DB_URL',
-        'LOCUS_READ_DB_URL',
-        'LOCUS_READ_REPLICA_URL',
-        'LOCUS_MONGO_URL',
-        'LOCUS_KAFKA_BROKERS',
-      ]) {
+      for (const variable of [...POSTGRES_ROLE_URLS, 'LOCUS_MONGO_URL', 'LOCUS_KAFKA_BROKERS']) {
         const value = env[variable];
         expect(value, `${name} ${variable}`).toBeDefined();
         const host = /^[a-z]+:\/\/(?:[^@/]*@)?([^:/]+)/.exec(value!)?.[1] ?? value!.split(':')[0];
         expect(Object.keys(compose.services), `${name} ${variable} names a compose service`).toContain(host);
       }
+    }
+  });
+
+  it('gives each process its own PostgreSQL role, with a password from the environment, and the owner only to migrate', () => {
+    for (const name of ['catalog', 'relay', 'projector', 'query', 'example']) {
+      const env = compose.services[name]?.environment ?? {};
+      expect(env.LOCUS_CATALOG_ADMIN_URL, `${name} gets no owner URL`).toBeUndefined();
+      expect(env.LOCUS_READ_ADMIN_URL, `${name} gets no owner URL`).toBeUndefined();
+    }
+    const migrate = compose.services.migrate?.environment ?? {};
+    for (const variable of [...POSTGRES_ROLE_URLS, 'LOCUS_CATALOG_ADMIN_URL', 'LOCUS_READ_ADMIN_URL']) {
+      const url = new URL(migrate[variable]!.replace(/\$\{[^}]*\}/, 'from-env'));
+      expect(url.password, `${variable}'s password is a \${VARIABLE}`).toBe('from-env');
+      if (!variable.includes('ADMIN')) expect(url.username, variable).not.toBe('locus');
     }
   });
 });
