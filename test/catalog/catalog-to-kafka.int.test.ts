@@ -8,6 +8,7 @@ import { runRelay, type RunningRelay } from '../../src/relay/relay.js';
 import { uniqueTopicPrefix } from '../support/isolation.js';
 import { collectMessages, type Collector } from '../relay/kafka-collector.js';
 import { aProduct, outboxRows, startCatalog, type CatalogFixture } from './catalog-fixture.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('catalog-to-kafka-test', 'silent');
 
@@ -23,6 +24,7 @@ describe('catalog writes reach Kafka through the outbox relay', () => {
     catalog = await startCatalog(uniqueTopicPrefix());
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'catalog-to-kafka',
       logger,
     });

@@ -14,6 +14,7 @@ import {
   uniqueTopicPrefix,
   type TestDatabase,
 } from '../support/isolation.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 /**
  * Runs the product-catalog example small, end to end, as a user would (`locus example --exit`), in
@@ -59,6 +60,7 @@ describe('product-catalog example', () => {
     // The example's processes created its topics; a broker left running across suites keeps them otherwise.
     const broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'example-test-cleanup',
       logger: createLogger('example-test', 'warn'),
     });

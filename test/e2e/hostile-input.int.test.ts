@@ -28,6 +28,7 @@ import {
   type Answer,
   type Pipeline,
 } from './pipeline.fixture.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 /**
  * Hostile input through both write APIs of a real pipeline (catalog, reviews, relay, projector and
@@ -482,6 +483,7 @@ describe('hostile input end to end (real processes)', () => {
       });
       const broker = createBroker({
         brokers: process.env.LOCUS_KAFKA_BROKERS!,
+        credentials: testKafkaCredentials(),
         clientId: 'hostile-input-inject',
         logger: createLogger('hostile-input', 'warn'),
       });

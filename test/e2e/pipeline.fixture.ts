@@ -15,6 +15,7 @@ import {
 } from '../support/isolation.js';
 import { authHeaders } from '../support/auth.js';
 import { freePort } from '../support/ports.js';
+import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 /** The five locus processes, each a real OS process over databases and topics of the test's own. */
 export interface Pipeline {
@@ -43,6 +44,8 @@ export async function startPipeline(env: Record<string, string> = {}): Promise<P
   ]);
   const mongoUrl = uniqueMongoUrl();
   const topicPrefix = uniqueTopicPrefix();
+  // as `locus migrate` would: the relay and projector run as their own Kafka users
+  await setupTestTopics(topicPrefix, env.LOCUS_PROJECTOR_GROUP ?? 'locus-projector');
   const ports = Object.fromEntries(
     await Promise.all(PROCESSES.map(async (name) => [name, await freePort()] as const)),
   ) as Record<(typeof PROCESSES)[number], number>;
@@ -96,6 +99,7 @@ export async function startPipeline(env: Record<string, string> = {}): Promise<P
 async function dropAll(topicPrefix: string, databases: TestDatabase[]): Promise<void> {
   const broker = createBroker({
     brokers: process.env.LOCUS_KAFKA_BROKERS!,
+    credentials: testKafkaCredentials(),
     clientId: 'pipeline-cleanup',
     logger: createLogger('pipeline-cleanup', 'warn'),
   });

@@ -29,6 +29,7 @@ import {
   waitFor,
   type ProjectorTestbed,
 } from '../projector/projector.fixtures.js';
+import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('broker-outage-test', 'error');
 /** Kafka's fault-injection listener and the address it advertises (scripts/services/kafka.sh). */
@@ -73,9 +74,11 @@ needsFaultListener(
       catalog = await startCatalog(prefix);
       broker = createBroker({
         brokers: process.env.LOCUS_KAFKA_BROKERS!,
+        credentials: testKafkaCredentials(),
         clientId: 'broker-outage-test',
         logger,
       });
+      await setupTestTopics(prefix);
       proxy = await startTcpProxy(endpointOf(FAULT_LISTENER!), endpointOf(FAULT_PROXY!).port);
       port = await freePort();
       relay = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'relay'], {

@@ -33,6 +33,7 @@ import { endpointOf } from '../support/services.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createLogger } from '../../src/shared/logger.js';
 import type { CatalogDb } from '../../src/catalog/catalog.tables.js';
+import { setupTestTopics } from '../support/kafka.js';
 
 const logger = createLogger('shutdown-test', 'error');
 /** The grace period the processes get here (LOCUS_SHUTDOWN_GRACE_MS); production keeps 15 s. */
@@ -195,6 +196,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
     const db = createKysely<CatalogDb>(createPool(store.database.url, { applicationName: 'shutdown-test' }));
     await appendInterleaved(db, topicNames(prefix).products, 20, 5);
     await db.destroy();
+    await setupTestTopics(prefix);
     const port = await startProcess(
       'relay-store-down',
       {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type Broker, type IncomingBatch } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 /**
  * The group mode of startBatchConsumer, which the projector uses: the consumer fetches ahead while a
@@ -16,6 +17,7 @@ describe('batch consumer fetching ahead', () => {
   beforeAll(async () => {
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'fetch-ahead-test',
       logger: createLogger('fetch-ahead-test', 'fatal'),
     });

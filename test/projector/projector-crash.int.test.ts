@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopic, topicNames, topicSpecs } from '../../src/contracts/topics.js';
+import { deadLetterTopic, topicNames } from '../../src/contracts/topics.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
 import {
@@ -23,6 +23,7 @@ import {
   storedTotal,
   waitFor,
 } from './projector.fixtures.js';
+import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('projector-test', 'error');
 
@@ -48,10 +49,11 @@ describe('projector killed mid-stream', () => {
     pool = new pg.Pool({ connectionString: db.url, max: 3 });
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'projector-crash-test',
       logger,
     });
-    await broker.ensureTopics(topicSpecs(topics));
+    await setupTestTopics(prefix);
   });
 
   afterAll(async () => {

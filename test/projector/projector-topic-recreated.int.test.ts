@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
+import { saslOptions } from '../../src/messaging/kafka-credentials.js';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
@@ -20,6 +21,7 @@ import {
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('projector-test', 'error');
 
@@ -28,6 +30,7 @@ function operatorAdmin() {
   return new Kafka({
     clientId: 'projector-topic-operator',
     brokers: process.env.LOCUS_KAFKA_BROKERS!.split(','),
+    sasl: saslOptions(testKafkaCredentials()),
     logLevel: logLevel.NOTHING,
   }).admin();
 }

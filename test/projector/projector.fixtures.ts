@@ -31,6 +31,7 @@ import {
 } from '../../src/contracts/review.events.js';
 import { deadLetterTopic, topicNames, topicSpecs, type Topics } from '../../src/contracts/topics.js';
 import type { MessageProducer, OutgoingMessage } from '../../src/messaging/kafka.js';
+import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 /** A seeded pseudo-random generator (mulberry32), so a failing stream can be reproduced. */
 export function seededRandom(seed: number): () => number {
@@ -687,10 +688,13 @@ export async function openProjectorTestbed(options: {
   logger: Parameters<typeof createBroker>[0]['logger'];
 }): Promise<ProjectorTestbed> {
   const topics = topicNames(options.prefix);
+  // Topics and ACLs as `locus migrate` sets them up, so a projector under test runs as its own user.
+  await setupTestTopics(options.prefix);
   const db = await createTestDatabase('readmodel');
   const pool = new pg.Pool({ connectionString: db.url, max: options.poolSize });
   const broker = createBroker({
     brokers: process.env.LOCUS_KAFKA_BROKERS!,
+    credentials: testKafkaCredentials(),
     clientId: options.clientId,
     logger: options.logger,
   });

@@ -9,6 +9,7 @@ import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js'
 import { runRelay } from '../../src/relay/relay.js';
 import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import { appendProductEvent, pendingRows, productKey } from './outbox-fixture.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('outbox-source-test', 'silent');
 
@@ -31,7 +32,12 @@ describe('PostgresOutboxSource', () => {
 
   it('given an idle relay, when an event commits, then it is published within the idle poll interval', async () => {
     // given a relay over an empty outbox that has backed off to its longest wait (300 ms)
-    const broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'poll-test', logger });
+    const broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
+      clientId: 'poll-test',
+      logger,
+    });
     const producer = await broker.producer();
     const topic = `${uniqueTopicPrefix()}products`;
     await broker.ensureTopics([{ topic, partitions: 1 }]);

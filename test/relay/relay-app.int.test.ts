@@ -9,6 +9,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { aProduct, startCatalog, type CatalogFixture } from '../catalog/catalog-fixture.js';
 import { uniqueMongoUrl, uniqueTopicPrefix } from '../support/isolation.js';
 import { collectMessages } from './kafka-collector.js';
+import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('relay-app-test', 'silent');
 const PORT = 18_000 + Math.floor(Math.random() * 1_000);
@@ -21,7 +22,12 @@ describe('the relay process (locus relay)', () => {
 
   beforeAll(async () => {
     catalog = await startCatalog(prefix);
-    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'relay-app-test', logger });
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
+      clientId: 'relay-app-test',
+      logger,
+    });
   });
 
   afterAll(async () => {
@@ -32,7 +38,8 @@ describe('the relay process (locus relay)', () => {
   });
 
   it('creates the topics, publishes catalog writes, serves health and metrics, and stops on SIGTERM', async () => {
-    // given a relay process over the catalog store
+    // given a relay process over the catalog store, its topics and ACLs set up as `locus migrate` does
+    await setupTestTopics(prefix);
     relay = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'relay'], {
       env: {
         ...process.env,

@@ -11,6 +11,7 @@ import { runRelay } from '../../src/relay/relay.js';
 import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import { collectMessages } from './kafka-collector.js';
 import { appendInterleaved, pendingRows } from './outbox-fixture.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('relay-concurrent-test', 'silent');
 const KEYS = 40;
@@ -30,6 +31,7 @@ describe('two relays on one outbox', () => {
     );
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'relay-concurrent-test',
       logger,
     });

@@ -13,6 +13,7 @@ import { runRelay, toMessage } from '../../src/relay/relay.js';
 import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
 import { appliedAfterDedupe, collectMessages, versionsByKey } from './kafka-collector.js';
 import { appendInterleaved, pendingRows } from './outbox-fixture.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('relay-crash-test', 'silent');
 
@@ -28,6 +29,7 @@ describe('relay crash between Kafka ack and mark', () => {
     db = createKysely<CatalogDb>(createPool(database.url, { applicationName: 'relay-crash-test' }));
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'relay-crash-test',
       logger,
     });

@@ -16,6 +16,7 @@ import {
 import { appliedAfterDedupe, collectMessages, versionsByKey } from './kafka-collector.js';
 import { appendProductEvent, attributesOfSize, pendingRows, productKey } from './outbox-fixture.js';
 import { startRelayProcess, type RelayProcess } from './relay-process.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('relay-large-events-test', 'silent');
 
@@ -47,6 +48,7 @@ describe('the relay process drains backlogs of large events', () => {
   beforeAll(() => {
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'relay-large-test',
       logger,
     });

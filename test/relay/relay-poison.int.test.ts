@@ -19,6 +19,7 @@ import {
 } from '../support/isolation.js';
 import { collectMessages, type Collector } from './kafka-collector.js';
 import { eventually, startRelayProcess, type RelayProcess } from './relay-process.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('relay-poison-test', 'silent');
 
@@ -49,6 +50,7 @@ describe('a poison entry in the reviews outbox (the real relay process)', () => 
     catalogDb = await createTestDatabase('catalog');
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'relay-poison-test',
       logger,
     });

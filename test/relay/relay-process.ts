@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
+import { setupTestTopics } from '../support/kafka.js';
 
 export interface RelayProcess {
   /** `http://127.0.0.1:<port>`: /health, /metrics and the /admin/dead-letters routes. */
@@ -15,8 +16,13 @@ export interface RelayProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts the real `locus relay` process with `env` over the current environment; waits for /health. */
+/**
+ * Starts the real `locus relay` process with `env` over the current environment; waits for /health.
+ * Its topics (`env.LOCUS_TOPIC_PREFIX`) are set up first, as `locus migrate` does, since the relay runs
+ * as its own Kafka user, which may not create them.
+ */
 export async function startRelayProcess(env: Record<string, string>): Promise<RelayProcess> {
+  if (env.LOCUS_TOPIC_PREFIX) await setupTestTopics(env.LOCUS_TOPIC_PREFIX);
   const port = 18_000 + Math.floor(Math.random() * 2_000);
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/locus.js'), 'relay'], {
     env: { ...process.env, LOCUS_RELAY_PORT: String(port), LOCUS_LOG_LEVEL: 'warn', ...env },

@@ -20,6 +20,7 @@ import { sendingDevToken } from '../support/auth.js';
 import { uniqueTopicPrefix } from '../support/isolation.js';
 import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('review-write-outcome-test', 'silent');
 /** How old an unconfirmed entry must be before the relay resolves it, in these tests. */
@@ -123,7 +124,12 @@ describe('a reviews write whose client got a 5xx is never completed later', () =
       metrics: createMetricsRegistry('reviews'),
     });
     sendingDevToken(app);
-    broker = createBroker({ brokers: process.env.LOCUS_KAFKA_BROKERS!, clientId: 'write-outcome', logger });
+    broker = createBroker({
+      brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
+      clientId: 'write-outcome',
+      logger,
+    });
     await broker.ensureTopics([{ topic, partitions: 3 }]);
     producer = await broker.producer();
   });

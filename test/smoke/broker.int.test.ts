@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type Broker, type IncomingMessage } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { testKafkaCredentials } from '../support/kafka.js';
 
 describe('Kafka broker', () => {
   const topic = `${uniqueTopicPrefix()}smoke`;
@@ -11,6 +12,7 @@ describe('Kafka broker', () => {
   beforeAll(async () => {
     broker = createBroker({
       brokers: process.env.LOCUS_KAFKA_BROKERS!,
+      credentials: testKafkaCredentials(),
       clientId: 'smoke',
       logger: createLogger('smoke', 'error'),
     });

@@ -1,3 +1,4 @@
+import { allTopicSpecs } from '../../src/contracts/topics.js';
 import { kafkaCredentials, type KafkaCredentials } from '../../src/messaging/kafka-credentials.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { setupTopics } from '../../src/migrate/kafka.setup.js';
@@ -22,16 +23,18 @@ export function adminBroker(clientId: string, logger: Logger = createLogger(clie
   });
 }
 
+/** What the projector groups of tests start with (they are `uniqueName('projector')`). */
+export const TEST_PROJECTOR_GROUPS = 'projector';
+
 /**
  * Prepares a test's topic prefix as `locus migrate` prepares a deployment's (setupTopics): its topics
  * exist and the env's relay and projector users may use them, so a relay or projector under test
- * runs as its own user on them. Without SASL (no admin login) it does nothing: the relay and projector
- * create their topics there.
+ * runs as its own user on them. Without SASL (no admin login) it only creates the topics.
  */
-export async function setupTestTopics(prefix: string, projectorGroup = 'locus-projector'): Promise<void> {
-  if (!testKafkaCredentials()) return;
+export async function setupTestTopics(prefix: string, projectorGroup = TEST_PROJECTOR_GROUPS): Promise<void> {
   const broker = adminBroker('test-topic-setup');
   try {
+    if (!testKafkaCredentials()) return await broker.ensureTopics(allTopicSpecs(prefix));
     await setupTopics(broker, {
       prefix,
       relayUser: process.env.LOCUS_KAFKA_RELAY_USER!,
