@@ -9,12 +9,17 @@ interface ComposeService {
   ports?: string[];
   command?: string[] | string;
   environment?: Record<string, string>;
+  volumes?: string[];
 }
 
 const compose = parse(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, ComposeService>;
 };
-const servicesScript = readFileSync(path.join(REPO_ROOT, 'scripts/services.sh'), 'utf8');
+// services.sh writes what each part's script prints: the ports are there.
+const servicesScript = ['postgres', 'ferretdb', 'kafka']
+  .map((part) => readFileSync(path.join(REPO_ROOT, `scripts/services/${part}.sh`), 'utf8'))
+  .join('\n');
+const mongoUsers = readFileSync(path.join(REPO_ROOT, 'scripts/compose/mongo-users.js'), 'utf8');
 
 /** host port → service, as published on 127.0.0.1 by compose. */
 function publishedPorts(): Map<number, string> {
@@ -91,6 +96,50 @@ describe('docker-compose.yml', () => {
         const host = /^[a-z]+:\/\/(?:[^@/]*@)?([^:/]+)/.exec(value!)?.[1] ?? value!.split(':')[0];
         expect(Object.keys(compose.services), `${name} ${variable} names a compose service`).toContain(host);
       }
+    }
+  });
+
+  it('runs MongoDB with authorization: root, and a user per process limited to the reviews database', () => {
+    const store = compose.services['reviews-store'] ?? {};
+    expect(store.environment?.MONGO_INITDB_ROOT_USERNAME).toBe('root');
+    for (const variable of [
+      'MONGO_INITDB_ROOT_PASSWORD',
+      'LOCUS_MONGO_REVIEWS_PASSWORD',
+      'LOCUS_MONGO_VERIFY_PASSWORD',
+    ]) {
+      expect(store.environment?.[variable], `${variable} comes from the environment`).toMatch(
+        /^\$\{LOCUS_MONGO_[A-Z_]+_PASSWORD:\?/,
+      );
+    }
+    // A replica set with authorization on needs a key file.
+    expect(String(store.command)).toContain('--keyFile');
+    expect(store.volumes).toContain(
+      './scripts/compose/mongo-users.js:/docker-entrypoint-initdb.d/10-users.js:ro',
+    );
+    expect(mongoUsers).toMatch(
+      /user: 'reviews',\s*pwd: process\.env\.\w+,\s*roles: \[\{ role: 'readWrite', db: 'reviews' \}\]/,
+    );
+    expect(mongoUsers).toMatch(
+      /user: 'verify',\s*pwd: process\.env\.\w+,\s*roles: \[\{ role: 'read', db: 'reviews' \}\]/,
+    );
+    expect(mongoUsers.match(/createUser/g)).toHaveLength(2);
+  });
+
+  it('gives the locus processes the reviews user and locus verify the read-only one', () => {
+    for (const name of ['migrate', 'catalog', 'reviews', 'relay', 'projector', 'query', 'example']) {
+      const env = compose.services[name]?.environment ?? {};
+      const store = /^mongodb:\/\/(\w+):\$\{(\w+):\?[^}]*\}@reviews-store:27017\/reviews\?(.*)$/;
+      const [, user, password, query] = store.exec(env.LOCUS_MONGO_URL ?? '') ?? [];
+      expect([user, password], `${name} LOCUS_MONGO_URL`).toEqual([
+        'reviews',
+        'LOCUS_MONGO_REVIEWS_PASSWORD',
+      ]);
+      expect(new URLSearchParams(query).get('authSource')).toBe('reviews');
+      const [, verifyUser, verifyPassword] = store.exec(env.LOCUS_VERIFY_MONGO_URL ?? '') ?? [];
+      expect([verifyUser, verifyPassword], `${name} LOCUS_VERIFY_MONGO_URL`).toEqual([
+        'verify',
+        'LOCUS_MONGO_VERIFY_PASSWORD',
+      ]);
     }
   });
 

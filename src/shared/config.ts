@@ -21,7 +21,9 @@ const SETTINGS = {
   /** locus verify's read-only role on the read primary and on the replica. */
   LOCUS_VERIFY_READ_DB_URL: undefined,
   LOCUS_VERIFY_REPLICA_URL: undefined,
+  /** The reviews store: its service's and relay's user; locus verify's read-only one, where there is one. */
   LOCUS_MONGO_URL: undefined,
+  LOCUS_VERIFY_MONGO_URL: undefined,
   LOCUS_KAFKA_BROKERS: undefined,
   /** Prefix of every topic name, so tests and several deployments can share one broker. */
   LOCUS_TOPIC_PREFIX: 'locus.',

@@ -183,7 +183,8 @@ function printReport({ counts, differences, differingRows, servers }: VerifyRepo
  * `locus verify [--wait SECONDS]`: zero differences exits 0; otherwise lists them (server, view, id,
  * column, expected, found) and exits 1. With `--wait`, checks again until the views have caught up or
  * the time is up (the pipeline is async). Checks the replica too when LOCUS_VERIFY_REPLICA_URL is set.
- * Reads every store as the read-only locus_verify role (LOCUS_VERIFY_*_URL).
+ * Reads every store as the read-only locus_verify role (LOCUS_VERIFY_*_URL); the reviews store through
+ * LOCUS_VERIFY_MONGO_URL when set (a read-only user, in docker compose), else LOCUS_MONGO_URL.
  */
 export async function main(args: string[] = []): Promise<void> {
   const { values } = parseArgs({ args, options: { wait: { type: 'string', default: '0' } } });
@@ -192,7 +193,8 @@ export async function main(args: string[] = []): Promise<void> {
   const replica = process.env.LOCUS_VERIFY_REPLICA_URL;
   const urls: VerifyUrls = {
     catalog: config.LOCUS_VERIFY_CATALOG_DB_URL,
-    mongo: config.LOCUS_MONGO_URL,
+    // FerretDB v1 has no read-only user: the native stack gives only LOCUS_MONGO_URL.
+    mongo: process.env.LOCUS_VERIFY_MONGO_URL || config.LOCUS_MONGO_URL,
     readPrimary: config.LOCUS_VERIFY_READ_DB_URL,
     ...(replica ? { readReplica: replica } : {}),
   };
