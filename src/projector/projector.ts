@@ -1,10 +1,11 @@
 import type pg from 'pg';
 import type { Topics } from '../contracts/topics.js';
 import type { BatchConsumer, Broker, IncomingBatch, PartitionPosition } from '../messaging/kafka.js';
-import type { TopicOffsetsReader } from '../messaging/topic-offsets.js';
+import type { PartitionOffsets, TopicOffsetsReader } from '../messaging/topic-offsets.js';
 import { LocusError } from '../shared/errors.js';
 import type { Clock } from '../shared/clock.js';
 import type { HealthCheck } from '../shared/http-server.js';
+import type { Logger } from '../shared/logger.js';
 import type { BatchOutcome, ProjectionTarget } from './batch/batch.types.js';
 import { createDecodeCache } from './batch/decode.js';
 import { runBatch } from './batch/run-batch.js';
@@ -75,29 +76,11 @@ export function createProjector(options: ProjectorOptions): Projector {
     const stored = await loadPositions(options.pool, consumer, topics);
     const offsets = (await Promise.all(topics.map((topic) => options.topicOffsets.offsets(topic)))).flat();
     breaks = positionBreaks(offsets, stored);
-    for (const b of breaks)
-      options.logger.error(
-        {
-          consumer,
-          topic: b.topic,
-          partition: b.partition,
-          stored: b.stored,
-          earliest: b.earliest,
-          end: b.end,
-        },
-        `projector halted on ${describeBreak(b)}; see README "When a topic was deleted, recreated or truncated"`,
-      );
-    const ends = offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.end }));
-    const storedBy = new Map(stored.map((p) => [`${p.topic}/${p.partition}`, BigInt(p.offset)]));
+    for (const b of breaks) logBreak(options.logger, consumer, b);
     let total = 0;
-    for (const end of ends) {
-      const next = storedBy.get(`${end.topic}/${end.partition}`) ?? 0n;
-      const partitionLag = Math.max(0, Number(BigInt(end.offset) - next));
-      options.metrics?.lag.set(
-        { consumer, topic: end.topic, partition: String(end.partition) },
-        partitionLag,
-      );
-      total += partitionLag;
+    for (const p of partitionLags(offsets, stored)) {
+      options.metrics?.lag.set({ consumer, topic: p.topic, partition: String(p.partition) }, p.lag);
+      total += p.lag;
     }
     lag = total;
     if (total === 0) lastProgressAt = clock.now();
@@ -173,6 +156,26 @@ export function createProjector(options: ProjectorOptions): Projector {
       },
     },
   };
+}
+
+function logBreak(logger: Logger, consumer: string, b: PositionBreak): void {
+  const { topic, partition, stored, earliest, end } = b;
+  logger.error(
+    { consumer, topic, partition, stored, earliest, end },
+    `projector halted on ${describeBreak(b)}; see README "When a topic was deleted, recreated or truncated"`,
+  );
+}
+
+/** Each partition's end offset minus its stored next offset (0 when none is stored), never below 0. */
+function partitionLags(
+  offsets: readonly PartitionOffsets[],
+  stored: readonly PartitionPosition[],
+): { topic: string; partition: number; lag: number }[] {
+  const storedBy = new Map(stored.map((p) => [`${p.topic}/${p.partition}`, BigInt(p.offset)]));
+  return offsets.map((o) => {
+    const next = storedBy.get(`${o.topic}/${o.partition}`) ?? 0n;
+    return { topic: o.topic, partition: o.partition, lag: Math.max(0, Number(BigInt(o.end) - next)) };
+  });
 }
 
 /**
