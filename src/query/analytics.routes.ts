@@ -6,6 +6,7 @@ import { LocusError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { AnalyticsService, Routed } from './analytics.service.js';
 import type { Deadline } from './deadline.js';
+import { jsonArrayChunks, ndjsonChunks } from './streamed-body.js';
 import {
   CategoryReportBody,
   CategoryReportQuery,
@@ -42,44 +43,32 @@ function setStrategyHeaders(reply: FastifyReply, store: ReadStore, routed: Route
   }
 }
 
-/**
- * Checks a category filter names a category the read store knows (on the replica: heavy requests
- * never touch the primary).
- * @throws LocusError LOCUS_CATEGORY_NOT_FOUND naming `categoryId`.
- */
-async function requireCategory(
-  store: ReadStore,
-  deadline: Deadline,
-  categoryId: string | undefined,
-): Promise<void> {
-  if (categoryId === undefined) return;
-  await store.requireFreshReplica(deadline);
-  const found = await store.onReplica(deadline, 'category lookup', async (db) => {
-    const { rowCount } = await db.query('SELECT 1 FROM category_view WHERE id = $1', [categoryId]);
-    return rowCount !== 0;
-  });
-  if (!found) {
-    throw new LocusError('LOCUS_CATEGORY_NOT_FOUND', `no category ${categoryId}`, {
-      details: [{ field: 'querystring/categoryId', message: 'unknown category' }],
-    });
-  }
-}
+/** The rows a filter may name, each with the error that an unknown one answers. */
+const FILTER_TARGETS = {
+  category: { table: 'category_view', code: 'LOCUS_CATEGORY_NOT_FOUND', field: 'querystring/categoryId' },
+  product: { table: 'product_summary', code: 'LOCUS_PRODUCT_NOT_FOUND', field: 'querystring/productId' },
+} as const;
 
-async function requireProduct(
+/**
+ * Checks a category or product filter names a row the read store knows (on the replica: heavy
+ * requests never touch the primary).
+ * @throws LocusError LOCUS_CATEGORY_NOT_FOUND / LOCUS_PRODUCT_NOT_FOUND naming the filter's field.
+ */
+async function requireKnown(
   store: ReadStore,
   deadline: Deadline,
-  productId: string | undefined,
+  kind: keyof typeof FILTER_TARGETS,
+  id: string | undefined,
 ): Promise<void> {
-  if (productId === undefined) return;
+  if (id === undefined) return;
+  const { table, code, field } = FILTER_TARGETS[kind];
   await store.requireFreshReplica(deadline);
-  const found = await store.onReplica(deadline, 'product lookup', async (db) => {
-    const { rowCount } = await db.query('SELECT 1 FROM product_summary WHERE id = $1', [productId]);
+  const found = await store.onReplica(deadline, `${kind} lookup`, async (db) => {
+    const { rowCount } = await db.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id]);
     return rowCount !== 0;
   });
   if (!found) {
-    throw new LocusError('LOCUS_PRODUCT_NOT_FOUND', `no product ${productId}`, {
-      details: [{ field: 'querystring/productId', message: 'unknown product' }],
-    });
+    throw new LocusError(code, `no ${kind} ${id}`, { details: [{ field, message: `unknown ${kind}` }] });
   }
 }
 
@@ -89,12 +78,32 @@ async function requireProduct(
  * is down, lagging or its breaker is open — never from the primary.
  */
 export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDeps): void {
-  const { store, analytics, clock, settings } = deps;
+  const { clock, settings } = deps;
   const window = (query: { from?: string; to?: string }) => {
     const { from, to } = windowOf(query, clock, settings);
     return { from, to, echo: { from: from.toISOString(), to: to.toISOString() } };
   };
+  const context: RouteContext = { ...deps, window };
+  for (const register of [
+    registerTopRated,
+    registerRatingTrend,
+    registerCategoryReport,
+    registerRollup,
+    registerExport,
+  ])
+    register(app, context);
+}
 
+/** What every analytics route uses: the deps and the request window (with its echo in the answer). */
+interface RouteContext extends AnalyticsRouteDeps {
+  window: (query: { from?: string; to?: string }) => {
+    from: Date;
+    to: Date;
+    echo: { from: string; to: string };
+  };
+}
+
+function registerTopRated(app: HttpServer, { store, analytics, settings, window }: RouteContext): void {
   app.get(
     '/analytics/top-rated',
     {
@@ -108,7 +117,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       const query = request.query;
       const { from, to, echo } = window(query);
       const { deadline } = await beginRequest(request, store, settings, { heavy: true });
-      await requireCategory(store, deadline, query.categoryId);
+      await requireKnown(store, deadline, 'category', query.categoryId);
       const routed = await analytics.topRated(query.strategy, deadline, {
         categoryId: query.categoryId ?? null,
         from,
@@ -122,7 +131,9 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       return { window: echo, categories: routed.value };
     },
   );
+}
 
+function registerRatingTrend(app: HttpServer, { store, analytics, settings, window }: RouteContext): void {
   app.get(
     '/analytics/rating-trend',
     {
@@ -136,8 +147,8 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       const query = request.query;
       const { from, to, echo } = window(query);
       const { deadline } = await beginRequest(request, store, settings, { heavy: true });
-      await requireCategory(store, deadline, query.categoryId);
-      await requireProduct(store, deadline, query.productId);
+      await requireKnown(store, deadline, 'category', query.categoryId);
+      await requireKnown(store, deadline, 'product', query.productId);
       const routed = await analytics.ratingTrend(query.strategy, deadline, {
         productId: query.productId ?? null,
         categoryId: query.categoryId ?? null,
@@ -150,7 +161,9 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       return { window: echo, bucket: query.bucket, points: routed.value };
     },
   );
+}
 
+function registerCategoryReport(app: HttpServer, { store, analytics, settings, window }: RouteContext): void {
   app.get(
     '/analytics/category-report',
     {
@@ -170,7 +183,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       }
       const { from, to, echo } = window(query);
       const { deadline } = await beginRequest(request, store, settings, { heavy: true });
-      await requireCategory(store, deadline, query.categoryId);
+      await requireKnown(store, deadline, 'category', query.categoryId);
       const routed = await analytics.categoryReport(query.strategy, deadline, {
         categoryId: query.categoryId ?? null,
         from,
@@ -182,7 +195,9 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       return { window: echo, categories: routed.value };
     },
   );
+}
 
+function registerRollup(app: HttpServer, { store, analytics, settings, window }: RouteContext): void {
   app.get(
     '/analytics/rollup',
     {
@@ -212,12 +227,14 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       setStrategyHeaders(reply, store, routed);
       reply.type('application/json');
       const head = `{"window":${JSON.stringify(echo)},"groups":${query.groups},"buckets":[`;
-      const body = Readable.from(jsonArray(head, first, routed.value, ']}', deadline, 'rollup'));
+      const body = Readable.from(jsonArrayChunks(head, first, routed.value, ']}', deadline, 'rollup'));
       // The stream's text is the RollupBody document; the type provider only knows the object form.
       return reply.send(body as never);
     },
   );
+}
 
+function registerExport(app: HttpServer, { store, analytics, settings, window }: RouteContext): void {
   app.get(
     '/analytics/export',
     {
@@ -249,46 +266,7 @@ export function registerAnalyticsRoutes(app: HttpServer, deps: AnalyticsRouteDep
       reply.raw.setTimeout(settings.exportIdleMs, () => reply.raw.destroy());
       setStrategyHeaders(reply, store, routed);
       reply.type('application/x-ndjson');
-      return reply.send(Readable.from(chunked(first, routed.value, deadline, 'export', ndjsonLine)));
+      return reply.send(Readable.from(ndjsonChunks(first, routed.value, deadline, 'export')));
     },
   );
-}
-
-const ndjsonLine = (item: unknown) => `${JSON.stringify(item)}\n`;
-const arrayItem = (item: unknown, index: number) => `${index > 0 ? ',' : ''}${JSON.stringify(item)}`;
-
-/** Items as text, in chunks; stops (failing the stream) when the deadline passes. */
-async function* chunked<T>(
-  first: IteratorResult<T>,
-  rest: AsyncGenerator<T>,
-  deadline: Deadline,
-  what: string,
-  encode: (item: T, index: number) => string,
-): AsyncGenerator<string> {
-  if (first.done) return;
-  let index = 0;
-  let chunk = encode(first.value, index++);
-  for await (const item of rest) {
-    chunk += encode(item, index++);
-    if (chunk.length >= 64 * 1024) {
-      deadline.check(what);
-      yield chunk;
-      chunk = '';
-    }
-  }
-  if (chunk) yield chunk;
-}
-
-/** A JSON document `head` + the items as array elements + `tail`, in chunks. */
-async function* jsonArray<T>(
-  head: string,
-  first: IteratorResult<T>,
-  rest: AsyncGenerator<T>,
-  tail: string,
-  deadline: Deadline,
-  what: string,
-): AsyncGenerator<string> {
-  yield head;
-  yield* chunked(first, rest, deadline, what, arrayItem);
-  yield tail;
 }
