@@ -169,8 +169,10 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
   it('reviews: its store down and a client holding half a request on a keep-alive connection', async () => {
     const mongo = uniqueMongoUrl();
     const proxy = await proxyTo(mongo.url);
+    const viaProxy = new URL(proxy.via(mongo.url)); // keeps the credentials and options of the URL
+    viaProxy.searchParams.set('directConnection', 'true');
     const port = await startProcess('reviews', {
-      LOCUS_MONGO_URL: `${proxy.via(mongo.url)}?directConnection=true`,
+      LOCUS_MONGO_URL: viaProxy.toString(),
       LOCUS_CATALOG_URL: `http://127.0.0.1:${await freePort()}`,
     });
     await holdHalfARequest(port);
