@@ -2,7 +2,9 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { LOCUS_HOME, readEnvFile } from '../../src/cli/services.command.js';
 import { topicNames, topicSpecs, type Topics } from '../../src/contracts/topics.js';
+import { kafkaCredentials } from '../../src/messaging/kafka-credentials.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
+import { setupTopicsForEnv } from '../../src/migrate/kafka.setup.js';
 import type { MigrationTarget } from '../../src/migrate/migrator.js';
 import { createLogger, type Logger } from '../../src/shared/logger.js';
 import { ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
@@ -82,6 +84,7 @@ export class BenchEnvironment {
         brokers: this.address('LOCUS_KAFKA_BROKERS'),
         clientId: `bench-${this.name}`,
         logger: this.logger,
+        credentials: kafkaCredentials('admin'),
       });
       this.sharedBroker = broker;
       this.defer('close the broker client', () => broker.close());
@@ -92,6 +95,7 @@ export class BenchEnvironment {
   /**
    * A topic prefix of its own; its topics (and the dead-letter topic) are deleted on close. With
    * `create`, the topics are made now, as `locus services up` would; otherwise the processes make them.
+   * With SASL (an admin login in the env) they are always made now, with the processes' ACLs.
    */
   async topics(options: { create?: boolean } = {}): Promise<{ prefix: string; topics: Topics }> {
     const prefix = `${uniqueName(`bench_${this.name.replaceAll('-', '_')}`)}.`;
@@ -100,7 +104,11 @@ export class BenchEnvironment {
     this.defer(`delete topics ${prefix}*`, () =>
       broker.deleteTopics([topics.products, topics.categories, topics.reviews, `${prefix}dead-letter`]),
     );
-    if (options.create) await broker.ensureTopics(topicSpecs(topics));
+    // A broker with SASL: the processes, each logged in as its own user, may not create topics; they
+    // are made and granted here, as `locus migrate` does.
+    if (kafkaCredentials('admin')) {
+      await setupTopicsForEnv(broker, prefix, process.env.LOCUS_PROJECTOR_GROUP ?? 'locus-projector');
+    } else if (options.create) await broker.ensureTopics(topicSpecs(topics));
     return { prefix, topics };
   }
 

@@ -6,6 +6,7 @@ import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { deadLetterTopic, topicNames } from '../contracts/topics.js';
 import { createBroker } from '../messaging/kafka.js';
+import { kafkaCredentials } from '../messaging/kafka-credentials.js';
 import { createLogger } from '../shared/logger.js';
 import { REPO_ROOT } from '../migrate/migrator.js';
 import { PROCESS_NODE_FLAGS, ProcessSupervisor } from '../supervisor/process-supervisor.js';
@@ -19,6 +20,7 @@ import {
   uniqueTopicPrefix,
   type TestDatabase,
 } from '../../test/support/isolation.js';
+import { setupTestTopics } from '../../test/support/kafka.js';
 import { LOCUS_HOME, readEnvFile } from './services.command.js';
 
 const PROCESSES = ['catalog', 'reviews', 'relay', 'projector', 'query'] as const;
@@ -108,6 +110,7 @@ export async function main(args: string[]): Promise<void> {
   ]);
   const mongo = uniqueMongoUrl();
   const topicPrefix = uniqueTopicPrefix();
+  await setupTestTopics(topicPrefix, `${runId}-projector`);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...catalogDb.env,
@@ -384,6 +387,7 @@ async function dropEverything(
     brokers: process.env.LOCUS_KAFKA_BROKERS!,
     clientId: 'locus-fuzz-cleanup',
     logger: createLogger('fuzz', 'warn'),
+    credentials: kafkaCredentials('admin'),
   });
   const topics = topicNames(topicPrefix);
   const client = new MongoClient(mongo.url);

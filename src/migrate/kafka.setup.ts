@@ -17,6 +17,25 @@ export async function setupTopics(broker: Broker, options: TopicAclOptions): Pro
 }
 
 /**
+ * setupTopics for `prefix`, granting the relay and projector users named in `env`
+ * (LOCUS_KAFKA_RELAY_USER, LOCUS_KAFKA_PROJECTOR_USER).
+ * @throws LocusError LOCUS_CONFIG_MISSING when either user is not set.
+ */
+export async function setupTopicsForEnv(
+  broker: Broker,
+  prefix: string,
+  projectorGroup: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  await setupTopics(broker, {
+    prefix,
+    relayUser: userOf('relay', env),
+    projectorUser: userOf('projector', env),
+    projectorGroup,
+  });
+}
+
+/**
  * `locus migrate`'s Kafka step, as the admin of LOCUS_KAFKA_ADMIN_USER. Without an admin login (a broker
  * without SASL) it does nothing: the relay and projector create their topics themselves there.
  * @returns a line saying what it did.
@@ -26,12 +45,6 @@ export async function migrateKafka(env: NodeJS.ProcessEnv = process.env): Promis
   const admin = kafkaCredentials('admin', env);
   if (!admin) return 'kafka: no LOCUS_KAFKA_ADMIN_USER, no topics or ACLs set up';
   const config = loadConfig(['LOCUS_KAFKA_BROKERS', 'LOCUS_TOPIC_PREFIX', 'LOCUS_PROJECTOR_GROUP'], env);
-  const options = {
-    prefix: config.LOCUS_TOPIC_PREFIX,
-    relayUser: userOf('relay', env),
-    projectorUser: userOf('projector', env),
-    projectorGroup: config.LOCUS_PROJECTOR_GROUP,
-  };
   const broker = createBroker({
     brokers: config.LOCUS_KAFKA_BROKERS,
     clientId: 'locus-migrate',
@@ -39,11 +52,11 @@ export async function migrateKafka(env: NodeJS.ProcessEnv = process.env): Promis
     credentials: admin,
   });
   try {
-    await setupTopics(broker, options);
+    await setupTopicsForEnv(broker, config.LOCUS_TOPIC_PREFIX, config.LOCUS_PROJECTOR_GROUP, env);
   } finally {
     await broker.close();
   }
-  return `kafka: topics under "${options.prefix}" ready; ACLs for ${options.relayUser} and ${options.projectorUser}`;
+  return `kafka: topics under "${config.LOCUS_TOPIC_PREFIX}" ready, with the relay's and projector's ACLs`;
 }
 
 /** The user name alone: setting up its ACLs needs no password. */

@@ -1,7 +1,7 @@
 import { allTopicSpecs } from '../../src/contracts/topics.js';
 import { kafkaCredentials, type KafkaCredentials } from '../../src/messaging/kafka-credentials.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
-import { setupTopics } from '../../src/migrate/kafka.setup.js';
+import { setupTopicsForEnv } from '../../src/migrate/kafka.setup.js';
 import type { Logger } from '../../src/shared/logger.js';
 import { createLogger } from '../../src/shared/logger.js';
 
@@ -35,12 +35,7 @@ export async function setupTestTopics(prefix: string, projectorGroup = TEST_PROJ
   const broker = adminBroker('test-topic-setup');
   try {
     if (!testKafkaCredentials()) return await broker.ensureTopics(allTopicSpecs(prefix));
-    await setupTopics(broker, {
-      prefix,
-      relayUser: process.env.LOCUS_KAFKA_RELAY_USER!,
-      projectorUser: process.env.LOCUS_KAFKA_PROJECTOR_USER!,
-      projectorGroup,
-    });
+    await setupTopicsForEnv(broker, prefix, projectorGroup);
   } finally {
     await broker.close();
   }
