@@ -135,6 +135,15 @@ function summarise(query: string, strategy: string, runs: Run[]): Measured {
   };
 }
 
+/**
+ * A strategy as the query string says it: `locality:raw` and `locality:rollup` are locality with the
+ * procedure's path fixed (`path=…`), so both paths run side by side; any other name is the strategy.
+ */
+export function strategyQuery(strategy: string): string {
+  const [name, path] = strategy.split(':');
+  return path ? `strategy=${name}&path=${path}` : `strategy=${name}`;
+}
+
 export interface QuerySpec {
   name: string;
   path: string;
@@ -163,7 +172,7 @@ export async function compare(
   const total = warmed.length + strategies.reduce((n, strategy) => n + runsOf(strategy), 0);
   const progress = progressBar(`${label.padEnd(34)} [{bar}] {value}/{total} requests | last {last}`);
   progress.start(total, 0, { last: '-' });
-  const url = (strategy: string) => `${target.url}${spec.path}&strategy=${strategy}`;
+  const url = (strategy: string) => `${target.url}${spec.path}&${strategyQuery(strategy)}`;
   let done = 0;
   try {
     {

@@ -4,6 +4,7 @@
  * committed JSON file.
  */
 import { markdownTable } from '../lib/results.js';
+import { floorGoals, floorTable, type FloorResults } from './locality.floor.js';
 
 /** One query under one strategy, over its measured runs (warm-up excluded). */
 export interface Measured {
@@ -53,6 +54,8 @@ export interface BenchResults {
     measured: Measured[];
   }[];
   sweep: { size: string; reviews: number; points: SweepPoint[] } | undefined;
+  /** Per size: the heavy procedures by each path beside the bare-scan floor (absent in older runs). */
+  floor?: FloorResults[];
   mismatches: string[];
 }
 
@@ -157,6 +160,8 @@ export function checkGoals(results: BenchResults): GoalLine[] {
       met: locality.p99Ms <= GOALS.p99Ms,
     });
   }
+  const floor = results.floor?.at(-1);
+  if (floor) lines.push(...floorGoals(floor));
   const exportPoint = results.sweep?.points.find((p) => p.name === 'export');
   if (exportPoint) {
     const faster = Math.min(exportPoint.locality.p50Ms, exportPoint.serviceJoin.p50Ms);
@@ -201,6 +206,18 @@ export function renderMarkdown(results: BenchResults): string {
       sweepTable(results.sweep.points),
       '![latency and bytes against the result/input ratio](locality-latest.svg)',
       '',
+    );
+  }
+  for (const floor of results.floor ?? []) {
+    parts.push(
+      `## The procedures near the floor at ${floor.reviews.toLocaleString('en')} reviews (${floor.size})`,
+      '',
+      'Each heavy procedure by its raw path (review_view) and its rollup path (per-day rollups for the whole UTC days, review_view at the edges), on the replica itself, beside the floor: a bare scan of the same rows. `auto` takes the rollup path on this window (the `locality` rows above); `locality:raw` forces the other.',
+      '',
+      floorTable(floor),
+      floor.mismatches.length > 0
+        ? `**Raw and rollup paths disagreed:** ${floor.mismatches.join(', ')}\n`
+        : 'The raw and rollup paths returned identical rows for every query.\n',
     );
   }
   const goals = checkGoals(results);
