@@ -1,9 +1,11 @@
+import type { Selectable } from 'kysely';
 import type pg from 'pg';
 import type { IncomingMessage } from '../messaging/kafka.js';
 import { arrayLiteral, type Statement } from '../shared/postgres.js';
+import type { ReadStoreDb } from '../shared/read-store.tables.js';
 import type { Tx } from './projection.types.js';
 
-export type DeadLetterStatus = 'parked' | 'waiting' | 'retried' | 'skipped';
+export type DeadLetterStatus = ReadStoreDb['dead_letters']['status'];
 
 export interface DeadLetter {
   id: number;
@@ -32,23 +34,11 @@ export interface NewDeadLetter {
   attempts: number;
 }
 
-interface DeadLetterRow {
+/** A row as COLUMNS selects it: the bigints as text, so no offset or id loses digits. */
+type DeadLetterRow = Omit<Selectable<ReadStoreDb['dead_letters']>, 'id' | 'kafka_offset'> & {
   id: string;
-  consumer: string;
-  status: DeadLetterStatus;
-  reason: string;
-  error_code: string;
-  topic: string;
-  partition: number;
   kafka_offset: string;
-  message_key: string | null;
-  value: Buffer | null;
-  headers: Record<string, string>;
-  event_type: string | null;
-  attempts: number;
-  created_at: Date;
-  resolved_at: Date | null;
-}
+};
 
 const COLUMNS = `id::text, consumer, status, reason, error_code, topic, partition, kafka_offset::text,
   message_key, value, headers, event_type, attempts, created_at, resolved_at`;
