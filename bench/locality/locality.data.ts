@@ -23,8 +23,19 @@ export async function replicaCounts(replica: pg.Pool): Promise<Counts> {
   return rows[0]!;
 }
 
+/**
+ * The slowest catch-up rate waited for, in reviews per second: the relay drains FerretDB's outbox far
+ * slower than the import fills it (bench/README.md), so the wait grows with the reviews.
+ */
+const CATCH_UP_FLOOR_PER_SECOND = 100;
+const MIN_CATCH_UP_MS = 1_200_000;
+
 /** Waits until the replica's views hold `target` reviews and the catalog's products, with a bar. */
-export async function waitForViews(replica: pg.Pool, target: Counts, timeoutMs = 1_200_000): Promise<number> {
+export async function waitForViews(
+  replica: pg.Pool,
+  target: Counts,
+  timeoutMs = Math.max(MIN_CATCH_UP_MS, (target.reviews / CATCH_UP_FLOOR_PER_SECOND) * 1000),
+): Promise<number> {
   const started = performance.now();
   const progress = progressBar(
     'views [{bar}] {value}/{total} rows on the replica | {percentage}% | {rate}/s',
