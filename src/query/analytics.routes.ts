@@ -6,6 +6,7 @@ import { LocusError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import type { AnalyticsService, Routed } from './analytics.service.js';
 import type { Deadline } from './deadline.js';
+import { notFound } from './not-found.js';
 import { jsonArrayChunks, ndjsonChunks } from './streamed-body.js';
 import {
   CategoryReportBody,
@@ -43,11 +44,8 @@ function setStrategyHeaders(reply: FastifyReply, store: ReadStore, routed: Route
   }
 }
 
-/** The rows a filter may name, each with the error that an unknown one answers. */
-const FILTER_TARGETS = {
-  category: { table: 'category_view', code: 'LOCUS_CATEGORY_NOT_FOUND', field: 'querystring/categoryId' },
-  product: { table: 'product_summary', code: 'LOCUS_PRODUCT_NOT_FOUND', field: 'querystring/productId' },
-} as const;
+/** The view that holds the rows a filter may name. */
+const FILTER_TABLES = { category: 'category_view', product: 'product_summary' } as const;
 
 /**
  * Checks a category or product filter names a row the read store knows (on the replica: heavy
@@ -57,19 +55,17 @@ const FILTER_TARGETS = {
 async function requireKnown(
   store: ReadStore,
   deadline: Deadline,
-  kind: keyof typeof FILTER_TARGETS,
+  kind: keyof typeof FILTER_TABLES,
   id: string | undefined,
 ): Promise<void> {
   if (id === undefined) return;
-  const { table, code, field } = FILTER_TARGETS[kind];
+
   await store.requireFreshReplica(deadline);
   const found = await store.onReplica(deadline, `${kind} lookup`, async (db) => {
-    const { rowCount } = await db.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id]);
+    const { rowCount } = await db.query(`SELECT 1 FROM ${FILTER_TABLES[kind]} WHERE id = $1`, [id]);
     return rowCount !== 0;
   });
-  if (!found) {
-    throw new LocusError(code, `no ${kind} ${id}`, { details: [{ field, message: `unknown ${kind}` }] });
-  }
+  if (!found) throw notFound(kind, id, `querystring/${kind}Id`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { LocusError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http-server.js';
 import { decodeCursor } from './cursor.js';
+import { notFound } from './not-found.js';
 import {
   findCategorySummary,
   findProduct,
@@ -47,6 +48,11 @@ async function lightRead<T>(
 
 /** Point reads and lists over the views: products, a product's reviews, a category's summary. */
 export function registerCatalogRoutes(app: HttpServer, store: ReadStore, settings: RequestSettings): void {
+  for (const register of [registerProduct, registerProductList, registerReviewList, registerCategorySummary])
+    register(app, store, settings);
+}
+
+function registerProduct(app: HttpServer, store: ReadStore, settings: RequestSettings): void {
   app.get(
     '/products/:id',
     {
@@ -64,14 +70,14 @@ export function registerCatalogRoutes(app: HttpServer, store: ReadStore, setting
       );
       setReadHeaders(reply, store, backend);
       if (!value) {
-        throw new LocusError('LOCUS_PRODUCT_NOT_FOUND', `no product ${request.params.id}`, {
-          details: [{ field: 'params/id', message: 'unknown product' }],
-        });
+        throw notFound('product', request.params.id, 'params/id');
       }
       return value;
     },
   );
+}
 
+function registerProductList(app: HttpServer, store: ReadStore, settings: RequestSettings): void {
   app.get(
     '/products',
     {
@@ -109,14 +115,14 @@ export function registerCatalogRoutes(app: HttpServer, store: ReadStore, setting
       });
       setReadHeaders(reply, store, backend);
       if (value.unknownCategory) {
-        throw new LocusError('LOCUS_CATEGORY_NOT_FOUND', `no category ${filter.categoryId}`, {
-          details: [{ field: 'querystring/categoryId', message: 'unknown category' }],
-        });
+        throw notFound('category', filter.categoryId!, 'querystring/categoryId');
       }
       return value.page;
     },
   );
+}
 
+function registerReviewList(app: HttpServer, store: ReadStore, settings: RequestSettings): void {
   app.get(
     '/products/:id/reviews',
     {
@@ -141,14 +147,14 @@ export function registerCatalogRoutes(app: HttpServer, store: ReadStore, setting
       );
       setReadHeaders(reply, store, backend);
       if (!value) {
-        throw new LocusError('LOCUS_PRODUCT_NOT_FOUND', `no product ${request.params.id}`, {
-          details: [{ field: 'params/id', message: 'unknown product' }],
-        });
+        throw notFound('product', request.params.id, 'params/id');
       }
       return value;
     },
   );
+}
 
+function registerCategorySummary(app: HttpServer, store: ReadStore, settings: RequestSettings): void {
   app.get(
     '/categories/:id/summary',
     {
@@ -166,9 +172,7 @@ export function registerCatalogRoutes(app: HttpServer, store: ReadStore, setting
       );
       setReadHeaders(reply, store, backend);
       if (!value) {
-        throw new LocusError('LOCUS_CATEGORY_NOT_FOUND', `no category ${request.params.id}`, {
-          details: [{ field: 'params/id', message: 'unknown category' }],
-        });
+        throw notFound('category', request.params.id, 'params/id');
       }
       return value;
     },
