@@ -9,7 +9,15 @@
 #   kafka.sh reset     stop and delete the broker's data ($LOCUS_STATE/kafka)
 #
 # Client port: LOCUS_KAFKA_PORT (default 9092). Controller port: LOCUS_KAFKA_CONTROLLER_PORT (9093).
+# Broker-internal port: LOCUS_KAFKA_INTERNAL_PORT (9095). Fault-injection listener (tests only): on when
+# LOCUS_KAFKA_FAULT_LISTENER=on at start, on LOCUS_KAFKA_FAULT_PORT (9094).
 # The Kafka version is the <kafka.version> property of kafka/pom.xml beside this script.
+#
+# Clients authenticate with SASL/SCRAM-SHA-512 as admin, relay or projector; the passwords are made at
+# first start and kept in $LOCUS_SECRETS/kafka-<user> (0600). The broker's own connections (inter-broker and
+# to the controller) use SASL/PLAIN as the user "broker", whose password only server.properties and
+# the secrets folder hold. Authorization: StandardAuthorizer, nothing allowed without an ACL; admin and
+# broker are super users. `locus migrate` grants the relay's and projector's ACLs (src/messaging/kafka-acls.ts).
 source "$(dirname "$0")/lib.sh"
 
 KAFKA_HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -34,7 +42,14 @@ KAFKA_CONTROLLER_PORT="${LOCUS_KAFKA_CONTROLLER_PORT:-9093}"
 # through it, so cutting the proxy takes the broker away from that client alone (see services.sh).
 KAFKA_FAULT_PORT="${LOCUS_KAFKA_FAULT_PORT:-9094}"
 KAFKA_FAULT_PROXY_PORT="${LOCUS_KAFKA_FAULT_PROXY_PORT:-19094}"
+KAFKA_INTERNAL_PORT="${LOCUS_KAFKA_INTERNAL_PORT:-9095}"
 KAFKA_HOST=127.0.0.1
+# SCRAM users clients log in as; the broker's own PLAIN user is not among them.
+KAFKA_USERS=(admin relay projector)
+KAFKA_SCRAM=SCRAM-SHA-512
+# The digest of the SCRAM users and passwords the broker's metadata holds (see ensure_scram_users).
+KAFKA_SCRAM_MARKER="$KAFKA_STATE/scram-users"
+KAFKA_INTERNAL_CLIENT="$KAFKA_STATE/internal-client.properties"
 
 # What the marker records: a change of the pom (version, logging jars) makes install run again.
 kafka_fingerprint() { printf '%s %s\n' "$KAFKA_VERSION" "$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)"; }
@@ -92,20 +107,70 @@ new_cluster_id() {
   head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
 }
 
+fault_listener_wanted() { [[ ${LOCUS_KAFKA_FAULT_LISTENER:-off} == on ]]; }
+
+# kafka_password NAME: the password of Kafka user NAME ($LOCUS_SECRETS/kafka-NAME, made at first use).
+kafka_password() { secret "kafka-$1"; }
+
+# The password of NAME when it was made already, else nothing: `env` creates no secrets.
+existing_password() {
+  local file="$LOCUS_SECRETS/kafka-$1"
+  [[ -s $file ]] && cat "$file"
+}
+
+scram_digest() {
+  local user
+  for user in "${KAFKA_USERS[@]}"; do printf '%s %s=%s\n' "$KAFKA_SCRAM" "$user" "$(kafka_password "$user")"; done |
+    sha256sum | cut -d' ' -f1
+}
+
 write_config() {
   mkdir -p "$KAFKA_STATE" "$KAFKA_DATA"
+  local broker_password listeners advertised protocols
+  broker_password=$(kafka_password broker)
+  listeners="CLIENT://$KAFKA_HOST:$KAFKA_PORT,INTERNAL://$KAFKA_HOST:$KAFKA_INTERNAL_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+  advertised="CLIENT://$KAFKA_HOST:$KAFKA_PORT,INTERNAL://$KAFKA_HOST:$KAFKA_INTERNAL_PORT"
+  protocols="CLIENT:SASL_PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+  if fault_listener_wanted; then
+    listeners+=",FAULTS://$KAFKA_HOST:$KAFKA_FAULT_PORT"
+    advertised+=",FAULTS://$KAFKA_HOST:$KAFKA_FAULT_PROXY_PORT"
+    protocols+=",FAULTS:SASL_PLAINTEXT"
+  fi
+  local plain_jaas="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$broker_password\" user_broker=\"$broker_password\";"
+  local scram_jaas="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+  # It holds the broker's password: its owner only (lib.sh's umask), whatever an older start left.
+  rm -f "$KAFKA_PROPS"
   cat >"$KAFKA_PROPS" <<EOF
 # Written by scripts/services/kafka.sh on every start; edits here are overwritten.
 # Single node: one process is broker and KRaft controller.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT,FAULTS://$KAFKA_HOST:$KAFKA_FAULT_PORT
-# FAULTS: for fault-injection tests only; its advertised port is where such a test runs its proxy
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,FAULTS://$KAFKA_HOST:$KAFKA_FAULT_PROXY_PORT
+listeners=$listeners
+# FAULTS (only when the setup asks for it): for fault-injection tests; its advertised port is where such a test runs its proxy
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,FAULTS:PLAINTEXT
+inter.broker.listener.name=INTERNAL
+listener.security.protocol.map=$protocols
+
+# Clients: SCRAM users (admin, relay, projector) kept in the cluster metadata
+sasl.enabled.mechanisms=$KAFKA_SCRAM
+listener.name.client.sasl.enabled.mechanisms=$KAFKA_SCRAM
+listener.name.client.${KAFKA_SCRAM,,}.sasl.jaas.config=$scram_jaas
+listener.name.faults.sasl.enabled.mechanisms=$KAFKA_SCRAM
+listener.name.faults.${KAFKA_SCRAM,,}.sasl.jaas.config=$scram_jaas
+# The broker itself: PLAIN with a static user, since a controller cannot look SCRAM users up in the
+# metadata it is still loading
+listener.name.internal.sasl.enabled.mechanisms=PLAIN
+listener.name.internal.plain.sasl.jaas.config=$plain_jaas
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=$plain_jaas
+sasl.mechanism.inter.broker.protocol=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:broker
 
 log.dirs=$KAFKA_DATA
 
@@ -178,13 +243,44 @@ format_storage() {
   cid=$(cat "$KAFKA_CLUSTER_ID_FILE")
   log "formatting kafka storage in $KAFKA_DATA (cluster id $cid)"
   # Static quorum (controller.quorum.voters), so no --standalone.
-  local out
-  if ! out=$(kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" --ignore-formatted 2>&1); then
+  # The SCRAM users go into the first metadata records, so the broker authenticates them from its
+  # first start.
+  local out user scram=()
+  for user in "${KAFKA_USERS[@]}"; do
+    scram+=(--add-scram "$KAFKA_SCRAM=[name=$user,password=$(kafka_password "$user")]")
+  done
+  if ! out=$(kafka_java kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_PROPS" --ignore-formatted "${scram[@]}" 2>&1); then
     printf '%s\n' "$out" >>"$KAFKA_LOG"
     printf '%s\n' "$out" | grep -v '^\s' | tail -n 15 >&2
     die "kafka storage format failed (full output in $KAFKA_LOG)"
   fi
   printf '%s\n' "$out" >>"$KAFKA_LOG"
+  scram_digest >"$KAFKA_SCRAM_MARKER"
+}
+
+# Data formatted before SASL (or passwords changed since): set each SCRAM user's password through the
+# broker's own internal listener, where the broker user is a super user. Skipped when the marker says
+# the metadata already holds these passwords.
+ensure_scram_users() {
+  local digest user out
+  digest=$(scram_digest)
+  [[ -f $KAFKA_SCRAM_MARKER && "$(cat "$KAFKA_SCRAM_MARKER")" == "$digest" ]] && return 0
+  rm -f "$KAFKA_INTERNAL_CLIENT"
+  cat >"$KAFKA_INTERNAL_CLIENT" <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="$(kafka_password broker)";
+EOF
+  for user in "${KAFKA_USERS[@]}"; do
+    log "kafka: setting the $KAFKA_SCRAM credentials of user $user"
+    if ! out=$(kafka_java kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_INTERNAL_PORT" \
+        --command-config "$KAFKA_INTERNAL_CLIENT" --alter --entity-type users --entity-name "$user" \
+        --add-config "$KAFKA_SCRAM=[password=$(kafka_password "$user")]" 2>&1); then
+      printf '%s\n' "$out" >>"$KAFKA_LOG"
+      die "kafka: could not set the credentials of $user (output in $KAFKA_LOG)"
+    fi
+  done
+  printf '%s\n' "$digest" >"$KAFKA_SCRAM_MARKER"
 }
 
 # kafka_ours: the recorded pid is alive and is this broker (its command line names kafka.Kafka and
@@ -240,6 +336,8 @@ cmd_start() {
     return 0
   fi
   port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by a process these scripts did not start"
+  port_open "$KAFKA_INTERNAL_PORT" &&
+    die "internal port $KAFKA_INTERNAL_PORT is taken by a process these scripts did not start"
   port_open "$KAFKA_CONTROLLER_PORT" &&
     die "controller port $KAFKA_CONTROLLER_PORT is taken by a process these scripts did not start"
 
@@ -256,7 +354,8 @@ cmd_start() {
   echo $! >"$LOCUS_RUN/kafka.pid"
   exec 4>&2
   wait_for kafka 90 kafka_ready
-  log "kafka up on $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$LOCUS_RUN/kafka.pid"))"
+  ensure_scram_users
+  log "kafka up on $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$LOCUS_RUN/kafka.pid"), SASL/$KAFKA_SCRAM)"
 }
 
 cmd_stop() {
@@ -283,11 +382,18 @@ cmd_reset() {
   log "kafka data deleted ($KAFKA_STATE)"
 }
 
-# The env lines of the broker, for services.sh's env file. The fault-injection listener (for tests that
-# cut one client off the broker) is named only when it answers: a broker started by an older kafka.sh
-# has none; services down/up adds it.
+# The env lines of the broker, for services.sh's env file: its address, and each SCRAM user's name and
+# password once the broker's metadata holds them (the marker). The fault-injection listener (for tests
+# that cut one client off the broker) is named only when it answers: only a start that asked for it has one.
 cmd_env() {
   echo "LOCUS_KAFKA_BROKERS=$KAFKA_HOST:$KAFKA_PORT"
+  local user password
+  [[ -f $KAFKA_SCRAM_MARKER ]] || KAFKA_USERS=()
+  for user in "${KAFKA_USERS[@]}"; do
+    password=$(existing_password "$user") || continue
+    echo "LOCUS_KAFKA_${user^^}_USER=$user"
+    echo "LOCUS_KAFKA_${user^^}_PASSWORD=$password"
+  done
   if port_open "$KAFKA_FAULT_PORT"; then
     echo "LOCUS_KAFKA_FAULT_LISTENER=$KAFKA_HOST:$KAFKA_FAULT_PORT"
     echo "LOCUS_KAFKA_FAULT_PROXY=$KAFKA_HOST:$KAFKA_FAULT_PROXY_PORT"

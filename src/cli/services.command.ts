@@ -7,10 +7,14 @@ import { REPO_ROOT } from '../migrate/migrator.js';
 export const LOCUS_HOME = process.env.LOCUS_HOME ?? path.join(os.homedir(), '.locus');
 export const ENV_FILE = path.join(LOCUS_HOME, 'env');
 
-/** Runs scripts/services.sh with the given action, streaming its output; exits on failure. */
-export function services(action: 'up' | 'down' | 'status' | 'reset'): void {
+/** Runs scripts/services.sh with the given action (in `env`), streaming its output; exits on failure. */
+export function services(
+  action: 'up' | 'down' | 'status' | 'reset',
+  env: NodeJS.ProcessEnv = process.env,
+): void {
   const result = spawnSync('bash', [path.join(REPO_ROOT, 'scripts/services.sh'), action], {
     stdio: 'inherit',
+    env,
   });
   if (result.status !== 0) {
     process.exitCode = result.status ?? 1;

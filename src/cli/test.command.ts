@@ -18,7 +18,8 @@ export function runTests(args: string[]): void {
   const env = { ...process.env };
   const given = ADDRESS_VARIABLES.some((name) => env[name]);
   if (!given && !dockerAnswers()) {
-    services('up');
+    // The broker opens its test-only fault listener (the broker-outage tests) only when asked.
+    services('up', { ...process.env, LOCUS_KAFKA_FAULT_LISTENER: 'on' });
     Object.assign(env, readEnvFile());
     console.log(`using the native services (${ENV_FILE})`);
   }
