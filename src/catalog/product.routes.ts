@@ -32,8 +32,11 @@ function written(status: number, product: Product) {
  * makes POST safe to retry. Every accepted write answers with `ETag` and `Locus-Consistency-Token`.
  */
 export function registerProductRoutes(app: HttpServer, deps: CatalogDeps): void {
-  const { db, context } = deps;
+  for (const register of [registerCreate, registerRead, registerReplace, registerChange, registerDelete])
+    register(app, deps);
+}
 
+function registerCreate(app: HttpServer, { db, context }: CatalogDeps): void {
   app.post(
     '/products',
     {
@@ -62,7 +65,9 @@ export function registerProductRoutes(app: HttpServer, deps: CatalogDeps): void 
       return reply.code(201).send(response.body as Product);
     },
   );
+}
 
+function registerRead(app: HttpServer, { db }: CatalogDeps): void {
   app.get(
     '/products/:id',
     {
@@ -79,7 +84,9 @@ export function registerProductRoutes(app: HttpServer, deps: CatalogDeps): void 
       return product;
     },
   );
+}
 
+function registerReplace(app: HttpServer, { db, context }: CatalogDeps): void {
   app.put(
     '/products/:id',
     {
@@ -100,7 +107,9 @@ export function registerProductRoutes(app: HttpServer, deps: CatalogDeps): void 
       return response.body as Product;
     },
   );
+}
 
+function registerChange(app: HttpServer, { db, context }: CatalogDeps): void {
   app.patch(
     '/products/:id',
     {
@@ -121,7 +130,9 @@ export function registerProductRoutes(app: HttpServer, deps: CatalogDeps): void 
       return response.body as Product;
     },
   );
+}
 
+function registerDelete(app: HttpServer, { db, context }: CatalogDeps): void {
   app.delete(
     '/products/:id',
     {
