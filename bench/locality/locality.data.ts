@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoClient } from 'mongodb';
+import { MongoClient, type Db } from 'mongodb';
 import type pg from 'pg';
 import { createRandom, generateReviews } from '../../examples/product-catalog/dataset.js';
 import { createCatalogDirectory } from '../../src/reviews/product-directory.js';
 import { createReviewBatch, type BatchItem, type ReviewBatchDeps } from '../../src/reviews/review.batch.js';
-import { DEFAULT_LANES } from '../../src/reviews/review.model.js';
+import { DEFAULT_LANES, reviewCollections } from '../../src/reviews/review.model.js';
 import { serviceToken } from '../../src/shared/auth.tokens.js';
 import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
 import { progressBar } from '../lib/progress.js';
@@ -70,6 +70,18 @@ export async function analyzeAndReplay(primary: pg.Pool, replica: pg.Pool): Prom
 /** Reviews per batch, and batches in flight: the reviews store answers several at once. */
 const BATCH_ITEMS = 500;
 const BATCHES_IN_FLIGHT = 4;
+/**
+ * Outbox documents (entries and their confirmations) the import may run ahead of the relay: FerretDB
+ * filters the outbox outside its indexes, so the relay slows as the outbox grows; the import waits
+ * instead, which keeps the relay near its rate over a small outbox. Checked every so many reviews.
+ */
+const MAX_OUTBOX_BACKLOG = 100_000;
+const BACKLOG_CHECK_EVERY = 10_000;
+
+async function waitForRelay(db: Db): Promise<void> {
+  const outbox = reviewCollections(db).outbox;
+  while ((await outbox.estimatedDocumentCount()) > MAX_OUTBOX_BACKLOG) await sleep(2_000);
+}
 
 export interface ReviewStoreTarget {
   mongo: { url: string; database: string };
@@ -140,6 +152,7 @@ export async function importReviews(
       batch = [];
       while (inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(inFlight);
       if (failure !== undefined) break;
+      if (done % BACKLOG_CHECK_EVERY < BATCH_ITEMS) await waitForRelay(deps.db);
     }
     if (batch.length > 0 && failure === undefined) send(batch);
     await Promise.all(inFlight);
