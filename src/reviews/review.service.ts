@@ -100,36 +100,6 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
 
-  const loadLive = async (id: string): Promise<CurrentReview> => {
-    const current = await loadCurrent(db, id);
-    if (!current || current.deletedAt !== undefined) {
-      throw new LocusError('LOCUS_REVIEW_NOT_FOUND', `review ${id} does not exist`);
-    }
-    return current;
-  };
-
-  const checkVersion = (id: string, current: CurrentReview, expected: number | undefined) => {
-    if (expected !== undefined && expected !== current.version) {
-      throw new LocusError(
-        'LOCUS_VERSION_CONFLICT',
-        `review ${id} is at version ${current.version}, not ${expected}`,
-        { details: [{ field: 'If-Match', message: `current version is ${current.version}` }] },
-      );
-    }
-  };
-
-  /** Runs a conditional write; without a precondition a lost race is retried from a fresh load. */
-  const withRetry = async <T>(expected: number | undefined, attempt: () => Promise<T>): Promise<T> => {
-    for (let round = 1; ; round++) {
-      try {
-        return await attempt();
-      } catch (error) {
-        const conflict = error instanceof LocusError && error.code === 'LOCUS_VERSION_CONFLICT';
-        if (!conflict || expected !== undefined || round >= UNCONDITIONAL_ATTEMPTS) throw error;
-      }
-    }
-  };
-
   return {
     async create(productId, input, idempotencyKey) {
       const { events } = reviewCollections(db);
@@ -159,14 +129,13 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
     },
 
     async get(id) {
-      const current = await loadLive(id);
+      const current = await loadLive(db, id);
       return { review: current.state, version: current.version };
     },
 
     async update(id, changes, expectedVersion) {
       return withRetry(expectedVersion, async () => {
-        const current = await loadLive(id);
-        checkVersion(id, current, expectedVersion);
+        const current = await loadLive(db, id, expectedVersion);
         const state: ReviewState = { ...current.state, ...changes, updatedAt: clock.now().toISOString() };
         const version = current.version + 1;
         await write(ReviewUpdatedV1, id, current.productId, version, current.sequence, state);
@@ -176,8 +145,7 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
 
     async remove(id, expectedVersion) {
       return withRetry(expectedVersion, async () => {
-        const current = await loadLive(id);
-        checkVersion(id, current, expectedVersion);
+        const current = await loadLive(db, id, expectedVersion);
         const version = current.version + 1;
         const data = { id, productId: current.productId, deletedAt: clock.now().toISOString() };
         await write(ReviewDeletedV1, id, current.productId, version, current.sequence, data);
@@ -201,6 +169,40 @@ export function createReviewService(deps: ReviewServiceDeps): ReviewService {
       return { items, next: documents.length === limit && last ? last._id : null };
     },
   };
+}
+
+/**
+ * The newest committed state of a live review, at `expected` when given.
+ * @throws LocusError LOCUS_REVIEW_NOT_FOUND (unknown or deleted), LOCUS_VERSION_CONFLICT (not at
+ *   `expected`).
+ */
+async function loadLive(db: Db, id: string, expected?: number): Promise<CurrentReview> {
+  const current = await loadCurrent(db, id);
+  if (!current || current.deletedAt !== undefined) {
+    throw new LocusError('LOCUS_REVIEW_NOT_FOUND', `review ${id} does not exist`);
+  }
+  if (expected !== undefined && expected !== current.version) {
+    throw new LocusError(
+      'LOCUS_VERSION_CONFLICT',
+      `review ${id} is at version ${current.version}, not ${expected}`,
+      {
+        details: [{ field: 'If-Match', message: `current version is ${current.version}` }],
+      },
+    );
+  }
+  return current;
+}
+
+/** Runs a conditional write; without a precondition a lost race is retried from a fresh load. */
+async function withRetry<T>(expected: number | undefined, attempt: () => Promise<T>): Promise<T> {
+  for (let round = 1; ; round++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const conflict = error instanceof LocusError && error.code === 'LOCUS_VERSION_CONFLICT';
+      if (!conflict || expected !== undefined || round >= UNCONDITIONAL_ATTEMPTS) throw error;
+    }
+  }
 }
 
 function firstResult(event: ReviewEventDocument): VersionedReview {
