@@ -10,6 +10,7 @@ interface ComposeService {
   command?: string[] | string;
   environment?: Record<string, string>;
   volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
 }
 
 const compose = parse(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
@@ -155,5 +156,35 @@ describe('docker-compose.yml', () => {
       expect(url.password, `${variable}'s password is a \${VARIABLE}`).toBe('from-env');
       if (!variable.includes('ADMIN')) expect(url.username, variable).not.toBe('locus');
     }
+  });
+
+  it('runs Kafka with SASL on every listener, no fault listener, and nothing allowed without an ACL', () => {
+    const env = compose.services.broker?.environment ?? {};
+    const protocols = (env.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP ?? '').split(',').map((l) => l.split(':')[1]);
+    expect(protocols.length).toBeGreaterThan(0);
+    expect(new Set(protocols)).toEqual(new Set(['SASL_PLAINTEXT']));
+    expect(env.KAFKA_LISTENERS).not.toContain('FAULTS');
+    expect(env.KAFKA_SASL_ENABLED_MECHANISMS).toBe('SCRAM-SHA-512');
+    expect(env.KAFKA_AUTHORIZER_CLASS_NAME).toBe('org.apache.kafka.metadata.authorizer.StandardAuthorizer');
+    expect(env.KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND).toBe('false');
+    expect(env.KAFKA_SUPER_USERS).toBe('User:admin;User:broker');
+  });
+
+  it('gives each process only its own Kafka login; users are made before migrate grants the ACLs', () => {
+    const logins: Record<string, string[]> = {
+      relay: ['LOCUS_KAFKA_RELAY_PASSWORD'],
+      projector: ['LOCUS_KAFKA_PROJECTOR_PASSWORD'],
+      migrate: ['LOCUS_KAFKA_ADMIN_PASSWORD'],
+    };
+    for (const name of ['migrate', 'catalog', 'reviews', 'relay', 'projector', 'query', 'example']) {
+      const env = compose.services[name]?.environment ?? {};
+      const passwords = Object.keys(env).filter((v) => /^LOCUS_KAFKA_\w+_PASSWORD$/.test(v));
+      expect(passwords, `${name}'s Kafka passwords`).toEqual(logins[name] ?? []);
+      for (const variable of passwords) expect(env[variable]).toMatch(/^\$\{LOCUS_KAFKA_[A-Z]+_PASSWORD:\?/);
+    }
+    expect(String(compose.services['kafka-users']?.command)).toContain('for user in admin relay projector');
+    expect(compose.services.migrate?.depends_on?.['kafka-users']?.condition).toBe(
+      'service_completed_successfully',
+    );
   });
 });
