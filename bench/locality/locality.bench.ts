@@ -17,6 +17,11 @@
  * every strategy returned the same body. At the largest size: the result/input ratio sweep (rollup
  * with G = 1 … 1M, the export as ratio 1) with `strategy=auto` beside the two fixed strategies.
  *
+ * The three heavy aggregations run by both paths of their procedure side by side: `locality` (auto:
+ * the rollups, as the window spans whole days) and `locality:raw` (review_view). At each size the
+ * procedures are also measured on the replica itself beside the floor, a bare scan of the same rows
+ * (locality.floor.ts).
+ *
  * Each size is measured under every network profile (`--network`, bench/lib/network): the query
  * service is restarted behind a link of that profile (its replica, primary, catalog and reviews reached
  * across it), the link self-checked first.
@@ -50,6 +55,7 @@ import {
   type QueryTarget,
 } from './locality.measure.js';
 import { renderChart } from './locality.chart.js';
+import { measureFloor } from './locality.floor.js';
 import { linkTable, renderBandwidthChart, type ProfileResults } from './locality.bandwidth.js';
 import { startQueryBehindLink } from './locality.network.js';
 import { renderMarkdown, type BenchResults, type Measured, type SweepPoint } from './locality.report.js';
@@ -67,6 +73,7 @@ import {
 } from './locality.settings.js';
 
 const settings = localitySettings();
+const PATH_QUERIES = ['top-rated', 'rating-trend', 'category-report'];
 const step = (message: string) => console.log(`\n▸ [${new Date().toISOString().slice(11, 19)}] ${message}`);
 
 const PROCESS_ENV = {
@@ -123,6 +130,14 @@ async function locality(environment: BenchEnvironment): Promise<void> {
       }
       await analyzeAndReplay(primary, replica);
       const counts = await replicaCounts(replica);
+      step(`the procedures near the floor: raw and rollup paths beside a bare scan, on the replica`);
+      const floor = await measureFloor(
+        locus.readDb.replicaUrl,
+        { from, to },
+        { name: sizeName, reviews: counts.reviews },
+        target >= 1_000_000 ? 5 : 10,
+      );
+      for (const run of runs) (run.results.floor ??= []).push(floor);
       // The same data under every profile: only the link between the query service and it changes.
       for (const profileRun of runs) {
         const query = await startQueryBehindLink(environment, locus, profileRun.profile, { selfCheck: true });
@@ -235,6 +250,9 @@ async function measureSize(run: Run, sizeName: SizeName): Promise<Measured[]> {
     reviews <= COMPOSITION_MAX_REVIEWS && settings.compositionQueries.includes(query)
       ? ['locality', 'service-join', 'composition']
       : ['locality', 'service-join'];
+  // The aggregations whose procedure has a rollup path: `locality` takes it (auto), `locality:raw` not.
+  const withPaths = (query: string) =>
+    PATH_QUERIES.includes(query) ? ['locality:raw', ...strategiesOf(query)] : strategiesOf(query);
   const caps: Partial<Record<string, number>> = { composition: COMPOSITION_RUNS };
   const measured: Measured[] = [];
   for (const query of queriesAt(reviews, run.window)) {
@@ -242,7 +260,7 @@ async function measureSize(run: Run, sizeName: SizeName): Promise<Measured[]> {
     const got = await compare(
       run.target,
       query,
-      strategiesOf(query.name),
+      withPaths(query.name),
       query.reps,
       query.warmUp,
       label,
