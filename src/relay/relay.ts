@@ -137,19 +137,8 @@ export function runRelay(
     }
   };
 
-  const purgeLoop = async () => {
-    while (!signal.aborted) {
-      try {
-        const purged = await source.purgePublished(new Date(clock.now().getTime() - retentionMs));
-        if (purged > 0) log.info({ purged }, 'purged published outbox events');
-      } catch (error) {
-        log.warn({ err: error }, 'outbox retention purge failed; next attempt at the next interval');
-      }
-      await pause(purgeIntervalMs, signal);
-    }
-  };
-
-  const loops = Promise.all([publishLoop(), purgeLoop()]);
+  const purge = { source, clock, retentionMs, intervalMs: purgeIntervalMs, log };
+  const loops = Promise.all([publishLoop(), purgeLoop(purge, signal)]);
   return {
     status: () => ({ ...status }),
     async stop() {
@@ -157,4 +146,21 @@ export function runRelay(
       await loops;
     },
   };
+}
+
+/** Deletes published events older than `retentionMs` every `intervalMs` until `signal` aborts. */
+async function purgeLoop(
+  purge: { source: OutboxSource; clock: Clock; retentionMs: number; intervalMs: number; log: Logger },
+  signal: AbortSignal,
+): Promise<void> {
+  const { source, clock, retentionMs, intervalMs, log } = purge;
+  while (!signal.aborted) {
+    try {
+      const purged = await source.purgePublished(new Date(clock.now().getTime() - retentionMs));
+      if (purged > 0) log.info({ purged }, 'purged published outbox events');
+    } catch (error) {
+      log.warn({ err: error }, 'outbox retention purge failed; next attempt at the next interval');
+    }
+    await pause(intervalMs, signal);
+  }
 }
