@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEvent } from '../../src/contracts/registry.js';
+import { topicNames } from '../../src/contracts/topics.js';
+import type { PendingEvent } from '../../src/relay/outbox-source.js';
+import { toMessage } from '../../src/relay/relay.js';
+import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
 import { confirmationId, reviewCollections } from '../../src/reviews/review.model.js';
+import { uniqueTopicPrefix } from '../support/isolation.js';
+import { adminBroker } from '../support/kafka.js';
+import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
 
 interface Created {
@@ -114,6 +121,44 @@ describe('POST /reviews:batch: many reviews through the reviews write path', () 
     expect(unknown.json<{ details: { field: string }[] }>().details[0]?.field).toBe('body/items/0/createdAt');
     expect((await postBatch([])).statusCode).toBe(400);
     expect(await storeCounts()).toEqual(before);
+  });
+
+  it('given a batch, when the relay drains the outbox, then each review reaches Kafka once as its created event, keyed by its product', async () => {
+    const prefix = uniqueTopicPrefix();
+    const topic = topicNames(prefix).reviews;
+    const broker = adminBroker('review-batch-test');
+    const source = new ReviewOutboxSource(fx.db, { topicPrefix: prefix, pollIntervalMs: 50 });
+    try {
+      await broker.ensureTopics([{ topic, partitions: 3 }]);
+      const producer = await broker.producer();
+      const products = [fx.newProduct(), fx.newProduct()];
+      const response = await postBatch(
+        Array.from({ length: 40 }, (_, i) => ({ productId: products[i % 2]!, ...aReview })),
+      );
+      expect(response.statusCode, response.body).toBe(201);
+      const created = response.json<{ items: Created[] }>().items;
+
+      const sendTo = (events: PendingEvent[]) => producer.send(events.map(toMessage));
+      for (let n = 1; n > 0;) n = await source.publishBatch(100, sendTo);
+      await producer.close();
+
+      const collector = await collectMessages(broker, [topic]);
+      const ids = new Set(created.map((review) => review.id));
+      const mine = (await collector.settle(1_000)).filter((m) => ids.has(decodeEvent(m.value).subject));
+      await collector.stop();
+      expect(mine).toHaveLength(40);
+      expect(new Set(mine.map((m) => decodeEvent(m.value).subject)).size).toBe(40);
+      for (const message of mine) {
+        const event = decodeEvent(message.value);
+        expect(event.type).toBe('locus.reviews.review.created.v1');
+        expect(message.key).toBe(created.find((review) => review.id === event.subject)!.productId);
+      }
+      expect(await reviewCollections(fx.db).outbox.countDocuments({ kind: 'event' })).toBe(0);
+    } finally {
+      await source.close();
+      await broker.deleteTopics([topic]).catch(() => undefined);
+      await broker.close();
+    }
   });
 
   it('given an import with creation times, when created in process, then each review keeps its time and its event is recorded now', async () => {
