@@ -34,6 +34,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import { seedThroughApis } from '../../examples/product-catalog/seed.js';
 import { createPool } from '../../src/shared/postgres.js';
+import { benchToken } from '../lib/auth.js';
 import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';
 import { startLocus, type RunningLocus } from '../lib/locus-processes.js';
 import { machineDescription, writeResults } from '../lib/results.js';
@@ -197,6 +198,7 @@ async function seedThroughTheApis(locus: RunningLocus, replica: pg.Pool): Promis
     catalog: locus.url('catalog'),
     reviews: locus.url('reviews'),
     query: locus.url('query'),
+    writeToken: benchToken(),
   };
   const seeded = await seedThroughApis(endpoints, { ...CATALOG, reviews: API_REVIEWS }, SEED, {
     concurrency: 16,

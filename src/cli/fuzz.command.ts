@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -111,8 +112,11 @@ export async function main(args: string[]): Promise<void> {
   const mongo = uniqueMongoUrl();
   const topicPrefix = uniqueTopicPrefix();
   await setupTestTopics(topicPrefix, `${runId}-projector`);
+  // A token for this run only, with every scope: the processes accept it, schemathesis sends it.
+  const token = randomBytes(32).toString('base64url');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    LOCUS_DEV_TOKEN: token,
     ...catalogDb.env,
     ...readDb.env,
     LOCUS_MONGO_URL: mongo.url,
@@ -159,13 +163,14 @@ export async function main(args: string[]): Promise<void> {
       // A review needs a product that exists: without one every review write would answer 404.
       const parameters: Record<string, string> =
         api === 'reviews'
-          ? { 'path.productId': await createProduct(`http://127.0.0.1:${ports.catalog}`) }
+          ? { 'path.productId': await createProduct(`http://127.0.0.1:${ports.catalog}`, token) }
           : {};
       const outcome = await runSchemathesis(values.st, api, ports[api], outDir, {
         seed: values.seed,
         maxExamples: values['max-examples'],
         parameters,
         running: schemathesis,
+        token,
       });
       outcomes.push(outcome);
       console.log(
@@ -188,7 +193,7 @@ export async function main(args: string[]): Promise<void> {
     for (const { view, id, kind } of differences.slice(0, 30)) console.log(`  ${view} ${kind} ${id}`);
     if (differences.length > 0) problems.push(`locus verify reports ${differences.length} differences`);
 
-    const letters = await deadLetterCounts(readDb.url, `http://127.0.0.1:${ports.relay}`);
+    const letters = await deadLetterCounts(readDb.url, `http://127.0.0.1:${ports.relay}`, token);
     for (const [store, count] of letters) {
       console.log(`dead letters in ${store}: ${count}`);
       if (count > 0) problems.push(`${count} dead letters in ${store}`);
@@ -231,6 +236,8 @@ async function runSchemathesis(
     parameters: Record<string, string>;
     /** Holds the schemathesis process while it runs, so a signal can stop it. */
     running: Set<ChildProcess>;
+    /** The run's bearer token ([auth.openapi.bearer] in schemathesis.toml reads it from the env). */
+    token: string;
   },
 ): Promise<FuzzOutcome> {
   const base = `http://127.0.0.1:${port}`;
@@ -283,7 +290,11 @@ async function runSchemathesis(
   // Its working directory gets schemathesis's own cache (.schemathesis/), kept out of the repository.
   const child = spawn(st, args, {
     cwd: reportDir,
-    env: { ...process.env, SCHEMATHESIS_HOOKS: path.join(FUZZ_DIR, 'hooks.py') },
+    env: {
+      ...process.env,
+      SCHEMATHESIS_HOOKS: path.join(FUZZ_DIR, 'hooks.py'),
+      LOCUS_FUZZ_TOKEN: budget.token,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.pipe(log);
@@ -316,11 +327,11 @@ export function summaryOf(output: string): { testCases: number | undefined; fail
 }
 
 /** Creates a category and a product in it through the catalog API; returns the product's id. */
-async function createProduct(catalog: string): Promise<string> {
+async function createProduct(catalog: string, token: string): Promise<string> {
   const post = async (url: string, body: unknown): Promise<{ id: string }> => {
     const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify(body),
     });
     if (response.status !== 201) throw new Error(`POST ${url} answered ${response.status}`);
@@ -355,7 +366,11 @@ async function verifyUntilEqual(
  * the events the relay parked (its `/admin/dead-letters`, which lists both outboxes; a relay without
  * that route has none).
  */
-async function deadLetterCounts(readDbUrl: string, relay: string): Promise<[string, number][]> {
+async function deadLetterCounts(
+  readDbUrl: string,
+  relay: string,
+  token: string,
+): Promise<[string, number][]> {
   const client = new pg.Client({ connectionString: readDbUrl });
   await client.connect();
   let projector: number;
@@ -366,7 +381,9 @@ async function deadLetterCounts(readDbUrl: string, relay: string): Promise<[stri
     await client.end();
   }
   const counts: [string, number][] = [['projector (read store dead_letters)', projector]];
-  const response = await fetch(`${relay}/admin/dead-letters?limit=1000`);
+  const response = await fetch(`${relay}/admin/dead-letters?limit=1000`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   if (response.status === 200) {
     const { items } = (await response.json()) as { items: unknown[] };
     counts.push(['relay (GET /admin/dead-letters)', items.length]);
