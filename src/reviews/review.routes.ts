@@ -64,6 +64,18 @@ function setWriteHeaders(reply: FastifyReply, id: string, version: number): void
  * POST honours `Idempotency-Key`.
  */
 export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): void {
+  for (const register of [
+    registerCreate,
+    registerCreateBatch,
+    registerRead,
+    registerChange,
+    registerDelete,
+    registerExport,
+  ])
+    register(app, reviews);
+}
+
+function registerCreate(app: HttpServer, reviews: ReviewService): void {
   app.post(
     '/products/:productId/reviews',
     {
@@ -88,7 +100,9 @@ export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): v
       return reply.code(201).send(resource(created));
     },
   );
+}
 
+function registerCreateBatch(app: HttpServer, reviews: ReviewService): void {
   app.post(
     // `::` is a literal colon: the path is /reviews:batch.
     '/reviews::batch',
@@ -112,7 +126,9 @@ export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): v
       return reply.code(201).send({ items: created.map(resource) });
     },
   );
+}
 
+function registerRead(app: HttpServer, reviews: ReviewService): void {
   app.get(
     '/reviews/:id',
     {
@@ -129,7 +145,9 @@ export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): v
       return resource(found);
     },
   );
+}
 
+function registerChange(app: HttpServer, reviews: ReviewService): void {
   app.patch(
     '/reviews/:id',
     {
@@ -152,7 +170,9 @@ export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): v
       return resource(updated);
     },
   );
+}
 
+function registerDelete(app: HttpServer, reviews: ReviewService): void {
   app.delete(
     '/reviews/:id',
     {
@@ -173,7 +193,9 @@ export function registerReviewRoutes(app: HttpServer, reviews: ReviewService): v
       return reply.code(204).send(null);
     },
   );
+}
 
+function registerExport(app: HttpServer, reviews: ReviewService): void {
   app.get(
     '/export/reviews',
     {
