@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
+import { LocusError } from '../shared/errors.js';
 import type { TopicSpec } from './kafka.js';
 
 /** Creates the topics that do not exist yet, then waits until every partition of them has a leader. */
@@ -20,13 +21,35 @@ export async function ensureTopics(client: Admin, topics: TopicSpec[]): Promise<
       })),
     });
   } catch (error) {
+    const types = errorTypes(error);
     // Another process created them first: fine, they exist.
-    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+    if (types.length > 0 && types.every((type) => type === 'TOPIC_ALREADY_EXISTS')) {
+      return waitForLeaders(client, names(missing));
+    }
+    if (types.some((type) => AUTHORIZATION_FAILURES.has(type))) {
+      throw new LocusError(
+        'LOCUS_CONFIG_INVALID',
+        `topics ${names(missing).join(', ')} do not exist and this Kafka user may not create them: ` +
+          'run `locus migrate` with the Kafka admin login (LOCUS_KAFKA_ADMIN_USER), which creates them',
+        { cause: error },
+      );
+    }
+    throw error;
   }
-  await waitForLeaders(
-    client,
-    missing.map((t) => t.topic),
-  );
+  await waitForLeaders(client, names(missing));
+}
+
+const AUTHORIZATION_FAILURES = new Set(['TOPIC_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED']);
+
+function names(topics: TopicSpec[]): string[] {
+  return topics.map((t) => t.topic);
+}
+
+/** The broker's error codes in a kafkajs error: its own, or each topic's in a KafkaJSAggregateError. */
+function errorTypes(error: unknown): string[] {
+  const { type, errors } = error as { type?: string; errors?: { type?: string }[] };
+  const types = [type, ...(errors ?? []).map((e) => e.type)];
+  return types.filter((t): t is string => t !== undefined);
 }
 
 /** Deletes those of `topics` that exist. */

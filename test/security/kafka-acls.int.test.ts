@@ -1,8 +1,9 @@
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deadLetterTopic, topicNames } from '../../src/contracts/topics.js';
+import { deadLetterTopic, topicNames, topicSpecs } from '../../src/contracts/topics.js';
 import { kafkaCredentials, saslOptions, type KafkaRole } from '../../src/messaging/kafka-credentials.js';
 import { createBroker, parseBrokers, type Broker } from '../../src/messaging/kafka.js';
+import { LocusError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
 import { setupTestTopics } from '../support/kafka.js';
@@ -113,6 +114,20 @@ describe.skipIf(!sasl)('Kafka ACLs on the real broker', () => {
     } finally {
       await producer.close();
     }
+  });
+
+  it('tells a relay whose topics nobody set up to run locus migrate, and creates nothing', async () => {
+    const relay = brokerAs('relay');
+    brokers.push(relay);
+    const unprepared = uniqueTopicPrefix();
+    const refused = await relay.ensureTopics(topicSpecs(topicNames(unprepared))).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(LocusError);
+    expect((refused as LocusError).code).toBe('LOCUS_CONFIG_INVALID');
+    expect((refused as LocusError).message).toMatch(/run `locus migrate`/);
+    const admin = rawClient(saslOptions(kafkaCredentials('admin'))).admin();
+    await admin.connect();
+    expect(await admin.listTopics()).not.toContain(topicNames(unprepared).products);
+    await admin.disconnect();
   });
 
   it('refuses a client without credentials', async () => {
