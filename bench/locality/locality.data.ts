@@ -5,8 +5,8 @@ import { createRandom, generateReviews } from '../../examples/product-catalog/da
 import { createCatalogDirectory } from '../../src/reviews/product-directory.js';
 import { createReviewBatch, type BatchItem, type ReviewBatchDeps } from '../../src/reviews/review.batch.js';
 import { DEFAULT_LANES, reviewCollections } from '../../src/reviews/review.model.js';
-import { serviceToken } from '../../src/shared/auth.tokens.js';
 import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
+import { benchToken } from '../lib/auth.js';
 import { progressBar } from '../lib/progress.js';
 import { waitForReplay } from '../lib/replica.js';
 import { CATALOG, SEED } from './locality.settings.js';
@@ -113,7 +113,7 @@ export async function importReviews(
       baseUrl: target.catalogUrl,
       clock: systemClock,
       cacheTtlMs: 3_600_000,
-      token: serviceToken(),
+      token: benchToken(),
     }),
     lanes: DEFAULT_LANES,
   };
