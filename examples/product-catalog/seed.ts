@@ -1,5 +1,6 @@
 import { SingleBar, Presets } from 'cli-progress';
 import { generateCategories, generateProducts, generateReviews, type DatasetSize } from './dataset.js';
+import { bearerHeader } from '../../src/shared/auth.tokens.js';
 import { expectJson, forEachConcurrently } from './http.js';
 
 export interface Endpoints {
@@ -31,7 +32,7 @@ export async function seedThroughApis(
   const concurrency = options.concurrency ?? 16;
   const writing = (idempotencyKey: string): Record<string, string> => ({
     'idempotency-key': idempotencyKey,
-    ...(endpoints.writeToken ? { authorization: `Bearer ${endpoints.writeToken}` } : {}),
+    ...bearerHeader(endpoints.writeToken),
   });
   const bar = new SingleBar(
     {

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { deadLetterTopic, topicNames } from '../contracts/topics.js';
 import { createBroker } from '../messaging/kafka.js';
 import { kafkaCredentials } from '../messaging/kafka-credentials.js';
+import { bearerHeader } from '../shared/auth.tokens.js';
 import { createLogger } from '../shared/logger.js';
 import { REPO_ROOT } from '../migrate/migrator.js';
 import { PROCESS_NODE_FLAGS, ProcessSupervisor } from '../supervisor/process-supervisor.js';
@@ -331,7 +332,7 @@ async function createProduct(catalog: string, token: string): Promise<string> {
   const post = async (url: string, body: unknown): Promise<{ id: string }> => {
     const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json', ...bearerHeader(token) },
       body: JSON.stringify(body),
     });
     if (response.status !== 201) throw new Error(`POST ${url} answered ${response.status}`);
@@ -382,7 +383,7 @@ async function deadLetterCounts(
   }
   const counts: [string, number][] = [['projector (read store dead_letters)', projector]];
   const response = await fetch(`${relay}/admin/dead-letters?limit=1000`, {
-    headers: { authorization: `Bearer ${token}` },
+    headers: bearerHeader(token),
   });
   if (response.status === 200) {
     const { items } = (await response.json()) as { items: unknown[] };

@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import { CategoryState, ProductState } from '../contracts/catalog.events.js';
 import { ReviewState } from '../contracts/review.events.js';
+import { bearerHeader } from '../shared/auth.tokens.js';
 import type { RowSource } from './analytics.aggregate.js';
 import type { CategoryRow, ProductRow, ReviewRow } from './analytics.types.js';
 import {
@@ -43,7 +44,10 @@ export class ExportApi {
       const page = await this.policy.execute(deadline, `${this.name} ${path}`, async (signal) => {
         let response: Response;
         try {
-          response = await fetch(url, { signal, headers: this.headers() });
+          response = await fetch(url, {
+            signal,
+            headers: { accept: 'application/json', ...bearerHeader(this.token) },
+          });
         } catch (error) {
           throw new UpstreamError(`${this.name}: ${(error as Error).message}`, undefined, { cause: error });
         }
@@ -65,12 +69,6 @@ export class ExportApi {
       if (page.next === null || page.next === undefined || page.items.length === 0) return;
       after = page.next;
     }
-  }
-
-  private headers(): Record<string, string> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
-    return headers;
   }
 }
 

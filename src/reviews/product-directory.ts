@@ -11,6 +11,7 @@ import {
   wrap,
   type CircuitBreakerPolicy,
 } from 'cockatiel';
+import { bearerHeader } from '../shared/auth.tokens.js';
 import type { Clock } from '../shared/clock.js';
 import { LocusError } from '../shared/errors.js';
 
@@ -75,8 +76,7 @@ export function createCatalogDirectory(options: CatalogDirectoryOptions): Produc
     timeout(options.timeoutMs ?? 1_000, TimeoutStrategy.Aggressive),
   );
 
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  const headers = { accept: 'application/json', ...bearerHeader(options.token) };
   const ask = async (productId: string, signal: AbortSignal): Promise<boolean> => {
     const response = await fetch(`${baseUrl}/products/${encodeURIComponent(productId)}`, { signal, headers });
     await response.body?.cancel();

@@ -66,6 +66,11 @@ export function serviceToken(env: NodeJS.ProcessEnv = process.env): string | und
   return optionalSetting('LOCUS_SERVICE_TOKEN', env) ?? optionalSetting('LOCUS_DEV_TOKEN', env);
 }
 
+/** `Authorization: Bearer <token>` as a headers object, or none without a token. */
+export function bearerHeader(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
 function readTokenFile(file: string): string {
   let mode: number;
   let text: string;
