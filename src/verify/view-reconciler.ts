@@ -3,6 +3,7 @@ import { splitAccepted } from '../projector/apply-changes.js';
 import { viewTables, type AcceptedChanges, type ViewTables } from '../projector/projection.types.js';
 import { categorySummaryView } from '../projector/views/category-summary.view.js';
 import { productRatingView } from '../projector/views/product-rating.view.js';
+import { refillRollupsStatements } from '../projector/views/rollups.view.js';
 import type { Statement } from '../shared/postgres.js';
 
 /** Where a view was read: the read primary (the projector writes it) or its replica (users read it). */
@@ -23,13 +24,24 @@ export interface ViewDifference {
   found: unknown;
 }
 
-/** Every view, by its key column; every column of each is compared. */
+/** Every view, by its key (a column, or an expression that starts with one); every column is compared. */
 export const COMPARED_VIEWS: readonly { view: string; key: string; table: (tables: ViewTables) => string }[] =
   [
     { view: 'category_view', key: 'id', table: (t) => t.categoryView },
     { view: 'product_summary', key: 'id', table: (t) => t.productSummary },
     { view: 'review_view', key: 'id', table: (t) => t.reviewView },
     { view: 'category_summary', key: 'category_id', table: (t) => t.categorySummary },
+    // The rollups have two-column keys (one nullable), named here as one text.
+    {
+      view: 'product_day_rollup',
+      key: `product_id::text || ' ' || day::text`,
+      table: (t) => t.productDayRollup,
+    },
+    {
+      view: 'category_day_rollup',
+      key: `day::text || ' ' || coalesce(category_id::text, 'none')`,
+      table: (t) => t.categoryDayRollup,
+    },
   ];
 
 export const LIVE_TABLES = viewTables();
@@ -45,7 +57,7 @@ const NO_CHANGES: AcceptedChanges = splitAccepted([]);
  * projector's own statements (its full recompute of product ratings, its category summary), run
  * over the expected tables a chunk of ids at a time, so a difference is never a rounding artefact of
  * a second implementation. What the projector leaves in a review of a deleted product (no name, no
- * category) is what is expected.
+ * category) is what is expected. The rollups are summed from the expected reviews and products.
  */
 export async function buildExpectedViews(session: pg.ClientBase, chunkSize: number): Promise<void> {
   const t = EXPECTED_TABLES;
@@ -78,6 +90,7 @@ export async function buildExpectedViews(session: pg.ClientBase, chunkSize: numb
                         SELECT category_id FROM ${t.productSummary} WHERE category_id IS NOT NULL)`;
   for await (const ids of idChunks(session, categoryIds, chunkSize))
     await run(session, categorySummaryView.statements({ ...NO_CHANGES, productCategoryIds: ids }, t));
+  await run(session, refillRollupsStatements(t));
 }
 
 async function run(session: pg.ClientBase, statements: Statement[]): Promise<void> {

@@ -164,7 +164,14 @@ export async function purgeReviewEvents(db: Db): Promise<number> {
   return deletedCount;
 }
 
-const VIEW_TABLES = ['category_view', 'product_summary', 'review_view', 'category_summary'] as const;
+const VIEW_TABLES = [
+  'category_view',
+  'product_summary',
+  'review_view',
+  'category_summary',
+  'product_day_rollup',
+  'category_day_rollup',
+] as const;
 
 /** Copies every view row of one read database into another (same migrations), table by table. */
 export async function copyViews(fromUrl: string, toUrl: string): Promise<void> {

@@ -159,6 +159,29 @@ describe('locus verify', () => {
     ]);
   }, 60_000);
 
+  it('names a rollup row that drifted from the reviews it sums', async () => {
+    const { productIds } = history(writer);
+    await seed(deployment, writer);
+    await purgeReviewEvents(deployment.reviewsDb);
+    const [drifted] = await onDatabase<{ key: string }>(
+      deployment.readDb.url,
+      `UPDATE product_day_rollup SET rating_sum = rating_sum + 1
+       WHERE product_id = $1 RETURNING product_id::text || ' ' || day::text AS key`,
+      [productIds[3]],
+    );
+
+    const report = await verifyViews(deployment.urls());
+
+    expect(report.differences).toEqual([
+      expect.objectContaining({
+        view: 'product_day_rollup',
+        id: drifted!.key,
+        kind: 'different',
+        column: 'rating_sum',
+      }),
+    ]);
+  }, 60_000);
+
   it('names a row missing from a view and one that should not be there', async () => {
     const { reviewIds } = history(writer);
     await seed(deployment, writer);
