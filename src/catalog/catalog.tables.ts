@@ -1,7 +1,7 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /** The catalog store's tables as Kysely sees them (see migrations/catalog/0001_catalog.sql). */
-export interface CategoryTable {
+interface CategoryTable {
   id: string;
   name: string;
   description: string;
@@ -10,7 +10,7 @@ export interface CategoryTable {
   updated_at: Date;
 }
 
-export interface ProductTable {
+interface ProductTable {
   id: string;
   sku: string;
   name: string;
@@ -25,7 +25,7 @@ export interface ProductTable {
   updated_at: Date;
 }
 
-export interface IdempotencyKeyTable {
+interface IdempotencyKeyTable {
   key: string;
   fingerprint: string;
   response_status: number | null;
@@ -34,7 +34,7 @@ export interface IdempotencyKeyTable {
   created_at: Date;
 }
 
-export interface OutboxTable {
+interface OutboxTable {
   id: ColumnType<number, never, never>;
   event_id: string;
   topic: string;
@@ -57,4 +57,3 @@ export interface CatalogDb {
 
 export type CategoryRow = Selectable<CategoryTable>;
 export type ProductRow = Selectable<ProductTable>;
-export type NewProductRow = Insertable<ProductTable>;

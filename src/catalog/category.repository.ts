@@ -5,7 +5,7 @@ import type { CatalogDb, CategoryRow } from './catalog.tables.js';
 /** A category as the catalog serves it: the event's full state plus its version. */
 export type Category = CategoryState & { version: number };
 
-export function toCategory(row: CategoryRow): Category {
+function toCategory(row: CategoryRow): Category {
   return {
     id: row.id,
     name: row.name,

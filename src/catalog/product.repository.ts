@@ -5,7 +5,7 @@ import type { CatalogDb, ProductRow } from './catalog.tables.js';
 /** A product as the catalog serves it: the event's full state plus its version. */
 export type Product = ProductState & { version: number };
 
-export function toProduct(row: ProductRow): Product {
+function toProduct(row: ProductRow): Product {
   return {
     id: row.id,
     sku: row.sku,

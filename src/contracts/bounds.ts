@@ -47,7 +47,7 @@ export const ATTRIBUTE_KEY_MAX_LENGTH = 100;
 export const ATTRIBUTE_MAX_ENTRIES = 100;
 /** Containers (objects, arrays) that may nest below the attributes object itself. */
 export const ATTRIBUTE_MAX_DEPTH = 5;
-export const ATTRIBUTE_STRING_MAX_LENGTH = 1_000;
+const ATTRIBUTE_STRING_MAX_LENGTH = 1_000;
 /**
  * The attributes object serialized as JSON (UTF-8 bytes). No schema keyword expresses a size, so the
  * catalog checks it (assertAttributesSize) and the event schema refines it. It keeps a product event
@@ -59,7 +59,7 @@ export const ATTRIBUTES_MAX_BYTES = 16 * 1024;
  * Numbers in attributes: JSON has no NaN or Infinity, and a number that parses beyond this (`1e400`)
  * is refused; inside it, every integer is exact and a double survives jsonb's numeric and back.
  */
-export const ATTRIBUTE_NUMBER_LIMIT = Number.MAX_SAFE_INTEGER;
+const ATTRIBUTE_NUMBER_LIMIT = Number.MAX_SAFE_INTEGER;
 
 // With the `u` flag (ajv's default, and typebox/compile's) a surrogate pair is one code point outside
 // the class, so 4-byte characters pass while an unpaired surrogate matches D800-DFFF and fails.
@@ -142,7 +142,7 @@ export const Attributes = Type.Unsafe<Record<string, unknown>>(
   attributeObject(attributeValue(ATTRIBUTE_MAX_DEPTH)),
 );
 
-export function attributesBytes(attributes: unknown): number {
+function attributesBytes(attributes: unknown): number {
   return Buffer.byteLength(JSON.stringify(attributes), 'utf8');
 }
 

@@ -4,8 +4,6 @@ import type { EventTypeDefinition } from './envelope.js';
 
 const Timestamp = Type.String({ format: 'date-time' });
 
-export { Money };
-
 /**
  * A product's full state after a change. Every field has the bounds of the write API (bounds.ts), so
  * an event off them, however it reached the topic, is parked as invalid instead of reaching a view.

@@ -12,7 +12,7 @@ export interface Topics {
   reviews: string;
 }
 
-export const TOPIC_PARTITIONS = 6;
+const TOPIC_PARTITIONS = 6;
 
 export function topicNames(prefix: string): Topics {
   return { products: `${prefix}products`, categories: `${prefix}categories`, reviews: `${prefix}reviews` };

@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { IncomingBatch, PartitionPosition } from './kafka.js';
 
 /** Where the consumer stands on each partition it is assigned. */
-export type Assigned = { topic: string; partition: number }[];
+type Assigned = { topic: string; partition: number }[];
 
 export interface BatchPumpOptions {
   /**

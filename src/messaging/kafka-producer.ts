@@ -3,7 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import type { MessageProducer, OutgoingMessage, ProducerOptions } from './kafka.js';
 
 /** Default `ProducerOptions.maxRequestBytes`. */
-export const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
+const DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
 
 // kafkajs's ConfigResourceTypes enum is not a named export of its CommonJS module under ESM.
 const TOPIC_RESOURCE = 2 as ConfigResourceTypes;

@@ -76,7 +76,7 @@ export interface PartitionPosition {
 }
 
 /** A consumer group member whose fetches feed a batch pump (see BatchPumpOptions). */
-export interface BatchConsumerOptions extends BatchPumpOptions {
+interface BatchConsumerOptions extends BatchPumpOptions {
   groupId: string;
   topics: string[];
   maxBytesPerPartition?: number;

@@ -11,7 +11,7 @@ import { createLogger } from '../shared/logger.js';
  * projector's ACLs on them (see topicAcls). Idempotent. `broker` must be logged in as the Kafka admin.
  * `locus migrate` runs it for LOCUS_TOPIC_PREFIX; tests run it for their own prefixes.
  */
-export async function setupTopics(broker: Broker, options: TopicAclOptions): Promise<void> {
+async function setupTopics(broker: Broker, options: TopicAclOptions): Promise<void> {
   await broker.ensureTopics(allTopicSpecs(options.prefix));
   await broker.grantAcls(topicAcls(options));
 }

@@ -8,9 +8,9 @@ import { ensureRoles, grantDatabaseAccess, type RolePasswords } from './roles.js
 
 /** The folder of package.json: two levels up from this module in src/, three when compiled to dist/src/. */
 export const REPO_ROOT = findRoot(import.meta.dirname);
-export const MIGRATIONS_DIR = path.join(REPO_ROOT, 'migrations');
-export const PROCEDURES_DIR = path.join(REPO_ROOT, 'procedures');
-export const GRANTS_DIR = path.join(REPO_ROOT, 'grants');
+const MIGRATIONS_DIR = path.join(REPO_ROOT, 'migrations');
+const PROCEDURES_DIR = path.join(REPO_ROOT, 'procedures');
+const GRANTS_DIR = path.join(REPO_ROOT, 'grants');
 
 /** The stores that have SQL migrations: each is a folder of `migrations/`. */
 export type MigrationTarget = 'catalog' | 'readmodel';

@@ -6,7 +6,7 @@ import type { MigrationTarget } from './migrator.js';
  * The login role of one locus process in one store. Its password is the one in the URL the process
  * is given (`urlSetting`), so the URLs are the only place a deployment keeps role passwords.
  */
-export interface ProcessRole {
+interface ProcessRole {
   name: string;
   urlSetting: string;
   /** Session defaults stored on the role, `name=value` as pg_roles.rolconfig shows them. */
@@ -21,7 +21,7 @@ export interface ProcessRole {
  * The roles of each store; a cluster gets only the roles of its store, so the catalog role cannot even
  * log in to the read store. What each may do is in `grants/<store>.sql`.
  */
-export const STORE_ROLES: Readonly<Record<MigrationTarget, readonly ProcessRole[]>> = {
+const STORE_ROLES: Readonly<Record<MigrationTarget, readonly ProcessRole[]>> = {
   catalog: [
     { name: 'locus_catalog', urlSetting: 'LOCUS_CATALOG_DB_URL' },
     { name: 'locus_catalog_relay', urlSetting: 'LOCUS_CATALOG_RELAY_DB_URL' },
@@ -44,7 +44,7 @@ export const STORE_ROLES: Readonly<Record<MigrationTarget, readonly ProcessRole[
  * The role that owns the projector's view tables: a rebuild creates their replacements and swaps
  * them in by renaming, which only an owner may do. The migrating role joins it to manage them.
  */
-export const VIEW_OWNER_ROLE = 'locus_projector';
+const VIEW_OWNER_ROLE = 'locus_projector';
 
 /** Role name → password, for the roles whose URL names that role; other roles keep theirs. */
 export type RolePasswords = ReadonlyMap<string, string>;

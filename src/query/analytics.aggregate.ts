@@ -261,7 +261,7 @@ export async function* exportLines(source: RowSource, params: ExportParams): Asy
   }
 }
 
-export function toExportLine(review: ReviewRow, product: ProductRow): ExportLine {
+function toExportLine(review: ReviewRow, product: ProductRow): ExportLine {
   return {
     reviewId: review.id,
     productId: review.productId,

@@ -38,7 +38,7 @@ export interface Window {
 }
 
 /** Which path the locality strategy's procedure takes (analytics.path.ts); `auto` when absent. */
-export interface PathChoice {
+interface PathChoice {
   path?: AnalyticsPathChoice;
 }
 
@@ -70,7 +70,7 @@ export interface RollupParams extends Window {
   groups: number;
 }
 
-export interface TopRatedProduct {
+interface TopRatedProduct {
   productId: string;
   name: string;
   reviewCount: number;

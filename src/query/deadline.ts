@@ -46,8 +46,6 @@ export function deadlineExceeded(deadline: Deadline, what: string, cause?: unkno
   );
 }
 
-export const DEADLINE_HEADER = 'locus-deadline-ms';
-
 /**
  * The request's deadline: header `Locus-Deadline-Ms` when present, else `defaultMs`; capped at `maxMs`.
  * A header below `defaultMs` marks the deadline as shortened by the client. A longer deadline does not

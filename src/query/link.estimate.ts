@@ -28,7 +28,7 @@ export interface LinkProbe {
 const PROBE_ROW_TEXT = 1024;
 const PROBE_ROWS = 2048;
 /** The probe's bytes on the wire: each DataRow adds its header and one field length to the text. */
-export const PROBE_BYTES = PROBE_ROWS * (PROBE_ROW_TEXT + 7 + 4);
+const PROBE_BYTES = PROBE_ROWS * (PROBE_ROW_TEXT + 7 + 4);
 /** Each is the fastest of a few: queueing on a busy host only ever adds time. */
 const RTT_PROBES = 3;
 const THROUGHPUT_PROBES = 3;

@@ -57,7 +57,7 @@ export async function findProduct(db: Queryable, id: string): Promise<ProductVie
   return rows[0] && toProductView(rows[0]);
 }
 
-export type ProductSort = 'rating' | 'price' | 'newest';
+type ProductSort = 'rating' | 'price' | 'newest';
 
 export interface ProductFilter {
   categoryId?: string;

@@ -61,7 +61,7 @@ function queryAuthRules(readsNeedToken: boolean): AuthRule[] {
 }
 
 /** Row widths change with the data and the link with the network: neither from one request to the next. */
-export const ROUTING_REFRESH_MS = 60_000;
+const ROUTING_REFRESH_MS = 60_000;
 
 /** How long /health waits for the replica's freshness probe. */
 const HEALTH_PROBE_MS = 2_000;

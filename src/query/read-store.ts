@@ -248,7 +248,7 @@ export class ReadStore {
   }
 }
 
-export function isAvailabilityError(error: unknown): boolean {
+function isAvailabilityError(error: unknown): boolean {
   return (
     error instanceof LocusError &&
     [

@@ -26,7 +26,7 @@ const ROW_HEADER_BYTES = 7;
 const FIELD_HEADER_BYTES = 4;
 
 /** What service-join reads of each review (src/query/replica.rows.ts). */
-export const REVIEW_COLUMNS: readonly WireColumn[] = [
+const REVIEW_COLUMNS: readonly WireColumn[] = [
   { table: 'review_view', name: 'id', fixed: UUID_TEXT },
   { table: 'review_view', name: 'product_id', fixed: UUID_TEXT },
   { table: 'review_view', name: 'author' },
@@ -37,7 +37,7 @@ export const REVIEW_COLUMNS: readonly WireColumn[] = [
 ];
 
 /** What service-join reads of each product, and what the export procedure repeats in each row. */
-export const PRODUCT_COLUMNS: readonly WireColumn[] = [
+const PRODUCT_COLUMNS: readonly WireColumn[] = [
   { table: 'product_summary', name: 'id', fixed: UUID_TEXT },
   { table: 'product_summary', name: 'sku' },
   { table: 'product_summary', name: 'name' },
@@ -51,7 +51,7 @@ export const PRODUCT_COLUMNS: readonly WireColumn[] = [
  * over result rows (bench/results/locality-2026-11-25T09-27-40-364Z.json). Their results are small,
  * so only the rollup's, which can reach the input's size, ever decides anything.
  */
-export const AGGREGATE_RESULT_BYTES: Readonly<Record<Exclude<HeavyQuery, 'export'>, number>> = {
+const AGGREGATE_RESULT_BYTES: Readonly<Record<Exclude<HeavyQuery, 'export'>, number>> = {
   'top-rated': 175,
   'rating-trend': 70,
   'category-report': 100,

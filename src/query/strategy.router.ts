@@ -51,14 +51,14 @@ export interface LinkEstimate {
  * the procedure scans a review in a fraction of what it costs service-join to receive, decode and
  * join it, and builds each result row at about the cost service-join pays to emit one.
  */
-export const ROW_COST_US = {
+const ROW_COST_US = {
   localityPerRowRead: 0.6,
   localityPerResultRow: 4.5,
   serviceJoinPerRowRead: 5.5,
   serviceJoinPerResultRow: 3.5,
 } as const;
 /** Round trips a service-join makes before its first row (catalog read, reviews cursor) against one. */
-export const SERVICE_JOIN_ROUND_TRIPS = 3;
+const SERVICE_JOIN_ROUND_TRIPS = 3;
 
 export interface RoutingDecision {
   strategy: Exclude<Strategy, 'composition'>;
@@ -129,7 +129,7 @@ export function chooseStrategy(input: RoutingInput): RoutingDecision {
 }
 
 /** What each strategy would cost, in estimated milliseconds. */
-export function estimateMs(
+function estimateMs(
   rows: { rowsRead: number; reviewsInWindow: number; products: number; expectedResultRows: number },
   widths: RowWidths,
   link: LinkEstimate,

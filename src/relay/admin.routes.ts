@@ -22,7 +22,7 @@ const Resolution = Type.Object({
   status: Type.Union([Type.Literal('retrying'), Type.Literal('skipped')]),
 });
 
-export function toRelayDeadLetterBody(letter: RelayDeadLetter) {
+function toRelayDeadLetterBody(letter: RelayDeadLetter) {
   return { ...letter, parkedAt: letter.parkedAt.toISOString() };
 }
 

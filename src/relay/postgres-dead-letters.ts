@@ -13,7 +13,7 @@ interface ParkedRow {
 }
 
 /** A parked row: kept unpublished, with its reason (migrations/catalog/0003_outbox_dead_letters.sql). */
-export const PARKED = 'parked_at IS NOT NULL AND published_at IS NULL';
+const PARKED = 'parked_at IS NOT NULL AND published_at IS NULL';
 
 /**
  * The catalog outbox's relay dead letters: parked rows of `outbox`. Retry clears the mark, so the

@@ -5,9 +5,9 @@ import type { OutboxSource, PendingEvent, Publish } from './outbox-source.js';
 import { PostgresOutboxDeadLetters } from './postgres-dead-letters.js';
 
 /** Must match the `lane` column of migrations/catalog/0001_catalog.sql. */
-export const OUTBOX_LANES = 16;
+const OUTBOX_LANES = 16;
 /** First key of the lanes' advisory locks ('locu' in ASCII), so they collide with no other lock. */
-export const LANE_LOCK_NAMESPACE = 0x6c6f6375;
+const LANE_LOCK_NAMESPACE = 0x6c6f6375;
 
 export interface PostgresOutboxSourceOptions {
   url: string;

@@ -9,7 +9,7 @@ import type { RelayMetrics } from './relay.metrics.js';
 
 export { toMessage } from './bounded-publish.js';
 
-export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
+const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 export interface RelayOptions {
   logger: Logger;
@@ -27,7 +27,7 @@ export interface RelayOptions {
   onPublished?: (events: PendingEvent[], ackedAt: Date) => void;
 }
 
-export interface RelayStatus {
+interface RelayStatus {
   source: string;
   consecutiveFailures: number;
   lastError: string | undefined;

@@ -4,7 +4,7 @@ import { confirmationId, reviewCollections, type OutboxEntryDocument } from './r
 import { isDuplicateKey } from './review.repository.js';
 
 /** The reviews store's collection of relay dead letters. */
-export const DEAD_LETTERS_COLLECTION = 'relay_dead_letters';
+const DEAD_LETTERS_COLLECTION = 'relay_dead_letters';
 
 /**
  * An outbox entry the relay set aside: the entry as it was (possibly malformed, hence `Document`), and

@@ -71,11 +71,7 @@ export class UnconfirmedEntries {
  * still alive, cancelled it before answering its client 5xx (`decideOutcome`, one unique insert, says
  * which came first: drop). The review document is repaired before anything is published.
  */
-export async function resolveEntry(
-  db: Db,
-  entry: OutboxEntryDocument,
-  clock: Clock,
-): Promise<'publish' | 'drop'> {
+async function resolveEntry(db: Db, entry: OutboxEntryDocument, clock: Clock): Promise<'publish' | 'drop'> {
   const { events, reviews } = reviewCollections(db);
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = await events.findOne({ reviewId: entry.reviewId, version: entry.version });

@@ -27,7 +27,7 @@ import type { ReviewDeleted, ReviewState } from '../contracts/review.events.js';
  *   the commit forward): unique `_id` = event id, so exactly one of the two decides (see
  *   review.repository.ts `decideOutcome`).
  */
-export const COLLECTIONS = {
+const COLLECTIONS = {
   reviews: 'reviews',
   events: 'review_events',
   idempotencyKeys: 'idempotency_keys',
@@ -109,7 +109,7 @@ export function confirmationId(eventId: string): string {
   return `confirmed:${eventId}`;
 }
 
-export interface IdempotencyKeyDocument {
+interface IdempotencyKeyDocument {
   _id: string;
   /** sha256 of the product id and the request body: a key reused for another request is refused. */
   requestHash: string;
@@ -120,7 +120,7 @@ export interface IdempotencyKeyDocument {
 /** What became of a write whose writer failed between its outbox entry and a known commit. */
 export type WriteOutcome = 'cancelled' | 'completed';
 
-export interface WriteOutcomeDocument {
+interface WriteOutcomeDocument {
   /** The event id of the outbox entry. */
   _id: string;
   outcome: WriteOutcome;

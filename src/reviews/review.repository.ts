@@ -20,7 +20,7 @@ export function isDuplicateKey(error: unknown): boolean {
 }
 
 /** The newest recorded event of a review (an indexed point lookup on (reviewId, version)). */
-export async function findNewestEvent(db: Db, reviewId: string): Promise<ReviewEventDocument | null> {
+async function findNewestEvent(db: Db, reviewId: string): Promise<ReviewEventDocument | null> {
   const [newest] = await reviewCollections(db)
     .events.find({ reviewId })
     .sort({ version: -1 })

@@ -14,7 +14,7 @@ export const CreateReviewBody = Type.Object(
 );
 
 /** Most reviews one `POST /reviews:batch` carries. */
-export const MAX_BATCH_ITEMS = 500;
+const MAX_BATCH_ITEMS = 500;
 
 /**
  * A batch: each item a review as `POST /products/:productId/reviews` takes it, plus its product. The

@@ -28,7 +28,7 @@ export interface NewReview {
   body: string;
 }
 
-export type ReviewChanges = Partial<NewReview>;
+type ReviewChanges = Partial<NewReview>;
 
 /** A review as the API returns it: its full state and the version that state is. */
 export interface VersionedReview {

@@ -10,7 +10,7 @@ import { registerReviewRoutes } from './review.routes.js';
 import type { ReviewService } from './review.service.js';
 
 /** Largest review request body: every field at its bound, however the client escapes it (bounds.ts). */
-export const REVIEWS_BODY_LIMIT = REVIEWS_BODY_MAX_BYTES;
+const REVIEWS_BODY_LIMIT = REVIEWS_BODY_MAX_BYTES;
 
 /** Writes need `reviews:write`; the bulk dump (every review with its author) needs `export`. */
 const REVIEWS_AUTH: readonly AuthRule[] = [

@@ -200,7 +200,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 };
 
 /** Maps any error to the locus error body. 5xx bodies never carry internals; they are logged instead. */
-export function sendError(reply: FastifyReply, error: unknown, log: FastifyBaseLogger): FastifyReply {
+function sendError(reply: FastifyReply, error: unknown, log: FastifyBaseLogger): FastifyReply {
   const locusError = toLocusError(error);
   const status = locusError.httpStatus;
   if (status >= 500) log.error({ err: error, code: locusError.code }, 'request failed');
