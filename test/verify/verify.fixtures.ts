@@ -4,7 +4,7 @@ import type { CategoryState, ProductState } from '../../src/contracts/catalog.ev
 import type { EventEnvelope } from '../../src/contracts/envelope.js';
 import { applyChanges } from '../../src/projector/apply-changes.js';
 import { toChange } from '../../src/projector/batch/decode.js';
-import { viewTables, withTransaction } from '../../src/projector/projection.types.js';
+import { VIEW_TABLE_NAMES, viewTables, withTransaction } from '../../src/projector/projection.types.js';
 import {
   ensureReviewIndexes,
   laneOf,
@@ -164,14 +164,8 @@ export async function purgeReviewEvents(db: Db): Promise<number> {
   return deletedCount;
 }
 
-const VIEW_TABLES = [
-  'category_view',
-  'product_summary',
-  'review_view',
-  'category_summary',
-  'product_day_rollup',
-  'category_day_rollup',
-] as const;
+/** The views, without the projector's version bookkeeping. */
+const VIEW_TABLES = VIEW_TABLE_NAMES.filter((table) => table !== 'applied_versions');
 
 /** Copies every view row of one read database into another (same migrations), table by table. */
 export async function copyViews(fromUrl: string, toUrl: string): Promise<void> {
