@@ -73,6 +73,29 @@ interface CategorySummaryTable {
   average_rating: string | null;
 }
 
+/** Counts of one rollup key (migration 0006): reviews, their rating sum and each rating 1..5. */
+interface RollupCounters {
+  review_count: number;
+  rating_sum: number;
+  rating_1: number;
+  rating_2: number;
+  rating_3: number;
+  rating_4: number;
+  rating_5: number;
+}
+
+/** Per product of review_view (known or not) and UTC day. */
+interface ProductDayRollupTable extends RollupCounters {
+  product_id: string;
+  day: Date;
+}
+
+/** Per category of the product (null: a known product without one) and UTC day. */
+interface CategoryDayRollupTable extends RollupCounters {
+  category_id: string | null;
+  day: Date;
+}
+
 interface ProjectorPositionsTable {
   consumer: string;
   topic: string;
@@ -115,6 +138,8 @@ export interface ReadStoreDb {
   product_summary: ProductSummaryTable;
   review_view: ReviewViewTable;
   category_summary: CategorySummaryTable;
+  product_day_rollup: ProductDayRollupTable;
+  category_day_rollup: CategoryDayRollupTable;
   projector_positions: ProjectorPositionsTable;
   dead_letters: DeadLettersTable;
   projector_commits: ProjectorCommitsTable;
