@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summaryOf } from '../../src/cli/fuzz.command.js';
+import { summaryOf } from '../../src/cli/fuzz.schemathesis.js';
 
 // Trimmed from a real schemathesis 4.32.5 run (scripts/fuzz/run.sh).
 const OUTPUT = `
