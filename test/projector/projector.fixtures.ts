@@ -2,11 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import {
-  PROJECTOR_SETTINGS,
-  type ProjectorConfig,
-  type ProjectorProcess,
-} from '../../src/apps/projector.js';
+import { PROJECTOR_SETTINGS, type ProjectorConfig, type ProjectorProcess } from '../../src/apps/projector.js';
 import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { loadConfig } from '../../src/shared/config.js';
