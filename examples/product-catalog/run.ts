@@ -90,6 +90,7 @@ export async function main(args: string[]): Promise<void> {
         args: [name],
         healthUrl: `http://127.0.0.1:${ports[name]}/health`,
         nodeArgs: PROCESS_NODE_FLAGS[name],
+        env: withoutOthersDatabases(name),
       });
     }
     step(`seeding the "${sizeName}" catalog (seed ${seed}) through the catalog and reviews APIs`);
@@ -104,6 +105,26 @@ export async function main(args: string[]): Promise<void> {
   } finally {
     await stop();
   }
+}
+
+/** The PostgreSQL URLs each process reads, each with the password of that process's own role. */
+const OWN_DATABASE_URLS = {
+  catalog: ['LOCUS_CATALOG_DB_URL'],
+  reviews: [],
+  relay: ['LOCUS_CATALOG_RELAY_DB_URL'],
+  projector: ['LOCUS_READ_DB_URL'],
+  query: ['LOCUS_QUERY_DB_URL', 'LOCUS_READ_REPLICA_URL'],
+} as const satisfies Record<string, readonly string[]>;
+const DATABASE_URL = /^LOCUS_\w+_(DB|ADMIN|REPLICA|REPLICATION)_URL$/;
+
+/**
+ * Blanks every PostgreSQL URL but the process's own: a process learns no other role's password, nor
+ * the owner's (an empty setting counts as unset).
+ */
+function withoutOthersDatabases(name: keyof typeof OWN_DATABASE_URLS): NodeJS.ProcessEnv {
+  const own = new Set<string>(OWN_DATABASE_URLS[name]);
+  const others = Object.keys(process.env).filter((key) => DATABASE_URL.test(key) && !own.has(key));
+  return Object.fromEntries(others.map((key) => [key, '']));
 }
 
 /** `--attach`: seed and tour processes someone else started (docker compose), starting nothing. */
