@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type pg from 'pg';
@@ -242,7 +243,7 @@ export async function waitForReplica(primary: pg.Pool, replica: pg.Pool, timeout
     );
     if (replayed[0]?.caught_up) return;
     if (Date.now() > deadline) throw new Error(`replica did not replay ${target} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
   }
 }
 
@@ -270,7 +271,7 @@ export async function replicaPoolWhenReady(
     } catch (error) {
       await pool.end().catch(() => undefined);
       if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   }
 }
@@ -295,7 +296,7 @@ export async function startFakeExportApi(routes: Record<string, { id: string }[]
     const items = [...unsorted].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     app.get(path, async (request) => {
       upstream.hits.set(path, (upstream.hits.get(path) ?? 0) + 1);
-      if (upstream.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, upstream.delayMs));
+      if (upstream.delayMs > 0) await sleep(upstream.delayMs);
       const { after, limit } = request.query as { after?: string; limit?: string };
       const size = Number(limit ?? 100);
       const start = after === undefined ? 0 : items.findIndex((item) => item.id > after);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { arrayLiteral, createPool, sendTogether, sessionOptions } from '../../src/shared/postgres.js';
@@ -42,7 +43,7 @@ describe('createPool session settings', () => {
       await client.query('BEGIN');
       // the server ends the idle transaction's session while the client is checked out (no query running):
       // an 'error' event nobody listened to would crash the process here
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      await sleep(600);
       await expect(client.query('COMMIT')).rejects.toThrow();
       client.release(true);
       const { rows } = await idleTimeout.query<{ one: number }>('SELECT 1 AS one');
