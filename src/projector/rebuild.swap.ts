@@ -14,7 +14,7 @@ export const NEXT_SUFFIX = '__next';
 export const OLD_SUFFIX = '__old';
 
 /** What the swap needs of a rebuild's options. */
-export interface SwapTarget {
+interface SwapTarget {
   pool: pg.Pool;
   topicOffsets: TopicOffsetsReader;
   topics: Topics;

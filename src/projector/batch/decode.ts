@@ -71,14 +71,14 @@ export function toChange(envelope: EventEnvelope): Change {
 /** Decodes one message into a change, or says why it is poison. */
 export type Decode = (message: IncomingMessage) => Decoded;
 
-export type Decoded = PlannedEvent | PoisonEvent;
+type Decoded = PlannedEvent | PoisonEvent;
 
 /**
  * Decodes messages when they are fetched and keeps the result for the batch that applies them.
  * Parsing and validating is the projector's main CPU cost; done at fetch time, it overlaps the SQL of
  * the batch before. Each projector owns one: an entry lives exactly as long as its message object.
  */
-export interface DecodeCache {
+interface DecodeCache {
   decodeAhead(messages: readonly IncomingMessage[]): void;
   /** The message decoded ahead, or decoded now. */
   decode: Decode;

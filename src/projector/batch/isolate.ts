@@ -9,7 +9,7 @@ import type { SummaryScope } from '../views/category-summary.view.js';
 import type { BatchPlan } from './plan.js';
 
 /** What applying a plan event by event did. */
-export interface Isolated {
+interface Isolated {
   /** Changes that passed the version guard. */
   applied: number;
   /** The plan's heads, then the events that failed on their own. */
