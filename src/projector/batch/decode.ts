@@ -35,30 +35,16 @@ export function toChange(envelope: EventEnvelope): Change {
     }
     case 'product': {
       if (deleted) {
-        const data = envelope.data as ProductDeleted;
-        return {
-          aggregateType: 'product',
-          id: data.id,
-          version,
-          eventTime,
-          deleted: true,
-          categoryId: data.categoryId,
-        };
+        const { id, categoryId } = envelope.data as ProductDeleted;
+        return { aggregateType: 'product', id, version, eventTime, deleted: true, categoryId };
       }
       const state = envelope.data as ProductState;
       return { aggregateType: 'product', id: state.id, version, eventTime, deleted: false, state };
     }
     case 'review': {
       if (deleted) {
-        const data = envelope.data as ReviewDeleted;
-        return {
-          aggregateType: 'review',
-          id: data.id,
-          version,
-          eventTime,
-          deleted: true,
-          productId: data.productId,
-        };
+        const { id, productId } = envelope.data as ReviewDeleted;
+        return { aggregateType: 'review', id, version, eventTime, deleted: true, productId };
       }
       const state = envelope.data as ReviewState;
       return { aggregateType: 'review', id: state.id, version, eventTime, deleted: false, state };
