@@ -11,9 +11,11 @@ import { verifyViews } from '../../src/verify/verify.command.js';
 import {
   createTestDatabase,
   uniqueMongoUrl,
+  uniqueName,
   uniqueTopicPrefix,
   type TestDatabase,
 } from '../support/isolation.js';
+import { freePort } from '../support/ports.js';
 import { testKafkaCredentials } from '../support/kafka.js';
 
 /**
@@ -36,11 +38,14 @@ describe('product-catalog example', () => {
       ...readDb.env,
       LOCUS_MONGO_URL: mongo.url,
       LOCUS_TOPIC_PREFIX: topicPrefix,
-      LOCUS_QUERY_PORT: '18080',
-      LOCUS_CATALOG_PORT: '18081',
-      LOCUS_REVIEWS_PORT: '18082',
-      LOCUS_PROJECTOR_PORT: '18083',
-      LOCUS_RELAY_PORT: '18084',
+      // Ports and consumer group of its own: another run of this test beside it must not share them
+      // (a shared group hands this run's partitions to the other run's projector and database).
+      LOCUS_PROJECTOR_GROUP: uniqueName('example'),
+      LOCUS_QUERY_PORT: String(await freePort()),
+      LOCUS_CATALOG_PORT: String(await freePort()),
+      LOCUS_REVIEWS_PORT: String(await freePort()),
+      LOCUS_PROJECTOR_PORT: String(await freePort()),
+      LOCUS_RELAY_PORT: String(await freePort()),
     };
     const child = spawn(
       process.execPath,
