@@ -1,4 +1,4 @@
-import { loadConfig, portOf, positiveOf } from '../shared/config.js';
+import { loadConfig, portOf, positiveOf, type Config } from '../shared/config.js';
 import { systemClock } from '../shared/clock.js';
 import { closeHttpServer } from '../shared/http-server.js';
 import { createLogger } from '../shared/logger.js';
@@ -62,21 +62,8 @@ export async function main(): Promise<void> {
     const bytes = new BytesMeter(metrics);
     bytes.meterPool(replica, 'replica');
     bytes.meterPool(primary, 'primary');
-    const resilience: ResilienceOptions = {
-      breakerFailures: positiveOf(config, 'LOCUS_BREAKER_FAILURES'),
-      halfOpenAfterMs: positiveOf(config, 'LOCUS_BREAKER_HALF_OPEN_MS'),
-      retries: 2,
-      retryInitialDelayMs: 10,
-    };
-    const settings: RequestSettings = {
-      defaultDeadlineMs: positiveOf(config, 'LOCUS_QUERY_DEADLINE_MS'),
-      exportDeadlineMs: positiveOf(config, 'LOCUS_QUERY_EXPORT_DEADLINE_MS'),
-      maxDeadlineMs: positiveOf(config, 'LOCUS_QUERY_MAX_DEADLINE_MS'),
-      consistencyWaitMs: positiveOf(config, 'LOCUS_CONSISTENCY_WAIT_MS'),
-      maxWindowDays: 1830,
-      defaultWindowDays: 90,
-      exportIdleMs: positiveOf(config, 'LOCUS_QUERY_EXPORT_IDLE_MS'),
-    };
+    const resilience = resilienceOf(config);
+    const settings = requestSettingsOf(config);
     const store = new ReadStore({
       replica,
       primary,
@@ -121,4 +108,29 @@ export async function main(): Promise<void> {
       },
     };
   });
+}
+
+type QueryConfig = Config<(typeof SETTINGS)[number]>;
+
+/** Breakers and retries of every backend: the read store's two pools and the two upstream APIs. */
+function resilienceOf(config: QueryConfig): ResilienceOptions {
+  return {
+    breakerFailures: positiveOf(config, 'LOCUS_BREAKER_FAILURES'),
+    halfOpenAfterMs: positiveOf(config, 'LOCUS_BREAKER_HALF_OPEN_MS'),
+    retries: 2,
+    retryInitialDelayMs: 10,
+  };
+}
+
+/** Deadlines, windows and waits of every request. */
+function requestSettingsOf(config: QueryConfig): RequestSettings {
+  return {
+    defaultDeadlineMs: positiveOf(config, 'LOCUS_QUERY_DEADLINE_MS'),
+    exportDeadlineMs: positiveOf(config, 'LOCUS_QUERY_EXPORT_DEADLINE_MS'),
+    maxDeadlineMs: positiveOf(config, 'LOCUS_QUERY_MAX_DEADLINE_MS'),
+    consistencyWaitMs: positiveOf(config, 'LOCUS_CONSISTENCY_WAIT_MS'),
+    maxWindowDays: 1830,
+    defaultWindowDays: 90,
+    exportIdleMs: positiveOf(config, 'LOCUS_QUERY_EXPORT_IDLE_MS'),
+  };
 }
