@@ -36,8 +36,6 @@ const OPERATION = {
   'idempotent-write': 12 as AclOperationTypes,
 };
 const ALLOW = 3 as AclPermissionTypes;
-const ANY_RESOURCE = 1 as AclResourceTypes;
-const ANY_PATTERN = 1 as ResourcePatternTypes;
 const ANY_OPERATION = 1 as AclOperationTypes;
 
 /**
@@ -58,16 +56,28 @@ export async function grantAcls(admin: Admin, grants: AclGrant[], timeoutMs = 10
   }
 }
 
-/** How many of `entries` the broker's authorizer does not list yet. */
+/**
+ * How many of `entries` the broker's authorizer does not list yet. One lookup per resource pattern,
+ * so the answer stays small however many other ACLs the broker holds.
+ */
 async function missingAcls(admin: Admin, entries: AclEntry[]): Promise<number> {
-  const { resources } = await admin.describeAcls({
-    resourceType: ANY_RESOURCE,
-    resourcePatternType: ANY_PATTERN,
-    operation: ANY_OPERATION,
-    permissionType: ALLOW,
-  });
-  const listed = new Set(resources.flatMap((r) => r.acls.map((a) => aclKey({ ...r, ...a }))));
+  const patterns = new Map(entries.map((e) => [patternKey(e), e]));
+  const listed = new Set<string>();
+  for (const pattern of patterns.values()) {
+    const { resources } = await admin.describeAcls({
+      resourceType: pattern.resourceType,
+      resourceName: pattern.resourceName,
+      resourcePatternType: pattern.resourcePatternType,
+      operation: ANY_OPERATION,
+      permissionType: ALLOW,
+    });
+    for (const r of resources) for (const a of r.acls) listed.add(aclKey({ ...r, ...a }));
+  }
   return entries.filter((e) => !listed.has(aclKey(e))).length;
+}
+
+function patternKey(e: AclEntry): string {
+  return [e.resourceType, e.resourcePatternType, e.resourceName].join('\n');
 }
 
 function aclKey(e: AclEntry): string {
