@@ -134,18 +134,18 @@ const SETTINGS = {
  * A process with none of the first three accepts no token, so it refuses every write, export and
  * admin call.
  */
-export const OPTIONAL_SETTINGS = {
+interface OptionalSettings {
   /** A JSON file, readable by its owner only, listing `[{name, token, scopes}]`. */
-  LOCUS_API_TOKENS_FILE: 'path of the API token file',
+  LOCUS_API_TOKENS_FILE: string;
   /** The same list inline, for deployments that pass secrets as environment variables. */
-  LOCUS_API_TOKENS: 'API tokens as JSON',
+  LOCUS_API_TOKENS: string;
   /** A development token accepted with every scope (the native stack writes it to ~/.locus/env). */
-  LOCUS_DEV_TOKEN: 'development token with every scope',
+  LOCUS_DEV_TOKEN: string;
   /** The token a service sends with its calls to other services; LOCUS_DEV_TOKEN when unset. */
-  LOCUS_SERVICE_TOKEN: 'token this service sends to others',
-} as const;
+  LOCUS_SERVICE_TOKEN: string;
+}
 
-export type OptionalSettingName = keyof typeof OPTIONAL_SETTINGS;
+export type OptionalSettingName = keyof OptionalSettings;
 
 /** An optional setting's value, or undefined when it is unset or empty. */
 export function optionalSetting(

@@ -46,7 +46,7 @@ export const COMPARED_VIEWS: readonly { view: string; key: string; table: (table
 
 export const LIVE_TABLES = viewTables();
 /** What the views should hold, built from the sources in temporary tables of the verify session. */
-export const EXPECTED_TABLES = viewTables('__expected');
+const EXPECTED_TABLES = viewTables('__expected');
 
 /** A batch that changed nothing: the statements below are given only the ids to recompute. */
 const NO_CHANGES: AcceptedChanges = splitAccepted([]);
