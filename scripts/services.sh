@@ -32,8 +32,8 @@ up() {
   ((failed == 0)) || exit 1
   for part in "${parts[@]}"; do bash "$here/$part.sh" start; done
   write_env
-  log "all services up in $((SECONDS - started))s; addresses in $LOCUS_ENV_FILE:"
-  cat "$LOCUS_ENV_FILE"
+  log "all services up in $((SECONDS - started))s; settings in $LOCUS_ENV_FILE (secrets shown as ***):"
+  mask_secrets <"$LOCUS_ENV_FILE"
 }
 
 down() {

@@ -16,6 +16,10 @@ LOCUS_SECRETS="$LOCUS_HOME/secrets" # generated passwords and tokens, one file e
 LOCUS_ENV_FILE="$LOCUS_HOME/env"    # LOCUS_* addresses, written by `services up`
 mkdir -p "$LOCUS_CACHE" "$LOCUS_STATE" "$LOCUS_LOGS" "$LOCUS_RUN" "$LOCUS_SECRETS"
 
+# mask_secrets: env lines from stdin with every password and token replaced by ***, for logs (CI's
+# included): the password part of a URL, and the value of a *_PASSWORD or *_TOKEN setting.
+mask_secrets() { sed -E 's#(://[^:/@]+:)[^@]*@#\1***@#; s#^([A-Z_]*(PASSWORD|TOKEN)=).*#\1***#'; }
+
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
 
