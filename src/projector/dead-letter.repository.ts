@@ -68,7 +68,7 @@ function fromRow(row: DeadLetterRow): DeadLetter {
  * a producer sent (a NUL in a key or a header, a reason quoting one); refusing to store it would turn
  * one bad message into a batch that fails for ever. The value itself is kept byte for byte (bytea).
  */
-export function storableText(text: string): string {
+function storableText(text: string): string {
   return text.includes('\0') ? text.replace(/\0/g, '\\u0000') : text;
 }
 

@@ -31,7 +31,7 @@ export interface ProjectorOptions extends ProjectionTarget {
   onBatch?: (outcome: BatchOutcome) => void;
 }
 
-export interface ProjectorStatus {
+interface ProjectorStatus {
   consumer: string;
   /** Sum over partitions of high watermark minus stored next offset, as of the last poll. */
   lag: number;
@@ -194,7 +194,7 @@ function splitHalted(
 }
 
 /** Where each assigned partition resumes: its stored position, or 0 when it has none. */
-export async function resumePositions(
+async function resumePositions(
   pool: pg.Pool,
   consumer: string,
   assigned: { topic: string; partition: number }[],

@@ -9,7 +9,7 @@ export interface StoredReview {
 }
 
 /** What one product's rating summary gains (or loses) from a batch, applied as increments. */
-export interface RatingDelta {
+interface RatingDelta {
   productId: string;
   count: number;
   sum: number;

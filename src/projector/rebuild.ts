@@ -117,7 +117,7 @@ export async function rebuildViews(options: RebuildOptions): Promise<RebuildResu
 }
 
 /** Drops what an earlier, interrupted rebuild left and creates empty `__next` copies of the views. */
-export async function prepareNextTables(pool: pg.Pool, rebuildConsumer: string): Promise<void> {
+async function prepareNextTables(pool: pg.Pool, rebuildConsumer: string): Promise<void> {
   await withTransaction(pool, async (tx) => {
     for (const table of VIEW_TABLE_NAMES) {
       await tx.query(`DROP TABLE IF EXISTS ${table}${NEXT_SUFFIX}, ${table}${OLD_SUFFIX}`);

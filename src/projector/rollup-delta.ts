@@ -2,7 +2,7 @@ import type { ReviewState } from '../contracts/review.events.js';
 import type { StoredReview } from './rating-delta.js';
 
 /** One review entering (+1) or leaving (-1) the rollups: the row review_view gains or loses. */
-export interface ReviewContribution {
+interface ReviewContribution {
   productId: string;
   /** ISO 8601 or a Date from pg; the store takes its UTC day. */
   createdAt: string | Date;
@@ -11,13 +11,13 @@ export interface ReviewContribution {
 }
 
 /** Where a product sat in product_summary before and after the batch: absent, or in a category (or none). */
-export interface ProductPlacement {
+interface ProductPlacement {
   exists: boolean;
   categoryId: string | null;
 }
 
 /** A product whose reviews count towards another category_day_rollup key after the batch. */
-export interface ProductMove {
+interface ProductMove {
   productId: string;
   before: ProductPlacement;
   after: ProductPlacement;
