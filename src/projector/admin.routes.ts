@@ -1,16 +1,11 @@
 import Type from 'typebox';
 import type pg from 'pg';
+import { ErrorBody } from '../shared/error-body.js';
 import type { HttpServer } from '../shared/http-server.js';
 import { listDeadLetters, type DeadLetter } from './dead-letter.repository.js';
 import { retryDeadLetter, skipDeadLetter } from './dead-letter.service.js';
 import type { ViewTables } from './projection.types.js';
 import type { RebuildProgress } from './rebuild.js';
-
-const ErrorBody = Type.Object({
-  code: Type.String(),
-  message: Type.String(),
-  details: Type.Array(Type.Object({ field: Type.Optional(Type.String()), message: Type.String() })),
-});
 
 const DeadLetterBody = Type.Object({
   id: Type.Integer(),
