@@ -81,7 +81,8 @@ export interface Statement {
   readonly values: readonly (string | number | null)[];
 }
 
-export function sql(text: string, values: Statement['values']): Statement {
+/** Pairs a statement's text with the values bound to its `$n` parameters. */
+export function statement(text: string, values: Statement['values']): Statement {
   return { text, values };
 }
 

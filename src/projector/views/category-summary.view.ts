@@ -1,5 +1,5 @@
 import type { AcceptedChanges, ViewModule, ViewTables } from '../projection.types.js';
-import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
+import { arrayLiteral, statement, type Statement } from '../../shared/postgres.js';
 
 /**
  * Which category summaries a batch changes: the changed categories, the old and new categories of
@@ -27,7 +27,7 @@ function touchedCategories(tables: ViewTables): string {
 
 /** The ids of the categories `scope` touches, as a statement (summaries recomputed one by one). */
 export function touchedCategoriesStatement(tables: ViewTables, scope: SummaryScope): Statement {
-  return sql(`SELECT id::text FROM (${touchedCategories(tables)}) t`, [
+  return statement(`SELECT id::text FROM (${touchedCategories(tables)}) t`, [
     arrayLiteral(scope.categoryIds),
     arrayLiteral(scope.productIds),
   ]);
@@ -38,7 +38,7 @@ export function touchedCategoriesStatement(tables: ViewTables, scope: SummarySco
  * with neither a category nor products is removed.
  */
 export function categorySummaryStatement(tables: ViewTables, scope: SummaryScope): Statement {
-  return sql(
+  return statement(
     `WITH touched AS (
          ${touchedCategories(tables)}
        ), computed AS (

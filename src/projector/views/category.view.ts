@@ -1,5 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
-import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
+import { arrayLiteral, statement, type Statement } from '../../shared/postgres.js';
 
 /** category_view: one row per category; also refreshes the denormalised category name of its products. */
 export const categoryView: ViewModule = {
@@ -10,7 +10,7 @@ export const categoryView: ViewModule = {
     const rows = changes.categories;
     if (rows.length === 0) return statements;
     statements.push(
-      sql(
+      statement(
         `INSERT INTO ${tables.categoryView} AS c (id, name, description, version, created_at, updated_at)
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
        ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,
@@ -27,7 +27,7 @@ export const categoryView: ViewModule = {
     );
     // Products that arrived before their category (or whose category was renamed) get the name now.
     statements.push(
-      sql(
+      statement(
         `UPDATE ${tables.productSummary} p SET category_name = c.name
        FROM ${tables.categoryView} c
        WHERE c.id = ANY($1::uuid[]) AND p.category_id = c.id AND p.category_name IS DISTINCT FROM c.name`,

@@ -1,5 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
-import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
+import { arrayLiteral, statement, type Statement } from '../../shared/postgres.js';
 
 /**
  * product_summary, rating columns. Review upserts move them by increments (count, sum, histogram,
@@ -16,7 +16,7 @@ export const productRatingView: ViewModule = {
     const { deltas, recompute } = changes.ratings;
     if (deltas.length > 0) {
       statements.push(
-        sql(
+        statement(
           `UPDATE ${tables.productSummary} p
          SET review_count = p.review_count + d.count, rating_sum = p.rating_sum + d.sum,
              average_rating = CASE WHEN p.review_count + d.count > 0
@@ -39,7 +39,7 @@ export const productRatingView: ViewModule = {
     }
     if (recompute.length === 0) return statements;
     statements.push(
-      sql(
+      statement(
         `UPDATE ${tables.productSummary} p
        SET review_count = s.review_count, rating_sum = s.rating_sum, average_rating = s.average_rating,
            rating_histogram = s.rating_histogram, last_review_at = s.last_review_at

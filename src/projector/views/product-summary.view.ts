@@ -1,5 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
-import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
+import { arrayLiteral, statement, type Statement } from '../../shared/postgres.js';
 
 /**
  * product_summary, product fields: upserts the newest state of each changed product (with its category's
@@ -14,7 +14,7 @@ export const productSummaryView: ViewModule = {
     const rows = changes.productUpserts;
     if (rows.length > 0) {
       statements.push(
-        sql(
+        statement(
           `INSERT INTO ${tables.productSummary} AS p (id, sku, name, description, category_id, category_name,
            price_amount, price_currency, attributes, created_at, updated_at, version)
          SELECT u.id, u.sku, u.name, u.description, u.category_id, c.name, u.price_amount, u.price_currency,
@@ -47,7 +47,7 @@ export const productSummaryView: ViewModule = {
     }
     if (changes.productDeletes.length > 0) {
       statements.push(
-        sql(`DELETE FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`, [
+        statement(`DELETE FROM ${tables.productSummary} WHERE id = ANY($1::uuid[])`, [
           arrayLiteral(changes.productDeletes.map((r) => r.id)),
         ]),
       );

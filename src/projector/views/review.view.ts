@@ -1,5 +1,5 @@
 import type { ViewModule } from '../projection.types.js';
-import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
+import { arrayLiteral, statement, type Statement } from '../../shared/postgres.js';
 
 /**
  * review_view: one row per live review, denormalised with its product's name and category. A review
@@ -13,7 +13,7 @@ export const reviewView: ViewModule = {
     const rows = changes.reviewUpserts;
     if (rows.length > 0) {
       statements.push(
-        sql(
+        statement(
           `INSERT INTO ${tables.reviewView} AS r (id, product_id, author, rating, title, body, created_at,
            updated_at, version, product_name, category_id)
          SELECT u.id, u.product_id, u.author, u.rating, u.title, u.body, u.created_at, u.updated_at,
@@ -42,7 +42,7 @@ export const reviewView: ViewModule = {
     }
     if (changes.reviewDeletes.length > 0) {
       statements.push(
-        sql(`DELETE FROM ${tables.reviewView} WHERE id = ANY($1::uuid[])`, [
+        statement(`DELETE FROM ${tables.reviewView} WHERE id = ANY($1::uuid[])`, [
           arrayLiteral(changes.reviewDeletes.map((r) => r.id)),
         ]),
       );
@@ -50,7 +50,7 @@ export const reviewView: ViewModule = {
     if (changes.productDeletes.length > 0) {
       // Reviews outlive a deleted product here; they stop naming it, whatever order events came in.
       statements.push(
-        sql(
+        statement(
           `UPDATE ${tables.reviewView} SET product_name = NULL, category_id = NULL
          WHERE product_id = ANY($1::uuid[]) AND (product_name IS NOT NULL OR category_id IS NOT NULL)`,
           [arrayLiteral(changes.productDeletes.map((r) => r.id))],
@@ -60,7 +60,7 @@ export const reviewView: ViewModule = {
     if (changes.renamedProductIds.length > 0) {
       // The product's name or category changed, or the product arrived after its reviews.
       statements.push(
-        sql(
+        statement(
           `UPDATE ${tables.reviewView} r SET product_name = p.name, category_id = p.category_id
          FROM ${tables.productSummary} p
          WHERE p.id = ANY($1::uuid[]) AND r.product_id = p.id

@@ -1,5 +1,5 @@
 import type { AcceptedChanges, ViewModule, ViewTables } from '../projection.types.js';
-import { arrayLiteral, sql, type Statement } from '../../shared/postgres.js';
+import { arrayLiteral, statement, type Statement } from '../../shared/postgres.js';
 
 /** The counter columns both rollup tables share, in this order. */
 const COUNTERS = 'review_count, rating_sum, rating_1, rating_2, rating_3, rating_4, rating_5';
@@ -62,7 +62,7 @@ function categoryDayStatement(changes: AcceptedChanges, tables: ViewTables): Sta
     `SELECT ${category} AS category_id, x.day, ${COUNTER_LIST.map(
       (column) => `${sign}x.${column} AS ${column}`,
     ).join(', ')} FROM ${source}`;
-  return sql(
+  return statement(
     `WITH ${PRODUCT_DAY_DELTA},
      moved AS (
        SELECT * FROM unnest($5::uuid[], $6::boolean[], $7::uuid[], $8::boolean[], $9::uuid[])
@@ -106,7 +106,7 @@ function categoryDayStatement(changes: AcceptedChanges, tables: ViewTables): Sta
 }
 
 function productDayStatement(changes: AcceptedChanges, tables: ViewTables): Statement {
-  return sql(
+  return statement(
     `WITH ${PRODUCT_DAY_DELTA}
      ${mergeCounters(
        tables.productDayRollup,
@@ -142,9 +142,9 @@ export const rollupsView: ViewModule = {
  */
 export function refillRollupsStatements(tables: ViewTables): Statement[] {
   return [
-    sql(`DELETE FROM ${tables.productDayRollup}`, []),
-    sql(`DELETE FROM ${tables.categoryDayRollup}`, []),
-    sql(
+    statement(`DELETE FROM ${tables.productDayRollup}`, []),
+    statement(`DELETE FROM ${tables.categoryDayRollup}`, []),
+    statement(
       `INSERT INTO ${tables.productDayRollup} (product_id, day, ${COUNTERS})
        SELECT product_id, (created_at AT TIME ZONE 'UTC')::date, count(*), sum(rating),
          count(*) FILTER (WHERE rating = 1), count(*) FILTER (WHERE rating = 2),
@@ -153,7 +153,7 @@ export function refillRollupsStatements(tables: ViewTables): Statement[] {
        FROM ${tables.reviewView} GROUP BY 1, 2`,
       [],
     ),
-    sql(
+    statement(
       `INSERT INTO ${tables.categoryDayRollup} (category_id, day, ${COUNTERS})
        SELECT p.category_id, r.day, ${COUNTER_LIST.map((column) => `sum(r.${column})`).join(', ')}
        FROM ${tables.productDayRollup} r JOIN ${tables.productSummary} p ON p.id = r.product_id
