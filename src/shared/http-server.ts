@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Router from 'find-my-way';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
 import { BEARER_SCHEME } from './auth.js';
@@ -137,35 +138,25 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
 
 /**
  * The methods each route pattern answers, so a request to a known path with another method gets 405
- * with `Allow` (RFC 9110) rather than 404. Patterns are Fastify's: `:name` is one segment, `*` the rest.
+ * with `Allow` (RFC 9110) rather than 404. Paths are matched by find-my-way, the router Fastify
+ * itself routes with, so every pattern means here what it means there (`::` a literal colon, as in
+ * `/reviews::batch`; `:name` a parameter; `*` the rest).
  */
 class RouteMethods {
-  private readonly patterns = new Map<string, { matcher: RegExp; methods: Set<string> }>();
+  private readonly router = Router();
+  private readonly methods = new Set<Router.HTTPMethod>();
 
   add(url: string, method: string | string[]): void {
-    let entry = this.patterns.get(url);
-    if (!entry) {
-      const source = url
-        .split('/')
-        .map((segment) =>
-          segment.startsWith(':')
-            ? '[^/]+'
-            : segment.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*'),
-        )
-        .join('/');
-      entry = { matcher: new RegExp(`^${source}$`), methods: new Set() };
-      this.patterns.set(url, entry);
+    for (const one of [method].flat() as Router.HTTPMethod[]) {
+      if (this.router.hasRoute(one, url)) continue;
+      this.router.on(one, url, () => undefined);
+      this.methods.add(one);
     }
-    for (const one of [method].flat()) entry.methods.add(one);
   }
 
-  /** The methods some route answers at `path` (no query string), sorted; empty for an unknown path. */
-  allowedAt(path: string): string[] {
-    const allowed = new Set<string>();
-    for (const { matcher, methods } of this.patterns.values()) {
-      if (matcher.test(path)) for (const method of methods) allowed.add(method);
-    }
-    return [...allowed].sort();
+  /** The methods some route answers at `url` (its query string ignored), sorted; empty for none. */
+  allowedAt(url: string): string[] {
+    return [...this.methods].filter((method) => this.router.find(method, url) !== null).sort();
   }
 }
 
@@ -176,7 +167,7 @@ function unrouted(
   routes: RouteMethods,
   log: FastifyBaseLogger,
 ): FastifyReply {
-  const allowed = routes.allowedAt(url.split('?')[0] ?? url);
+  const allowed = routes.allowedAt(url);
   if (allowed.length === 0) {
     return sendError(reply, new LocusError('LOCUS_NOT_FOUND', `no route ${method} ${url}`), log);
   }

@@ -533,6 +533,8 @@ describe('hostile input end to end (real processes)', () => {
         for (const [url, allow] of [
           [`${pipeline.urls.catalog}/products/${id}`, 'DELETE, GET, HEAD, PATCH, PUT'],
           [`${pipeline.urls.reviews}/reviews/${id}`, 'DELETE, GET, HEAD, PATCH'],
+          // A literal colon in the route (Fastify's `::`), as in Google-style custom methods.
+          [`${pipeline.urls.reviews}/reviews:batch`, 'POST'],
           [`${pipeline.urls.query}/products/${id}`, 'GET, HEAD'],
         ] as const) {
           const answer = await call<ErrorBody>(method, url);

@@ -19,6 +19,8 @@ describe('the shared HTTP server', () => {
     );
     app.get('/pool-timeout', () => Promise.reject(new Error('timeout exceeded when trying to connect')));
     app.get('/bug', () => Promise.reject(new Error('secret internals: password=hunter2')));
+    // `::` is Fastify's literal colon: the path is /items:batch.
+    app.post('/items::batch', () => ({}));
     await app.ready();
   });
 
@@ -43,6 +45,17 @@ describe('the shared HTTP server', () => {
     const response = await app.inject({ method: 'GET', url: '/nope' });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toMatchObject({ code: 'LOCUS_NOT_FOUND' });
+  });
+
+  it('answers 405 with Allow for another method on a path with a literal colon', async () => {
+    for (const url of ['/items:batch', '/items:batch?dryRun=true']) {
+      const response = await app.inject({ method: 'TRACE', url });
+      expect(response.statusCode, url).toBe(405);
+      expect(response.headers.allow).toBe('POST');
+      expect(response.json()).toMatchObject({ code: 'LOCUS_METHOD_NOT_ALLOWED' });
+    }
+    const unknown = await app.inject({ method: 'TRACE', url: '/items:other' });
+    expect(unknown.statusCode).toBe(404);
   });
 
   it('fails /health when a check fails, naming it', async () => {
