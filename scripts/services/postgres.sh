@@ -114,7 +114,9 @@ HBA
 # (local trust: the socket directory is the postgres user's alone). Secrets go through stdin, never
 # through the command line that ps shows.
 as_pg_sql() {
-  as_pg "$(pg_bin)/psql" -q -X -h "$PG_ROOT/sockets" -p "$1" -U postgres -d postgres -v ON_ERROR_STOP=1 -f - >/dev/null
+  # NOTICEs (a grant that is already there) are not news at every start: warnings and errors only.
+  as_pg env PGOPTIONS='-c client_min_messages=warning' "$(pg_bin)/psql" -q -X -h "$PG_ROOT/sockets" \
+    -p "$1" -U postgres -d postgres -v ON_ERROR_STOP=1 -f - >/dev/null
 }
 
 # secure_roles PORT: the owner role is no superuser and has a generated password; on the read primary,
