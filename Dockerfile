@@ -9,6 +9,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY src ./src
 COPY test ./test
+COPY testkit ./testkit
 COPY bench ./bench
 COPY examples ./examples
 RUN node bin/locus.js build

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'no
 import path from 'node:path';
 
 /** The folders tsconfig.build.json compiles, and the configs that change what it emits. */
-const SOURCE_DIRS = ['src', 'test', 'bench', 'examples'];
+const SOURCE_DIRS = ['src', 'test', 'testkit', 'bench', 'examples'];
 const CONFIGS = ['tsconfig.json', 'tsconfig.build.json'];
 
 export function stampPath(root) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../testkit/random.js';
 import {
-  createRandom,
   generateCategories,
   generateProducts,
   generateReviews,
@@ -48,7 +48,7 @@ describe('example dataset', () => {
   });
 
   it('samples every product key within range', () => {
-    const sample = popularitySampler(50, createRandom(9));
+    const sample = popularitySampler(50, seededRandom(9));
     for (let i = 0; i < 1000; i++) {
       const key = sample();
       expect(key).toBeGreaterThanOrEqual(0);

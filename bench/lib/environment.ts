@@ -14,7 +14,7 @@ import {
   uniqueMongoUrl,
   uniqueName,
   type TestDatabase,
-} from '../../test/support/isolation.js';
+} from '../../testkit/isolation.js';
 
 /** Ports of the five locus processes, counted up from a base (query, catalog, reviews, projector, relay). */
 export const LOCUS_PROCESSES = ['catalog', 'reviews', 'relay', 'projector', 'query'] as const;

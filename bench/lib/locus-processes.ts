@@ -1,6 +1,6 @@
 import type { Topics } from '../../src/contracts/topics.js';
 import type { ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
-import { uniqueName, type TestDatabase } from '../../test/support/isolation.js';
+import { uniqueName, type TestDatabase } from '../../testkit/isolation.js';
 import { LOCUS_PROCESSES, portsFrom, type BenchEnvironment, type LocusProcess } from './environment.js';
 
 /** The five locus processes of one run, over stores of their own. */

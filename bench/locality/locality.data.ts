@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, type Db } from 'mongodb';
 import type pg from 'pg';
-import { createRandom, generateReviews } from '../../examples/product-catalog/dataset.js';
+import { generateReviews } from '../../examples/product-catalog/dataset.js';
+import { seededRandom } from '../../testkit/random.js';
 import { createCatalogDirectory } from '../../src/reviews/product-directory.js';
 import { createReviewBatch, type BatchItem, type ReviewBatchDeps } from '../../src/reviews/review.batch.js';
 import { DEFAULT_LANES, reviewCollections } from '../../src/reviews/review.model.js';
@@ -117,7 +118,7 @@ export async function importReviews(
     }),
     lanes: DEFAULT_LANES,
   };
-  const random = createRandom(SEED + from);
+  const random = seededRandom(SEED + from);
   const count = to - from;
   const size = { categories: CATALOG.categories, products: productIds.length, reviews: count };
   const progress = progressBar(

@@ -1,4 +1,5 @@
-import { EventWriter, mixedStream, seededRandom } from '../../test/projector/projector.fixtures.js';
+import { EventWriter, mixedStream } from '../../testkit/events.js';
+import { seededRandom } from '../../testkit/random.js';
 
 /**
  * The projector benchmarks' catch-up stream, the same in every one of them so their figures compare:

@@ -1,6 +1,6 @@
 import { decodeMessage } from '../../src/projector/batch/decode.js';
 import type { Change } from '../../src/projector/projection.types.js';
-import type { StreamEvent } from '../../test/projector/projector.fixtures.js';
+import type { StreamEvent } from '../../testkit/events.js';
 
 /** Events as Kafka would deliver them: key and serialized envelope. */
 export function encodeAll(events: StreamEvent[]): { key: string; value: Buffer }[] {

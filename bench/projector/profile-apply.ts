@@ -11,7 +11,7 @@ import { applyChanges, planChanges } from '../../src/projector/apply-changes.js'
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { viewTables, type Change, type Tx } from '../../src/projector/projection.types.js';
 import { createPool } from '../../src/shared/postgres.js';
-import { seededRandom } from '../../test/projector/projector.fixtures.js';
+import { seededRandom } from '../../testkit/random.js';
 import { parseBenchArgs } from '../lib/args.js';
 import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';
 import { writeCatchUpBacklog } from './backlog.js';

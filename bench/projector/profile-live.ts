@@ -13,7 +13,7 @@ import { viewTables } from '../../src/projector/projection.types.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { createPool } from '../../src/shared/postgres.js';
-import { produce } from '../../test/projector/projector.fixtures.js';
+import { produce } from '../../testkit/events.js';
 import { parseBenchArgs } from '../lib/args.js';
 import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';
 import { writeCatchUpBacklog } from './backlog.js';

@@ -15,7 +15,7 @@ import os from 'node:os';
 import { loadConfig } from '../../src/shared/config.js';
 import { createPool } from '../../src/shared/postgres.js';
 import { PROCESS_NODE_FLAGS } from '../../src/supervisor/process-supervisor.js';
-import { seededRandom } from '../../test/projector/projector.fixtures.js';
+import { seededRandom } from '../../testkit/random.js';
 import { parseBenchArgs } from '../lib/args.js';
 import { compileLocus } from '../lib/compiled.js';
 import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';

@@ -2,8 +2,8 @@ import { applyChanges } from '../../src/projector/apply-changes.js';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { viewTables, withTransaction, type Change } from '../../src/projector/projection.types.js';
 import { createPool } from '../../src/shared/postgres.js';
-import type { StreamEvent } from '../../test/projector/projector.fixtures.js';
-import { createTestDatabase } from '../../test/support/isolation.js';
+import type { StreamEvent } from '../../testkit/events.js';
+import { createTestDatabase } from '../../testkit/isolation.js';
 import { progressBar } from '../lib/progress.js';
 import { decodeAll, encodeAll } from './decode.js';
 

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Topics } from '../../src/contracts/topics.js';
 import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
-import { toMessage, type EventWriter } from '../../test/projector/projector.fixtures.js';
+import { toMessage, type EventWriter } from '../../testkit/events.js';
 import { peakRssMbOf } from '../lib/process-sampler.js';
 import { progressBar } from '../lib/progress.js';
 import { endTotal, storedTotal } from './projector.positions.js';

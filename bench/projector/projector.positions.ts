@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Topics } from '../../src/contracts/topics.js';
 import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
-import { toMessage, type StreamEvent } from '../../test/projector/projector.fixtures.js';
+import { toMessage, type StreamEvent } from '../../testkit/events.js';
 import { progressBar } from '../lib/progress.js';
 
 /** Produces `events` in sends of 5,000, with a progress bar; returns events/s. */

@@ -12,7 +12,7 @@
  * Writes bench/results/query-<time>.json and .md.
  */
 import { createPool } from '../../src/shared/postgres.js';
-import { freePort } from '../../test/support/ports.js';
+import { freePort } from '../../testkit/ports.js';
 import { parseBenchArgs } from '../lib/args.js';
 import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';
 import { runOpenLoop } from '../lib/open-loop.js';

@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { createPool } from '../../src/shared/postgres.js';
-import { freePort } from '../../test/support/ports.js';
+import { freePort } from '../../testkit/ports.js';
 import { parseBenchArgs } from '../lib/args.js';
 import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';
 import {

@@ -21,7 +21,7 @@
  */
 import { MongoClient, type Db } from 'mongodb';
 import { reviewCollections } from '../../src/reviews/review.model.js';
-import { freePort } from '../../test/support/ports.js';
+import { freePort } from '../../testkit/ports.js';
 import { parseBenchArgs } from '../lib/args.js';
 import { runBenchmark, type BenchEnvironment } from '../lib/environment.js';
 import { writeResults } from '../lib/results.js';

@@ -3,6 +3,7 @@
  * reviews. Popularity is skewed (Zipf-like: a few products get most reviews), ratings follow the
  * J-shape real review sites show (many 5s, then 4s, some 1s), and text lengths vary.
  */
+import { seededRandom } from '../../testkit/random.js';
 
 export interface DatasetSize {
   categories: number;
@@ -40,18 +41,6 @@ export interface ReviewInput {
   rating: number;
   title: string;
   body: string;
-}
-
-/** mulberry32: a tiny, fast, well-distributed 32-bit PRNG; good enough for test data, not for secrets. */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const CATEGORY_NAMES = [
@@ -131,7 +120,7 @@ function rating(random: () => number): number {
 }
 
 export function generateCategories(size: DatasetSize, seed: number): CategoryInput[] {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   return Array.from({ length: size.categories }, (_, key) => ({
     key,
     name: CATEGORY_NAMES[key % CATEGORY_NAMES.length]! + (key >= CATEGORY_NAMES.length ? ` ${key}` : ''),
@@ -140,7 +129,7 @@ export function generateCategories(size: DatasetSize, seed: number): CategoryInp
 }
 
 export function generateProducts(size: DatasetSize, seed: number): ProductInput[] {
-  const random = createRandom(seed + 1);
+  const random = seededRandom(seed + 1);
   return Array.from({ length: size.products }, (_, key) => {
     const categoryKey = Math.floor(random() * size.categories);
     const category = CATEGORY_NAMES[categoryKey % CATEGORY_NAMES.length]!;
@@ -191,7 +180,7 @@ export function popularitySampler(products: number, random: () => number, expone
 
 /** Reviews in a stable order; a generator so a million of them never sit in memory at once. */
 export function* generateReviews(size: DatasetSize, seed: number): Generator<ReviewInput> {
-  const random = createRandom(seed + 2);
+  const random = seededRandom(seed + 2);
   const nextProduct = popularitySampler(size.products, random);
   for (let i = 0; i < size.reviews; i++) {
     const stars = rating(random);

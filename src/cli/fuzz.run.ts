@@ -15,7 +15,7 @@ import {
   uniqueName,
   uniqueTopicPrefix,
   type TestDatabase,
-} from '../../test/support/isolation.js';
+} from '../../testkit/isolation.js';
 import { setupTestTopics } from '../../test/support/kafka.js';
 import { LOCUS_HOME } from './services.command.js';
 

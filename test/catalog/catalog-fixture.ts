@@ -9,7 +9,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { sendingDevToken } from '../support/auth.js';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, type TestDatabase } from '../../testkit/isolation.js';
 
 export interface CatalogFixture {
   database: TestDatabase;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG_BODY_MAX_BYTES } from '../../src/contracts/bounds.js';
 import type { ErrorBody } from '../../src/shared/error-body.js';
 import { aProduct, outboxRows, startCatalog, type CatalogFixture } from './catalog-fixture.js';
-import { uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueTopicPrefix } from '../../testkit/isolation.js';
 
 describe('catalog HTTP writes', () => {
   let catalog: CatalogFixture;

@@ -5,7 +5,7 @@ import { createBroker, type Broker, type MessageProducer } from '../../src/messa
 import { createLogger } from '../../src/shared/logger.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
 import { runRelay, type RunningRelay } from '../../src/relay/relay.js';
-import { uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueTopicPrefix } from '../../testkit/isolation.js';
 import { collectMessages, type Collector } from '../relay/kafka-collector.js';
 import { aProduct, outboxRows, startCatalog, type CatalogFixture } from './catalog-fixture.js';
 import { testKafkaCredentials } from '../support/kafka.js';

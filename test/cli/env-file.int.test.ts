@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminUrl, uniqueName, withDatabase } from '../support/isolation.js';
+import { adminUrl, uniqueName, withDatabase } from '../../testkit/isolation.js';
 
 /** An empty database on the server of `serverUrl`, dropped by the returned function. */
 async function emptyDatabase(

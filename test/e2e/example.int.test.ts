@@ -14,8 +14,8 @@ import {
   uniqueName,
   uniqueTopicPrefix,
   type TestDatabase,
-} from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
+} from '../../testkit/isolation.js';
+import { freePort } from '../../testkit/ports.js';
 import { testKafkaCredentials } from '../support/kafka.js';
 
 /**

@@ -13,9 +13,9 @@ import {
   uniqueMongoUrl,
   uniqueTopicPrefix,
   type TestDatabase,
-} from '../support/isolation.js';
+} from '../../testkit/isolation.js';
 import { authHeaders } from '../support/auth.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../../testkit/ports.js';
 import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 /** The five locus processes, each a real OS process over databases and topics of the test's own. */

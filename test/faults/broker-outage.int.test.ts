@@ -10,8 +10,8 @@ import { aProduct, startCatalog, type CatalogFixture } from '../catalog/catalog-
 import { appliedAfterDedupe, collectMessages, versionsByKey } from '../relay/kafka-collector.js';
 import { pendingRows } from '../relay/outbox-fixture.js';
 import { healthOf } from '../support/health.js';
-import { uniqueMongoUrl, uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
+import { uniqueMongoUrl, uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
+import { freePort } from '../../testkit/ports.js';
 import { endpointOf } from '../support/services.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import {
@@ -19,16 +19,15 @@ import {
   spawnWatchedProjector,
   type WatchedProjector,
 } from '../projector/outage.fixtures.js';
+import { EventWriter, produceMixed } from '../../testkit/events.js';
 import {
-  EventWriter,
   exitOf,
   openProjectorTestbed,
-  produceMixed,
-  seededRandom,
   storedTotal,
   waitFor,
   type ProjectorTestbed,
 } from '../projector/projector.fixtures.js';
+import { seededRandom } from '../../testkit/random.js';
 import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('broker-outage-test', 'error');

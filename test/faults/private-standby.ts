@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { withDatabase } from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
+import { withDatabase } from '../../testkit/isolation.js';
+import { freePort } from '../../testkit/ports.js';
 
 const run = promisify(execFile);
 

@@ -14,7 +14,7 @@ import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { startAnalyticsFixture, type AnalyticsFixture } from '../query/query.fixtures.js';
 import { sendingDevToken } from '../support/auth.js';
-import { createTestDatabase, uniqueMongoUrl, uniqueTopicPrefix } from '../support/isolation.js';
+import { createTestDatabase, uniqueMongoUrl, uniqueTopicPrefix } from '../../testkit/isolation.js';
 
 type Injected = Awaited<ReturnType<HttpServer['inject']>>;
 

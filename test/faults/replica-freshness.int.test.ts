@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPool } from '../../src/shared/postgres.js';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
+import { createTestDatabase, type TestDatabase } from '../../testkit/isolation.js';
+import { freePort } from '../../testkit/ports.js';
 import {
   makeDataset,
   seedViews,

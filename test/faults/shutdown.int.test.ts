@@ -9,15 +9,14 @@ import { topicNames } from '../../src/contracts/topics.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { ProcessSupervisor } from '../../src/supervisor/process-supervisor.js';
+import { EventWriter, produceMixed } from '../../testkit/events.js';
 import {
-  EventWriter,
   openProjectorTestbed,
-  produceMixed,
-  seededRandom,
   storedTotal,
   waitFor,
   type ProjectorTestbed,
 } from '../projector/projector.fixtures.js';
+import { seededRandom } from '../../testkit/random.js';
 import { appendInterleaved } from '../relay/outbox-fixture.js';
 import { healthOf } from '../support/health.js';
 import {
@@ -27,8 +26,8 @@ import {
   uniqueTopicPrefix,
   type TestDatabase,
   type RoleSetting,
-} from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
+} from '../../testkit/isolation.js';
+import { freePort } from '../../testkit/ports.js';
 import { endpointOf } from '../support/services.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { createLogger } from '../../src/shared/logger.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authHeaders } from '../support/auth.js';
-import { withDatabase, type TestDatabase } from '../support/isolation.js';
+import { withDatabase, type TestDatabase } from '../../testkit/isolation.js';
 import { bulkReviewStores, type BulkReviewStores, type TestQueryService } from '../query/query.fixtures.js';
 
 /** Far more NDJSON than the socket buffers of both ends hold, so a client that stops reading stalls the export. */

@@ -16,7 +16,7 @@ import {
 } from '../../src/projector/batch/plan.js';
 import type { Change } from '../../src/projector/projection.types.js';
 import { reached } from '../../src/projector/rebuild.swap.js';
-import { roundHalfUp } from './projector.fixtures.js';
+import { roundHalfUp } from '../../testkit/model.js';
 
 function productState(id: string, name: string): ProductState {
   const at = '2026-01-01T00:00:00.000Z';

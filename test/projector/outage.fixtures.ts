@@ -2,18 +2,12 @@ import type { ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
 import type { Topics } from '../../src/contracts/topics.js';
 import { healthOf } from '../support/health.js';
-import type { TestDatabase } from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
-import {
-  caughtUp,
-  exitOf,
-  expectedViews,
-  readViews,
-  spawnProjector,
-  waitFor,
-  type EventWriter,
-  type ProjectorTestbed,
-} from './projector.fixtures.js';
+import type { TestDatabase } from '../../testkit/isolation.js';
+import { freePort } from '../../testkit/ports.js';
+import { caughtUp, exitOf, spawnProjector, waitFor, type ProjectorTestbed } from './projector.fixtures.js';
+import { expectedViews } from '../../testkit/model.js';
+import { readViews } from '../../testkit/views.js';
+import { type EventWriter } from '../../testkit/events.js';
 
 /** A spawned projector on a port of its own, for outage tests: its /health, and its clean-up. */
 export interface WatchedProjector {

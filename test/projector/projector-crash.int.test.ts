@@ -9,20 +9,12 @@ import {
   uniqueName,
   uniqueTopicPrefix,
   type TestDatabase,
-} from '../support/isolation.js';
-import {
-  caughtUp,
-  EventWriter,
-  exitOf,
-  expectedViews,
-  mixedStream,
-  produce,
-  readViews,
-  seededRandom,
-  spawnProjector,
-  storedTotal,
-  waitFor,
-} from './projector.fixtures.js';
+} from '../../testkit/isolation.js';
+import { caughtUp, exitOf, spawnProjector, storedTotal, waitFor } from './projector.fixtures.js';
+import { EventWriter, mixedStream, produce } from '../../testkit/events.js';
+import { expectedViews } from '../../testkit/model.js';
+import { readViews } from '../../testkit/views.js';
+import { seededRandom } from '../../testkit/random.js';
 import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('projector-test', 'error');

@@ -3,15 +3,15 @@ import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/pro
 import { topicNames } from '../../src/contracts/topics.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
 import {
   caughtUp,
-  EventWriter,
   openProjectorTestbed,
   projectorConfig,
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter } from '../../testkit/events.js';
 
 const logger = createLogger('projector-test', 'error');
 

@@ -7,17 +7,15 @@ import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { sendingDevToken } from '../support/auth.js';
-import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
 import {
   caughtUp,
-  EventWriter,
-  produce,
   projectorConfig,
-  toMessage,
   waitFor,
   openProjectorTestbed,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter, produce, toMessage } from '../../testkit/events.js';
 
 const logger = createLogger('projector-test', 'error');
 

@@ -1,20 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
 import {
   caughtUp,
-  EventWriter,
   exitOf,
-  expectedViews,
   openProjectorTestbed,
-  produceMixed,
-  readViews,
-  seededRandom,
   storedTotal,
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter, produceMixed } from '../../testkit/events.js';
+import { expectedViews } from '../../testkit/model.js';
+import { readViews } from '../../testkit/views.js';
+import { seededRandom } from '../../testkit/random.js';
 import { spawnWatchedProjector, type WatchedProjector } from './outage.fixtures.js';
 
 const logger = createLogger('projector-rebalance-test', 'error');

@@ -4,22 +4,20 @@ import { topicNames } from '../../src/contracts/topics.js';
 import { VIEW_TABLE_NAMES } from '../../src/projector/projection.types.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
 import {
   caughtUp,
-  EventWriter,
   exitOf,
-  expectedViews,
-  mixedStream,
   openProjectorTestbed,
-  produce,
   projectorConfig,
-  readViews,
-  seededRandom,
   spawnProjectorCommand,
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter, mixedStream, produce } from '../../testkit/events.js';
+import { expectedViews } from '../../testkit/model.js';
+import { readViews } from '../../testkit/views.js';
+import { seededRandom } from '../../testkit/random.js';
 
 const logger = createLogger('projector-rebuild-crash-test', 'error');
 

@@ -7,21 +7,19 @@ import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { sendingDevToken } from '../support/auth.js';
-import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
 import {
   caughtUp,
-  EventWriter,
-  expectedViews,
-  mixedStream,
-  produce,
   projectorConfig,
-  readViews,
   rebuildFinished,
-  seededRandom,
   waitFor,
   openProjectorTestbed,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter, mixedStream, produce } from '../../testkit/events.js';
+import { expectedViews } from '../../testkit/model.js';
+import { readViews } from '../../testkit/views.js';
+import { seededRandom } from '../../testkit/random.js';
 
 const logger = createLogger('projector-test', 'error');
 

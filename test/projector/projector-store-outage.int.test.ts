@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
 import { lockConsumerStatement } from '../../src/projector/positions.repository.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import {
   expectRecoveredFromOutage,
@@ -13,16 +13,15 @@ import {
 } from './outage.fixtures.js';
 import {
   caughtUp,
-  EventWriter,
   openProjectorTestbed,
-  produceMixed,
-  readViews,
-  expectedViews,
-  seededRandom,
   storedTotal,
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter, produceMixed } from '../../testkit/events.js';
+import { readViews } from '../../testkit/views.js';
+import { expectedViews } from '../../testkit/model.js';
+import { seededRandom } from '../../testkit/random.js';
 
 const logger = createLogger('projector-outage-test', 'error');
 

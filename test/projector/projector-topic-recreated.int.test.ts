@@ -8,19 +8,18 @@ import { topicNames, topicSpecs } from '../../src/contracts/topics.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { sendingDevToken } from '../support/auth.js';
-import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
 import {
   caughtUp,
-  EventWriter,
   exitOf,
   openProjectorTestbed,
-  produce,
   rebuildFinished,
   projectorConfig,
   spawnProjectorCommand,
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter, produce } from '../../testkit/events.js';
 import { testKafkaCredentials } from '../support/kafka.js';
 
 const logger = createLogger('projector-test', 'error');

@@ -6,21 +6,18 @@ import { topicNames } from '../../src/contracts/topics.js';
 import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
 import {
   caughtUp,
-  EventWriter,
   projectorConfig,
-  expectedViews,
-  mixedStream,
-  produce,
-  readViews,
-  seededRandom,
   waitFor,
-  type StreamEvent,
   openProjectorTestbed,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter, mixedStream, produce, type StreamEvent } from '../../testkit/events.js';
+import { expectedViews } from '../../testkit/model.js';
+import { readViews } from '../../testkit/views.js';
+import { seededRandom } from '../../testkit/random.js';
 
 const logger = createLogger('projector-test', 'error');
 

@@ -2,23 +2,22 @@ import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
+import { freePort } from '../../testkit/ports.js';
 import {
   caughtUp,
-  EventWriter,
   exitOf,
-  expectedViews,
   isStopped,
   openProjectorTestbed,
-  produceMixed,
-  readViews,
-  seededRandom,
   spawnProjector,
   storedTotal,
   waitFor,
   type ProjectorTestbed,
 } from './projector.fixtures.js';
+import { EventWriter, produceMixed } from '../../testkit/events.js';
+import { expectedViews } from '../../testkit/model.js';
+import { readViews } from '../../testkit/views.js';
+import { seededRandom } from '../../testkit/random.js';
 
 const logger = createLogger('projector-zombie-test', 'error');
 

@@ -7,21 +7,18 @@ import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { sendingDevToken } from '../support/auth.js';
-import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
 import {
   caughtUp,
-  EventWriter,
-  expectedViews,
-  mixedStream,
   openProjectorTestbed,
-  produce,
   projectorConfig,
   rebuildFinished,
-  seededRandom,
   waitFor,
   type ProjectorTestbed,
-  type StreamEvent,
 } from './projector.fixtures.js';
+import { EventWriter, mixedStream, produce, type StreamEvent } from '../../testkit/events.js';
+import { expectedViews } from '../../testkit/model.js';
+import { seededRandom } from '../../testkit/random.js';
 
 const logger = createLogger('projector-test', 'error');
 const DAY = 86_400_000;

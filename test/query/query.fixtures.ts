@@ -17,7 +17,8 @@ import { ReadStore } from '../../src/query/read-store.js';
 import type { RequestSettings } from '../../src/query/request-context.js';
 import { ExportApi } from '../../src/query/upstream.client.js';
 import { sendingDevToken } from '../support/auth.js';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, type TestDatabase } from '../../testkit/isolation.js';
+import { seededRandom } from '../../testkit/random.js';
 import type { HttpServer } from '../../src/shared/http-server.js';
 
 /** Test data for the read store, as the owners see it (full states) — the views are derived from it. */
@@ -34,18 +35,6 @@ export interface Dataset {
 export const NOW = new Date('2026-06-15T12:00:00.000Z');
 const DAY = 86_400_000;
 
-/** A small deterministic PRNG, so a failing run can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A catalog with `categoryCount` categories of `perCategory` products, a few products without a
  * category and one in a category unknown to the view, and reviews spread over the 150 days before
@@ -55,7 +44,7 @@ export function makeDataset(
   seed: number,
   options: { categoryCount?: number; perCategory?: number; reviews?: number } = {},
 ): Dataset {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
   const at = (daysAgo: number) => new Date(NOW.getTime() - Math.floor(daysAgo * DAY)).toISOString();
   const categories: CategoryState[] = Array.from({ length: options.categoryCount ?? 4 }, (_, index) => ({

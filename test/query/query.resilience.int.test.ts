@@ -3,8 +3,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deadline } from '../../src/query/deadline.js';
 import { createPool } from '../../src/shared/postgres.js';
-import { createTestDatabase, uniqueName, withDatabase, type TestDatabase } from '../support/isolation.js';
-import { freePort } from '../support/ports.js';
+import { createTestDatabase, uniqueName, withDatabase, type TestDatabase } from '../../testkit/isolation.js';
+import { freePort } from '../../testkit/ports.js';
 import {
   makeDataset,
   replicaPoolWhenReady,

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withDatabase, type TestDatabase } from '../support/isolation.js';
+import { withDatabase, type TestDatabase } from '../../testkit/isolation.js';
 import { bulkReviewStores, type BulkReviewStores, type TestQueryService } from './query.fixtures.js';
 
 /** One bucket per review: a result of about 300,000 buckets, some 15 MB of JSON. */

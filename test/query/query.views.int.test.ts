@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCursor } from '../../src/query/cursor.js';
 import { createPool } from '../../src/shared/postgres.js';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, type TestDatabase } from '../../testkit/isolation.js';
 import {
   makeDataset,
   replicaPoolWhenReady,

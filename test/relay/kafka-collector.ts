@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Broker, IncomingMessage } from '../../src/messaging/kafka.js';
-import { uniqueName } from '../support/isolation.js';
+import { uniqueName } from '../../testkit/isolation.js';
 
 export interface Collector {
   messages: IncomingMessage[];

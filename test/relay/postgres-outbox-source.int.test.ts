@@ -7,7 +7,7 @@ import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { createBroker } from '../../src/messaging/kafka.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
 import { runRelay } from '../../src/relay/relay.js';
-import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
 import { appendProductEvent, pendingRows, productKey } from './outbox-fixture.js';
 import { testKafkaCredentials } from '../support/kafka.js';
 

@@ -7,7 +7,7 @@ import { createBroker, type Broker } from '../../src/messaging/kafka.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { aProduct, startCatalog, type CatalogFixture } from '../catalog/catalog-fixture.js';
-import { uniqueMongoUrl, uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueMongoUrl, uniqueTopicPrefix } from '../../testkit/isolation.js';
 import { collectMessages } from './kafka-collector.js';
 import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 

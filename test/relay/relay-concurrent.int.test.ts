@@ -8,7 +8,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { PostgresOutboxSource } from '../../src/relay/postgres-outbox.source.js';
 import { runRelay } from '../../src/relay/relay.js';
-import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
 import { collectMessages } from './kafka-collector.js';
 import { appendInterleaved, pendingRows } from './outbox-fixture.js';
 import { testKafkaCredentials } from '../support/kafka.js';

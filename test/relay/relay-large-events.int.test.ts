@@ -12,7 +12,7 @@ import {
   uniqueMongoUrl,
   uniqueTopicPrefix,
   type TestDatabase,
-} from '../support/isolation.js';
+} from '../../testkit/isolation.js';
 import { appliedAfterDedupe, collectMessages, versionsByKey } from './kafka-collector.js';
 import { appendProductEvent, attributesOfSize, pendingRows, productKey } from './outbox-fixture.js';
 import { startRelayProcess, type RelayProcess } from './relay-process.js';

@@ -16,7 +16,7 @@ import {
   uniqueTopicPrefix,
   withDatabase,
   type TestDatabase,
-} from '../support/isolation.js';
+} from '../../testkit/isolation.js';
 import { collectMessages, type Collector } from './kafka-collector.js';
 import { eventually, startRelayProcess, type RelayProcess } from './relay-process.js';
 import { testKafkaCredentials } from '../support/kafka.js';

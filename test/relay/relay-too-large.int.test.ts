@@ -22,7 +22,7 @@ import {
   uniqueMongoUrl,
   uniqueTopicPrefix,
   type TestDatabase,
-} from '../support/isolation.js';
+} from '../../testkit/isolation.js';
 import { collectMessages } from './kafka-collector.js';
 import { appendProductEvent, attributesOfSize, productKey } from './outbox-fixture.js';
 import { aReview, startReviewsFixture } from '../reviews/support.js';

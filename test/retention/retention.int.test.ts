@@ -13,7 +13,7 @@ import type { Clock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createKysely, createPool } from '../../src/shared/postgres.js';
 import { startRetention, type RetentionJob } from '../../src/shared/retention.js';
-import { createTestDatabase, uniqueMongoUrl, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, uniqueMongoUrl, type TestDatabase } from '../../testkit/isolation.js';
 
 const logger = createLogger('retention-test', 'silent');
 const HOUR = 3600_000;

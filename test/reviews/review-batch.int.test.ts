@@ -6,7 +6,7 @@ import type { PendingEvent } from '../../src/relay/outbox-source.js';
 import { toMessage } from '../../src/relay/relay.js';
 import { ReviewOutboxSource } from '../../src/reviews/review-outbox.source.js';
 import { confirmationId, reviewCollections } from '../../src/reviews/review.model.js';
-import { uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueTopicPrefix } from '../../testkit/isolation.js';
 import { adminBroker } from '../support/kafka.js';
 import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';

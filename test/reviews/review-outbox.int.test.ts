@@ -17,7 +17,7 @@ import { confirmationId, reviewCollections } from '../../src/reviews/review.mode
 import { commitEvent } from '../../src/reviews/review.repository.js';
 import { buildEvent } from '../../src/reviews/review.write.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueTopicPrefix } from '../../testkit/isolation.js';
 import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
 import { testKafkaCredentials } from '../support/kafka.js';

@@ -4,7 +4,7 @@ import { reviewsOutboxSource } from '../../src/reviews/review-outbox.relay.js';
 import { ensureReviewIndexes, reviewCollections } from '../../src/reviews/review.model.js';
 import { isDuplicateKey } from '../../src/reviews/review.repository.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueMongoUrl } from '../support/isolation.js';
+import { uniqueMongoUrl } from '../../testkit/isolation.js';
 
 /**
  * The store behaviour the reviews design stands on, checked on whatever speaks the MongoDB wire

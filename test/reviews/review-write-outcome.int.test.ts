@@ -17,7 +17,7 @@ import type { HttpServer } from '../../src/shared/http-server.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { sendingDevToken } from '../support/auth.js';
-import { uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueTopicPrefix } from '../../testkit/isolation.js';
 import { collectMessages } from '../relay/kafka-collector.js';
 import { aReview, startReviewsFixture, type ReviewsFixture } from './support.js';
 import { testKafkaCredentials } from '../support/kafka.js';

@@ -11,7 +11,7 @@ import type { HttpServer } from '../../src/shared/http-server.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { createMetricsRegistry } from '../../src/shared/metrics.js';
 import { sendingDevToken } from '../support/auth.js';
-import { uniqueMongoUrl } from '../support/isolation.js';
+import { uniqueMongoUrl } from '../../testkit/isolation.js';
 
 /**
  * A stand-in for the catalog SERVICE's HTTP API (`GET /products/:id`: 200 when known, 404 otherwise),

@@ -5,7 +5,7 @@ import { kafkaCredentials, saslOptions, type KafkaRole } from '../../src/messagi
 import { createBroker, parseBrokers, type Broker } from '../../src/messaging/kafka.js';
 import { LocusError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
 import { setupTestTopics } from '../support/kafka.js';
 
 const logger = createLogger('kafka-acls-test', 'silent');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
-import { createTestDatabase, type RoleSetting, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, type RoleSetting, type TestDatabase } from '../../testkit/isolation.js';
 
 /** Runs `sql` as the role of `url`; resolves to the SQLSTATE it failed with, or 'ok'. */
 async function outcome(url: string, sql: string, values: unknown[] = []): Promise<string> {

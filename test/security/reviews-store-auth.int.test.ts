@@ -1,7 +1,7 @@
 import { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueMongoUrl } from '../support/isolation.js';
+import { uniqueMongoUrl } from '../../testkit/isolation.js';
 
 /** The reviews store URL with its credentials (and the mechanism that goes with them) taken out. */
 function anonymous(url: string): string {

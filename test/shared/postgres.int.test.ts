@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { arrayLiteral, createPool, sendTogether, sessionOptions } from '../../src/shared/postgres.js';
-import { adminUrl } from '../support/isolation.js';
+import { adminUrl } from '../../testkit/isolation.js';
 
 // The owner: these tests make temporary tables, which the process roles may not.
 const READ_URL = adminUrl('readmodel')!;

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type Broker, type IncomingMessage } from '../../src/messaging/kafka.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { uniqueName, uniqueTopicPrefix } from '../support/isolation.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
 import { testKafkaCredentials } from '../support/kafka.js';
 
 describe('Kafka broker', () => {

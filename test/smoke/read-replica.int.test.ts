@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, type TestDatabase } from '../../testkit/isolation.js';
 
 describe('read store replica', () => {
   let db: TestDatabase;

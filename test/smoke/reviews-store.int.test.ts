@@ -1,6 +1,6 @@
 import { MongoClient, MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueMongoUrl } from '../support/isolation.js';
+import { uniqueMongoUrl } from '../../testkit/isolation.js';
 
 describe('reviews store (MongoDB wire protocol)', () => {
   const { url, database } = uniqueMongoUrl();

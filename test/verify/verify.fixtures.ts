@@ -17,8 +17,8 @@ import {
 import { applyEvent, commitEvent } from '../../src/reviews/review.repository.js';
 import { createPool } from '../../src/shared/postgres.js';
 import type { VerifyUrls } from '../../src/verify/verify.command.js';
-import { createTestDatabase, uniqueMongoUrl, type TestDatabase } from '../support/isolation.js';
-import type { EventWriter } from '../projector/projector.fixtures.js';
+import { createTestDatabase, uniqueMongoUrl, type TestDatabase } from '../../testkit/isolation.js';
+import type { EventWriter } from '../../testkit/events.js';
 
 /** The three stores `locus verify` reads, fresh for one test: catalog db, read db, reviews database. */
 export interface Deployment {

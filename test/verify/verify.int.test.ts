@@ -2,9 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reviewCollections } from '../../src/reviews/review.model.js';
 import { waitForReplay } from '../../src/verify/replica-views.js';
 import { verifyViews, type VerifyProgress } from '../../src/verify/verify.command.js';
-import { EventWriter } from '../projector/projector.fixtures.js';
+import { EventWriter } from '../../testkit/events.js';
 import { replicaPoolWhenReady } from '../query/query.fixtures.js';
-import { createTestDatabase, type TestDatabase } from '../support/isolation.js';
+import { createTestDatabase, type TestDatabase } from '../../testkit/isolation.js';
 import {
   copyViews,
   createDeployment,

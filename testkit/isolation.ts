@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { migrate, type MigrationTarget } from '../../src/migrate/migrator.js';
-import { rolePasswords } from '../../src/migrate/roles.js';
-import { createPool } from '../../src/shared/postgres.js';
+import { migrate, type MigrationTarget } from '../src/migrate/migrator.js';
+import { rolePasswords } from '../src/migrate/roles.js';
+import { createPool } from '../src/shared/postgres.js';
 
 /** A short unique name, safe as a database, topic or group name. */
 export function uniqueName(prefix: string): string {
