@@ -15,6 +15,9 @@ describe('read store replica', () => {
     // The new database reaches the replica by WAL; wait for it before connecting there.
     replica = await connectWhenReplicated(db.replicaUrl);
     await primary.query('CREATE TABLE smoke (id int PRIMARY KEY, note text)');
+    // The replica is read as the query service reads it, by a role that sees only what it is granted.
+    const replicaRole = decodeURIComponent(new URL(db.replicaUrl).username);
+    await primary.query(`GRANT SELECT ON smoke TO ${primary.escapeIdentifier(replicaRole)}`);
     // The table itself arrives by WAL too; measure row lag only once it is there.
     await waitFor(async () => {
       const { rows } = await replica.query<{ present: boolean }>(
