@@ -5,6 +5,7 @@ import { PROJECTOR_SETTINGS, type ProjectorConfig, type ProjectorProcess } from 
 import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
 import { loadConfig } from '../../src/shared/config.js';
+import { createPool } from '../../src/shared/postgres.js';
 import { deadLetterTopic, topicNames, topicSpecs, type Topics } from '../../src/contracts/topics.js';
 import { createTestDatabase, type TestDatabase } from '../../testkit/isolation.js';
 import { authHeaders } from '../support/auth.js';
@@ -109,7 +110,9 @@ export async function openProjectorTestbed(options: {
   // Topics and ACLs as `locus migrate` sets them up, so a projector under test runs as its own user.
   await setupTestTopics(options.prefix);
   const db = await createTestDatabase('readmodel');
-  const pool = new pg.Pool({ connectionString: db.url, max: options.poolSize });
+  // createPool, like the processes: a session the server ends (DROP DATABASE … WITH (FORCE), a restart)
+  // while idle in the pool must not become an uncaught exception that fails the whole run.
+  const pool = createPool(db.url, { applicationName: 'locus-test-projector', max: options.poolSize });
   const broker = createBroker({
     brokers: process.env.LOCUS_KAFKA_BROKERS!,
     credentials: testKafkaCredentials(),
