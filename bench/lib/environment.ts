@@ -95,9 +95,12 @@ export class BenchEnvironment {
   /**
    * A topic prefix of its own; its topics (and the dead-letter topic) are deleted on close. With
    * `create`, the topics are made now, as `locus services up` would; otherwise the processes make them.
-   * With SASL (an admin login in the env) they are always made now, with the processes' ACLs.
+   * With SASL (an admin login in the env) they are always made now, with the processes' ACLs; the
+   * projector may then join `projectorGroup` (the group its processes run with) and no other.
    */
-  async topics(options: { create?: boolean } = {}): Promise<{ prefix: string; topics: Topics }> {
+  async topics(
+    options: { create?: boolean; projectorGroup?: string } = {},
+  ): Promise<{ prefix: string; topics: Topics }> {
     const prefix = `${uniqueName(`bench_${this.name.replaceAll('-', '_')}`)}.`;
     const topics = topicNames(prefix);
     const broker = this.broker();
@@ -107,7 +110,8 @@ export class BenchEnvironment {
     // A broker with SASL: the processes, each logged in as its own user, may not create topics; they
     // are made and granted here, as `locus migrate` does.
     if (kafkaCredentials('admin')) {
-      await setupTopicsForEnv(broker, prefix, process.env.LOCUS_PROJECTOR_GROUP ?? 'locus-projector');
+      const group = options.projectorGroup ?? process.env.LOCUS_PROJECTOR_GROUP ?? 'locus-projector';
+      await setupTopicsForEnv(broker, prefix, group);
     } else if (options.create) await broker.ensureTopics(topicSpecs(topics));
     return { prefix, topics };
   }

@@ -34,13 +34,14 @@ export async function startLocus(
     environment.database('readmodel'),
   ]);
   const mongo = environment.mongoDatabase();
-  const { prefix, topics } = await environment.topics();
+  const projectorGroup = uniqueName(`bench_${environment.name}`);
+  const { prefix, topics } = await environment.topics({ projectorGroup });
   const supervisor = environment.processes({
     ...catalogDb.env,
     ...readDb.env,
     LOCUS_MONGO_URL: mongo.url,
     LOCUS_TOPIC_PREFIX: prefix,
-    LOCUS_PROJECTOR_GROUP: uniqueName(`bench_${environment.name}`),
+    LOCUS_PROJECTOR_GROUP: projectorGroup,
     LOCUS_CATALOG_URL: url('catalog'),
     LOCUS_REVIEWS_URL: url('reviews'),
     LOCUS_QUERY_PORT: String(ports.query),

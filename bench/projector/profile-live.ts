@@ -8,6 +8,7 @@
 import { createProjectorMetrics } from '../../src/projector/projector.metrics.js';
 import { PROJECTOR_SESSION_SETTINGS } from '../../src/projector/session-settings.js';
 import { createProjector } from '../../src/projector/projector.js';
+import { kafkaCredentials } from '../../src/messaging/kafka-credentials.js';
 import { createTopicOffsetsReader } from '../../src/messaging/topic-offsets.js';
 import { viewTables } from '../../src/projector/projection.types.js';
 import { systemClock } from '../../src/shared/clock.js';
@@ -71,6 +72,7 @@ async function profileLive(environment: BenchEnvironment): Promise<void> {
   const topicOffsets = createTopicOffsetsReader({
     brokers: environment.address('LOCUS_KAFKA_BROKERS'),
     clientId: 'bench-live',
+    credentials: kafkaCredentials('admin'),
   });
   environment.defer('close the offsets reader', () => topicOffsets.close());
   const projector = createProjector({

@@ -95,11 +95,11 @@ async function prepare(environment: BenchEnvironment) {
   const db = await environment.database('readmodel');
   const pool = createPool(db.url, { applicationName: 'bench-projector', max: 4 });
   environment.defer('close the read-store pool', () => pool.end());
-  const { prefix, topics } = await environment.topics({ create: true });
+  const consumer = `bench-projector-${environment.stamp}`;
+  const { prefix, topics } = await environment.topics({ create: true, projectorGroup: consumer });
   const broker = environment.broker();
   const producer = await broker.producer();
   environment.defer('close the producer', () => producer.close());
-  const consumer = `bench-projector-${environment.stamp}`;
   const supervisor = environment.processes({
     ...db.env,
     LOCUS_TOPIC_PREFIX: prefix,
