@@ -10,10 +10,12 @@ import {
 } from './link.estimate.js';
 import type { ReadStore } from './read-store.js';
 import { readColumnStats, rowWidthsFor, tableWidthsOf, type TableWidths } from './row-widths.js';
+import { readReplicaStatistics, type ReplicaStatistics } from './routing.statistics.js';
 import type { HeavyQuery, LinkEstimate, RowWidths } from './strategy.router.js';
 
-/** What the `auto` rule weighs beside the row estimates: row widths and the link. */
+/** What the `auto` rule weighs: the replica's row statistics, row widths and the link. */
 export interface RoutingInputs {
+  statistics: ReplicaStatistics;
   widths: TableWidths;
   /** Null while a measured half of the link is unknown (its probe failed): the rule then counts rows. */
   link: Link | null;
@@ -30,11 +32,12 @@ export interface RoutingInputsOptions {
   now?: () => number;
 }
 
-/** Time one refresh (pg_stats and the link probe) may take. */
+/** Time one refresh (pg_class, pg_stats and the link probe) may take. */
 const REFRESH_DEADLINE_MS = 5_000;
 
 /**
- * Row widths from pg_stats and the link to the replica, read now and then rather than per request:
+ * Table sizes, the created_at histogram and row widths from the planner statistics, and the link to
+ * the replica, read now and then rather than per request, so `auto` adds no round trip:
  * the first heavy request waits for them, later ones get the current values at once while an old set
  * is refreshed behind them. A failed refresh keeps the previous values (and is logged).
  */
@@ -77,9 +80,10 @@ export class RoutingInputsSource {
     return store.onReplica(new Deadline(REFRESH_DEADLINE_MS), 'routing inputs', async (pool) => {
       const client = await pool.connect();
       try {
+        const statistics = await readReplicaStatistics(client);
         const stats = await readColumnStats(client);
         const probe: LinkProbe | undefined = needsProbe(link) ? await probeLink(client) : undefined;
-        return { widths: tableWidthsOf(stats), link: linkOf(link, probe), readAt: this.now() };
+        return { statistics, widths: tableWidthsOf(stats), link: linkOf(link, probe), readAt: this.now() };
       } finally {
         client.release();
       }

@@ -27,6 +27,8 @@ export interface RoutingInput {
   groups?: number;
   /** True when the query is narrowed to one category or product. */
   narrowed?: boolean;
+  /** Rows the procedure reads when it takes the rollup path (default: the rows service-join moves). */
+  localityRowsRead?: number;
   /** Average row widths in bytes (pg_stats avg_width summed over the columns each side moves). */
   widths?: RowWidths;
   /** The link between this service and the replica, measured or configured. */
@@ -47,9 +49,10 @@ export interface LinkEstimate {
 
 /**
  * Per-row work of each side, in microseconds, from the 1M-review ratio sweep on loopback
- * (bench/results/locality-2026-11-25T09-27-40-364Z.json), where moving bytes costs almost nothing:
- * the procedure scans a review in a fraction of what it costs service-join to receive, decode and
- * join it, and builds each result row at about the cost service-join pays to emit one.
+ * (bench/results/locality-2026-11-25T09-27-40-364Z.json, rechecked against locality-latest.md: rollup
+ * G=1 and the export at 1M), where moving bytes costs almost nothing: the procedure scans a review in
+ * a fraction of what it costs service-join to receive, decode and join it, and builds each result row
+ * at about the cost service-join pays to emit one.
  */
 const ROW_COST_US = {
   localityPerRowRead: 0.6,
@@ -59,10 +62,20 @@ const ROW_COST_US = {
 } as const;
 /** Round trips a service-join makes before its first row (catalog read, reviews cursor) against one. */
 const SERVICE_JOIN_ROUND_TRIPS = 3;
+/**
+ * Rows per cursor batch: each batch after the first is one more round trip. Service-join reads its
+ * tables in batches of 2000 (replica.rows.ts); the streamed procedures (rollup, export) return
+ * batches of 1000 (procedures.ts); the other procedures return their result at once.
+ */
+const SERVICE_JOIN_BATCH_ROWS = 2000;
+const LOCALITY_BATCH_ROWS = 1000;
+const STREAMED: ReadonlySet<HeavyQuery> = new Set(['rollup', 'export']);
 
 export interface RoutingDecision {
   strategy: Exclude<Strategy, 'composition'>;
+  /** Rows service-join moves; the procedure reads as many, or `localityRowsRead` on the rollup path. */
   rowsRead: number;
+  localityRowsRead: number;
   expectedResultRows: number;
   reason: string;
 }
@@ -80,9 +93,9 @@ export const LOCALITY_RATIO = 10;
  * unavoidable and the service-join streams them without the procedure's extra materialisation.
  * Composition is never chosen automatically: it reads the same rows through two services' HTTP APIs,
  * which is strictly more movement than service-join; it is there to be measured and compared.
- * Estimates come from the replica's planner statistics (`pg_class.reltuples`, or `EXPLAIN` rows when a
- * table was never analysed), so the rule is cheap and may be wrong by a constant factor — a ratio of
- * 10 leaves room for that.
+ * Estimates come from the replica's planner statistics (`pg_class.reltuples` and the created_at
+ * histogram, kept by routing.inputs.ts), so the rule costs no round trip and may be wrong by a
+ * constant factor — a ratio of 10 leaves room for that.
  * @example chooseStrategy({query: 'export', ...}) → service-join; top-rated over 1M reviews → locality
  */
 export function chooseStrategy(input: RoutingInput): RoutingDecision {
@@ -113,12 +126,14 @@ export function chooseStrategy(input: RoutingInput): RoutingDecision {
       break;
   }
   const expectedResultRows = Math.ceil(Math.max(1, expected));
-  if (input.widths && input.link)
-    return byTime({ rowsRead, reviewsInWindow, products, expectedResultRows }, input.widths, input.link);
+  const localityRowsRead = Math.ceil(Math.max(0, input.localityRowsRead ?? rowsRead));
+  const rows = { rowsRead, localityRowsRead, reviewsInWindow, products, expectedResultRows };
+  if (input.widths && input.link) return byTime(rows, STREAMED.has(input.query), input.widths, input.link);
   const locality = rowsRead >= LOCALITY_RATIO * expectedResultRows;
   return {
     strategy: locality ? 'locality' : 'service-join',
     rowsRead,
+    localityRowsRead,
     expectedResultRows,
     reason: `${rowsRead} rows read vs ~${expectedResultRows} returned: ${
       locality
@@ -128,28 +143,50 @@ export function chooseStrategy(input: RoutingInput): RoutingDecision {
   };
 }
 
+interface RowCounts {
+  rowsRead: number;
+  localityRowsRead: number;
+  reviewsInWindow: number;
+  products: number;
+  expectedResultRows: number;
+}
+
+/** Round trips of each side: the first, plus one per further cursor batch. */
+function roundTrips(rows: RowCounts, streamed: boolean): { locality: number; serviceJoin: number } {
+  const further = (count: number, batch: number) => Math.max(0, Math.ceil(count / batch) - 1);
+  return {
+    locality: 1 + (streamed ? further(rows.expectedResultRows, LOCALITY_BATCH_ROWS) : 0),
+    serviceJoin:
+      SERVICE_JOIN_ROUND_TRIPS +
+      further(rows.reviewsInWindow, SERVICE_JOIN_BATCH_ROWS) +
+      further(rows.products, SERVICE_JOIN_BATCH_ROWS),
+  };
+}
+
 /** What each strategy would cost, in estimated milliseconds. */
 function estimateMs(
-  rows: { rowsRead: number; reviewsInWindow: number; products: number; expectedResultRows: number },
+  rows: RowCounts,
+  streamed: boolean,
   widths: RowWidths,
   link: LinkEstimate,
 ): { locality: number; serviceJoin: number; localityBytes: number; serviceJoinBytes: number } {
   const localityBytes = rows.expectedResultRows * widths.result;
   const serviceJoinBytes = rows.reviewsInWindow * widths.review + rows.products * widths.product;
   const transferMs = (bytes: number) => (bytes / Math.max(1, link.bytesPerSecond)) * 1000;
-  const workMs = (perRowRead: number, perResultRow: number) =>
-    (rows.rowsRead * perRowRead + rows.expectedResultRows * perResultRow) / 1000;
+  const workMs = (read: number, perRowRead: number, perResultRow: number) =>
+    (read * perRowRead + rows.expectedResultRows * perResultRow) / 1000;
+  const trips = roundTrips(rows, streamed);
   return {
     localityBytes,
     serviceJoinBytes,
     locality:
-      link.rttMs +
+      trips.locality * link.rttMs +
       transferMs(localityBytes) +
-      workMs(ROW_COST_US.localityPerRowRead, ROW_COST_US.localityPerResultRow),
+      workMs(rows.localityRowsRead, ROW_COST_US.localityPerRowRead, ROW_COST_US.localityPerResultRow),
     serviceJoin:
-      SERVICE_JOIN_ROUND_TRIPS * link.rttMs +
+      trips.serviceJoin * link.rttMs +
       transferMs(serviceJoinBytes) +
-      workMs(ROW_COST_US.serviceJoinPerRowRead, ROW_COST_US.serviceJoinPerResultRow),
+      workMs(rows.rowsRead, ROW_COST_US.serviceJoinPerRowRead, ROW_COST_US.serviceJoinPerResultRow),
   };
 }
 
@@ -157,19 +194,17 @@ function estimateMs(
  * The rule when row widths and the link are known: each side's time is the bytes it moves over the
  * link's throughput, its round trips times the RTT, and its per-row work; the cheaper side wins. On a
  * fast link the per-row work decides (the procedure is cheaper per row read), on a slow one the bytes
- * do (an export moves more bytes as procedure rows than as raw rows).
+ * and the cursor batches do (an export moves more bytes as procedure rows than as raw rows, in
+ * batches half the size).
  */
-function byTime(
-  rows: { rowsRead: number; reviewsInWindow: number; products: number; expectedResultRows: number },
-  widths: RowWidths,
-  link: LinkEstimate,
-): RoutingDecision {
-  const estimate = estimateMs(rows, widths, link);
+function byTime(rows: RowCounts, streamed: boolean, widths: RowWidths, link: LinkEstimate): RoutingDecision {
+  const estimate = estimateMs(rows, streamed, widths, link);
   const locality = estimate.locality <= estimate.serviceJoin;
   const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
   return {
     strategy: locality ? 'locality' : 'service-join',
     rowsRead: rows.rowsRead,
+    localityRowsRead: rows.localityRowsRead,
     expectedResultRows: rows.expectedResultRows,
     reason:
       `locality ~${Math.round(estimate.locality)} ms (${mb(estimate.localityBytes)} MB), ` +

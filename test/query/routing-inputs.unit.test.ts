@@ -82,6 +82,10 @@ describe('the link', () => {
 
 describe('routing inputs for one query', () => {
   const inputs: RoutingInputs = {
+    statistics: {
+      rows: { products: 10, reviews: 100, categories: 2, productDays: 50, categoryDays: 20 },
+      createdAt: null,
+    },
     widths: tableWidthsOf(stats({ 'review_view.body': { avgWidth: 300 } })),
     link: { rttMs: 0.5, bytesPerSecond: 125e6, rttSource: 'measured', throughputSource: 'configured' },
     readAt: 0,

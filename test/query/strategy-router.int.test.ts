@@ -1,5 +1,6 @@
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bulkReviewStores, type BulkReviewStores, type TestQueryService } from './query.fixtures.js';
+import { bulkReviewStores, NOW, type BulkReviewStores, type TestQueryService } from './query.fixtures.js';
 
 /** Enough reviews, with bodies wide enough, that the bytes each strategy moves differ by megabytes. */
 const REVIEWS = 20_000;
@@ -10,6 +11,7 @@ describe('strategy=auto weighs bytes and the link (real replica, pg_stats, measu
   let measured: TestQueryService;
   let datacenter: TestQueryService;
   let slow: TestQueryService;
+  let region: TestQueryService;
 
   beforeAll(async () => {
     stores = await bulkReviewStores({
@@ -22,16 +24,17 @@ describe('strategy=auto weighs bytes and the link (real replica, pg_stats, measu
     measured = await stores.service();
     datacenter = await stores.service({ link: { rttMs: 0.5, megabitsPerSecond: 1_000 } });
     slow = await stores.service({ link: { rttMs: 0.5, megabitsPerSecond: 8 } });
+    region = await stores.service({ link: { rttMs: 20, megabitsPerSecond: 100 } });
   }, 120_000);
 
   afterAll(async () => {
     await stores?.close();
   });
 
-  const routed = async (service: TestQueryService, path: string) => {
+  const routed = async (service: TestQueryService, path: string, strategy = 'auto') => {
     const response = await service.app.inject({
       method: 'GET',
-      url: `${path}${path.includes('?') ? '&' : '?'}strategy=auto`,
+      url: `${path}${path.includes('?') ? '&' : '?'}strategy=${strategy}`,
       headers: { 'locus-deadline-ms': '30000' },
     });
     expect(response.statusCode, response.body.slice(0, 300)).toBe(200);
@@ -67,4 +70,54 @@ describe('strategy=auto weighs bytes and the link (real replica, pg_stats, measu
     expect(strategy, why).toBe('locality');
     expect(why).toMatch(/over [\d.]+ ms RTT, [\d.]+ MB\/s; row bytes .*RTT measured, throughput measured/);
   });
+
+  it('given a window holding a tenth of the reviews, when routed, then the estimate comes from the histogram and a tiny window exports by locality', async () => {
+    // The bulk reviews are spread evenly over the 2,000 hours before NOW.
+    const hoursAgo = (hours: number) => new Date(NOW.getTime() - hours * 3_600_000).toISOString();
+    const tenth = await routed(region, `/analytics/export?from=${hoursAgo(200)}&to=${NOW.toISOString()}`);
+    const inWindow = Number(/~(\d+) reviews in window/.exec(tenth.why)?.[1]);
+    expect(inWindow, tenth.why).toBeGreaterThan(REVIEWS * 0.08);
+    expect(inWindow, tenth.why).toBeLessThan(REVIEWS * 0.12);
+    const all = await routed(region, '/analytics/export');
+    expect(all.strategy, all.why).toBe('service-join');
+    // A few reviews: one round trip for the procedure against several for service-join.
+    const tiny = await routed(region, `/analytics/export?from=${hoursAgo(2)}&to=${NOW.toISOString()}`);
+    expect(tiny.strategy, tiny.why).toBe('locality');
+  });
+
+  it('given warm routing inputs, when auto answers, then it runs exactly the statements locality runs: no routing round trip', async () => {
+    const service = await stores.service({ link: { rttMs: 0.5, megabitsPerSecond: 1_000 } });
+    const counter = countStatements([service.replica, service.primary]);
+    const path = '/analytics/top-rated?minReviews=1&limit=3';
+    await routed(service, path); // the first request reads the routing inputs
+    const perRequest = { auto: [] as number[], locality: [] as number[] };
+    for (let round = 0; round < 3; round++) {
+      for (const strategy of ['auto', 'locality'] as const) {
+        const before = counter.count;
+        const answer = await routed(service, path, strategy);
+        expect(answer.strategy).toBe('locality');
+        perRequest[strategy].push(counter.count - before);
+      }
+    }
+    // The fewest per request: a freshness reading cached or not may differ between two requests.
+    expect(Math.min(...perRequest.auto), JSON.stringify(perRequest)).toBe(Math.min(...perRequest.locality));
+  });
 });
+
+/** Counts the statements sent through the pools' clients, whoever checks them out. */
+function countStatements(pools: pg.Pool[]): { readonly count: number } {
+  const counter = { count: 0 };
+  const counted = new WeakSet<pg.PoolClient>();
+  for (const pool of pools) {
+    pool.on('acquire', (client) => {
+      if (counted.has(client)) return;
+      counted.add(client);
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        counter.count++;
+        return query(...args);
+      };
+    });
+  }
+  return counter;
+}

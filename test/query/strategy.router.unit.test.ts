@@ -41,15 +41,56 @@ describe('auto weighs bytes and the link', () => {
     for (const link of Object.values(links)) expect(routed({ groups: 1 }, 28, link)).toBe('locality');
   });
 
-  it('given a tiny window on region, when routed, then locality: one round trip against three for service-join', () => {
-    const decision = chooseStrategy({
+  /** The export of `reviews` over the region link, the procedure's rows as wide as the bench measured. */
+  const regionExport = (reviews: number, products: number) =>
+    chooseStrategy({
       query: 'export',
-      stats: { reviews: 50, products: 2, categories: 1 },
+      stats: { reviews, products, categories: 1 },
       windowFraction: 1,
       widths: { review: REVIEW_BYTES, product: PRODUCT_BYTES, result: 425 },
       link: links.region!,
     });
+
+  it('given a tiny window on region, when routed, then locality: one round trip against three for service-join', () => {
+    const decision = regionExport(50, 2);
     expect(decision.strategy).toBe('locality');
     expect(decision.reason).toMatch(/locality ~\d+ ms .* service-join ~\d+ ms .* 20 ms RTT/);
+  });
+
+  it('given the export of 10k reviews on region, when routed, then service-join: the procedure streams twice the cursor batches of wider rows', () => {
+    const decision = regionExport(10_000, 200);
+    expect(decision.strategy, decision.reason).toBe('service-join');
+  });
+
+  it('given a top-rated over 1M reviews on loopback, when the rollup path reads a thousandth of the rows, then locality, and its read estimate is the rollup rows', () => {
+    const rollupPath = chooseStrategy({
+      query: 'top-rated',
+      stats,
+      windowFraction: 1,
+      localityRowsRead: 1_200,
+      widths: { review: REVIEW_BYTES, product: PRODUCT_BYTES, result: 175 },
+      link: links.loopback!,
+    });
+    expect(rollupPath.strategy).toBe('locality');
+    expect(rollupPath.localityRowsRead).toBe(1_200);
+    expect(rollupPath.rowsRead).toBe(1_000_200);
+    const raw = chooseStrategy({
+      query: 'top-rated',
+      stats,
+      windowFraction: 1,
+      widths: { review: REVIEW_BYTES, product: PRODUCT_BYTES, result: 175 },
+      link: links.loopback!,
+    });
+    expect(raw.localityRowsRead).toBe(raw.rowsRead);
+    // The estimate follows the path: reading the rollups is estimated cheaper than scanning the reviews.
+    const ms = (reason: string) => Number(/locality ~(\d+) ms/.exec(reason)?.[1]);
+    expect(ms(rollupPath.reason)).toBeLessThan(ms(raw.reason));
+  });
+
+  it('given no widths or link, when rows are counted, then locality for a small result and service-join for the export', () => {
+    expect(chooseStrategy({ query: 'rollup', stats, windowFraction: 1, groups: 10 }).strategy).toBe(
+      'locality',
+    );
+    expect(chooseStrategy({ query: 'export', stats, windowFraction: 1 }).strategy).toBe('service-join');
   });
 });
