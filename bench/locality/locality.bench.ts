@@ -6,10 +6,11 @@
  * In an environment of its own (fresh catalog + read-store databases, a Mongo database, a topic
  * prefix, ports 28080–28084 unless --port-base says otherwise) it starts the real locus processes
  * (catalog, reviews, relay, projector, query) with the ProcessSupervisor, seeds categories and products through the catalog API and the
- * first 10k reviews through the reviews API (the full write path), then grows to 100k and 1M reviews by
- * a BULK path through the reviews service's own batched write code (createReviewBatch: same checks,
- * outbox and events), so the relay and the projector carry them as any review and the reviews store
- * holds them too: every strategy, composition included, sees the same data at every size.
+ * first 10k reviews through the reviews API (the full write path), then grows to 100k reviews by a BULK
+ * path through the reviews service's own batched write code (createReviewBatch: same checks, outbox and
+ * events), so the relay and the projector carry them as any review and the reviews store holds them
+ * too: every strategy, composition included, sees the same data. Past `--store-reviews` (the reviews
+ * relay drains FerretDB too slowly for 1M) the same events go straight to Kafka, and composition stops.
  *
  * At each size: top-rated, rating-trend, category-report, rollup (G=100) and export, each strategy
  * interleaved round-robin after a warm-up — latency p50/p99, bytes the query process received from
@@ -32,6 +33,7 @@
  */
 import os from 'node:os';
 import type pg from 'pg';
+import type { Broker } from '../../src/messaging/kafka.js';
 import { seedThroughApis } from '../../examples/product-catalog/seed.js';
 import { createPool } from '../../src/shared/postgres.js';
 import { benchToken } from '../lib/auth.js';
@@ -59,11 +61,17 @@ import { renderChart } from './locality.chart.js';
 import { measureFloor } from './locality.floor.js';
 import { linkTable, renderBandwidthChart, type ProfileResults } from './locality.bandwidth.js';
 import { startQueryBehindLink } from './locality.network.js';
-import { renderMarkdown, type BenchResults, type Measured, type SweepPoint } from './locality.report.js';
+import {
+  renderMarkdown,
+  type BenchResults,
+  type Growth,
+  type Measured,
+  type SweepPoint,
+} from './locality.report.js';
+import { publishReviewEvents } from './locality.events.js';
 import {
   API_REVIEWS,
   CATALOG,
-  COMPOSITION_MAX_REVIEWS,
   COMPOSITION_RUNS,
   DEADLINE_MS,
   localitySettings,
@@ -124,9 +132,16 @@ async function locality(environment: BenchEnvironment): Promise<void> {
     let reviews = API_REVIEWS;
     for (const sizeName of settings.sizes) {
       const target = SIZE_NAMES[sizeName];
-      let growth: { importRate: number; projectSeconds: number } | undefined;
+      let growth: Growth | undefined;
       if (target > reviews) {
-        growth = await growTo(locus, replica, productIds, { from: reviews, to: target }, startedAt);
+        growth = await growTo(
+          locus,
+          environment.broker(),
+          replica,
+          productIds,
+          { from: reviews, to: target },
+          startedAt,
+        );
         reviews = target;
       }
       await analyzeAndReplay(primary, replica);
@@ -180,7 +195,10 @@ function emptyResults(startedAt: Date): BenchResults {
     bulkNote:
       "Reviews beyond the first 10,000 are imported through the reviews service's batched write code " +
       '(createReviewBatch: catalog check, outbox entries, events, documents, confirmations), published by the ' +
-      'relay and projected like any review, so composition (which reads the reviews API) sees the same data.',
+      `relay and projected like any review, up to ${settings.storeReviews.toLocaleString('en')} reviews, so ` +
+      'composition (which reads the reviews API) sees the same data. Past that the reviews relay would need ' +
+      "over an hour to drain FerretDB's outbox, so the rest are the same review-created events (the service's " +
+      "buildEvent) published to Kafka by the relay's publishBounded, and composition is not measured there.",
     sizes: [],
     sweep: undefined,
     mismatches: [],
@@ -210,20 +228,42 @@ async function seedThroughTheApis(locus: RunningLocus, replica: pg.Pool): Promis
   return seeded.productIds;
 }
 
-/** Grows the reviews from `range.from` to `range.to` by the bulk path and waits for the views. */
+/**
+ * Grows the reviews from `range.from` to `range.to` and waits for the views: through the reviews
+ * store's batched write path up to `--store-reviews`, past it as events published to Kafka.
+ */
 async function growTo(
   locus: RunningLocus,
+  broker: Broker,
   replica: pg.Pool,
   productIds: string[],
   range: { from: number; to: number },
   now: Date,
-) {
-  step(`growing to ${range.to.toLocaleString('en')} reviews by the reviews service's batched write path`);
-  const target = { mongo: locus.mongo, catalogUrl: locus.url('catalog') };
-  const importRate = await importReviews(target, productIds, range.from, range.to, now);
+): Promise<Growth> {
+  const growth: Growth = { projectSeconds: 0 };
+  const storeTo = Math.min(range.to, Math.max(range.from, settings.storeReviews));
+  if (storeTo > range.from) {
+    step(`growing to ${storeTo.toLocaleString('en')} reviews by the reviews service's batched write path`);
+    const target = { mongo: locus.mongo, catalogUrl: locus.url('catalog') };
+    growth.importRate = Math.round(await importReviews(target, productIds, range.from, storeTo, now));
+  }
+  if (range.to > storeTo) {
+    step(
+      `growing to ${range.to.toLocaleString('en')} reviews by review-created events straight to Kafka ` +
+        `(the reviews store keeps ${storeTo.toLocaleString('en')})`,
+    );
+    const rate = await publishReviewEvents(
+      broker,
+      locus.topics.reviews,
+      productIds,
+      { from: storeTo, to: range.to },
+      now,
+    );
+    growth.publishRate = Math.round(rate);
+  }
   step('waiting for the relay and the projector to build the views');
   const projectSeconds = await waitForViews(replica, { reviews: range.to, products: CATALOG.products });
-  return { importRate: Math.round(importRate), projectSeconds: round(projectSeconds) };
+  return { ...growth, projectSeconds: round(projectSeconds) };
 }
 
 /** The five queries at one size and their repetitions (fewer as the data grows). */
@@ -249,7 +289,7 @@ function queriesAt(reviews: number, window: string): (QuerySpec & { reps: number
 async function measureSize(run: Run, sizeName: SizeName): Promise<Measured[]> {
   const reviews = SIZE_NAMES[sizeName];
   const strategiesOf = (query: string) =>
-    reviews <= COMPOSITION_MAX_REVIEWS && settings.compositionQueries.includes(query)
+    reviews <= settings.storeReviews && settings.compositionQueries.includes(query)
       ? ['locality', 'service-join', 'composition']
       : ['locality', 'service-join'];
   // The aggregations whose procedure has a rollup path: `locality` takes it (auto), `locality:raw` not.

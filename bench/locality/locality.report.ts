@@ -37,6 +37,28 @@ export interface SweepPoint {
   auto: Measured;
 }
 
+/** How a size was reached: through the reviews store, past its limit straight to Kafka, or both. */
+export interface Growth {
+  /** Reviews/s into the reviews store by its batched write path. */
+  importRate?: number;
+  /** Review-created events/s published to Kafka past what the store holds. */
+  publishRate?: number;
+  /** Seconds the views took to catch up after the last review was written. */
+  projectSeconds: number;
+}
+
+function growthLine(growth: Growth): string {
+  const ways = [
+    growth.importRate === undefined
+      ? undefined
+      : `the reviews service's batched write path at ${growth.importRate.toLocaleString('en')} reviews/s`,
+    growth.publishRate === undefined
+      ? undefined
+      : `review-created events published to Kafka at ${growth.publishRate.toLocaleString('en')}/s (not in the reviews store)`,
+  ].filter((way) => way !== undefined);
+  return `Grown by ${ways.join(', then ')}; the views caught up ${growth.projectSeconds} s after the last write.`;
+}
+
 export interface BenchResults {
   startedAt: string;
   finishedAt: string;
@@ -50,7 +72,7 @@ export interface BenchResults {
     size: string;
     reviews: number;
     products: number;
-    growth?: { importRate: number; projectSeconds: number };
+    growth?: Growth;
     measured: Measured[];
   }[];
   sweep: { size: string; reviews: number; points: SweepPoint[] } | undefined;
@@ -191,9 +213,7 @@ export function renderMarkdown(results: BenchResults): string {
     parts.push(
       `## ${size.reviews.toLocaleString('en')} reviews (${size.size})`,
       '',
-      size.growth
-        ? `Grown by the reviews service's batched write path: imported at ${size.growth.importRate.toLocaleString('en')} reviews/s; the views caught up ${size.growth.projectSeconds} s after the import ended.\n`
-        : '',
+      size.growth ? `${growthLine(size.growth)}\n` : '',
       sizeTable(size.measured),
     );
   }
