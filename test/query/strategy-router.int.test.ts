@@ -1,5 +1,7 @@
 import type pg from 'pg';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BytesMeter } from '../../src/query/bytes-meter.js';
 import { bulkReviewStores, NOW, type BulkReviewStores, type TestQueryService } from './query.fixtures.js';
 
 /** Enough reviews, with bodies wide enough, that the bytes each strategy moves differ by megabytes. */
@@ -101,6 +103,53 @@ describe('strategy=auto weighs bytes and the link (real replica, pg_stats, measu
     }
     // The fewest per request: a freshness reading cached or not may differ between two requests.
     expect(Math.min(...perRequest.auto), JSON.stringify(perRequest)).toBe(Math.min(...perRequest.locality));
+  });
+});
+
+describe('the widths the rule weighs are the bytes the strategies move', () => {
+  let stores: BulkReviewStores;
+
+  beforeAll(async () => {
+    stores = await bulkReviewStores({
+      applicationName: 'strategy-router-widths-test',
+      seed: 1718,
+      dataset: { categoryCount: 2, perCategory: 5, reviews: 50 },
+      bulkReviews: REVIEWS,
+      bodyBytes: BODY_BYTES,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stores?.close();
+  });
+
+  it('given the export by each strategy, when the replica bytes are metered, then each is within 10% of the width the rule weighs', async () => {
+    const service = await stores.service({ link: { rttMs: 0.5, megabitsPerSecond: 1_000 } });
+    const meter = new BytesMeter(new Registry());
+    meter.meterPool(service.replica, 'replica');
+    const exported = async (strategy: string) => {
+      const before = meter.total('replica');
+      const response = await service.app.inject({
+        method: 'GET',
+        url: `/analytics/export?strategy=${strategy}`,
+        headers: { 'locus-deadline-ms': '30000' },
+      });
+      expect(response.statusCode).toBe(200);
+      return { bytes: meter.total('replica') - before, why: String(response.headers['locus-routing']) };
+    };
+    const { why } = await exported('auto');
+    const reviews = Number(/~(\d+) reviews in window/.exec(why)?.[1]);
+    const review = Number(/row bytes review (\d+)/.exec(why)?.[1]);
+    const product = Number(/product (\d+)/.exec(why)?.[1]);
+    const result = Number(/result (\d+)/.exec(why)?.[1]);
+    const locality = await exported('locality');
+    const serviceJoin = await exported('service-join');
+    const measured = `${why}; locality ${locality.bytes} B, service-join ${serviceJoin.bytes} B for ~${reviews} reviews`;
+    expect(locality.bytes / (reviews * result), measured).toBeGreaterThan(0.9);
+    expect(locality.bytes / (reviews * result), measured).toBeLessThan(1.1);
+    const products = 10;
+    expect(serviceJoin.bytes / (reviews * review + products * product), measured).toBeGreaterThan(0.9);
+    expect(serviceJoin.bytes / (reviews * review + products * product), measured).toBeLessThan(1.1);
   });
 });
 
