@@ -93,4 +93,27 @@ describe('auto weighs bytes and the link', () => {
     );
     expect(chooseStrategy({ query: 'export', stats, windowFraction: 1 }).strategy).toBe('service-join');
   });
+
+  it('given the 1M loopback sweep (bench/results/locality-latest.md), when each point is estimated, then both sides are within 20% of the p50 measured', () => {
+    const measured = [
+      { query: { groups: 1 }, result: 28, locality: 618, serviceJoin: 5566 },
+      // G=1M: hash collisions merge buckets, 632k remain.
+      { query: { groups: 632_312 }, result: 28, locality: 2982, serviceJoin: 8987 },
+      { query: { query: 'export' as const }, result: 425, locality: 5771, serviceJoin: 8552 },
+    ];
+    for (const point of measured) {
+      const { reason } = chooseStrategy({
+        query: 'rollup',
+        stats: { reviews: 1_000_000, products: 200, categories: 20 },
+        windowFraction: 1,
+        ...point.query,
+        widths: { review: REVIEW_BYTES, product: PRODUCT_BYTES, result: point.result },
+        link: links.loopback!,
+      });
+      const locality = Number(/locality ~(\d+) ms/.exec(reason)?.[1]);
+      const serviceJoin = Number(/service-join ~(\d+) ms/.exec(reason)?.[1]);
+      expect(Math.abs(locality / point.locality - 1), reason).toBeLessThan(0.2);
+      expect(Math.abs(serviceJoin / point.serviceJoin - 1), reason).toBeLessThan(0.2);
+    }
+  });
 });
