@@ -48,8 +48,8 @@ function setStrategyHeaders(reply: FastifyReply, store: ReadStore, routed: Route
 const FILTER_TABLES = { category: 'category_view', product: 'product_summary' } as const;
 
 /**
- * Checks a category or product filter names a row the read store knows (on the replica: heavy
- * requests never touch the primary).
+ * Checks a category or product filter names a row the read store knows, on a replica fit for heavy
+ * queries (heavy requests never touch the primary's data).
  * @throws LocusError LOCUS_CATEGORY_NOT_FOUND / LOCUS_PRODUCT_NOT_FOUND naming the filter's field.
  */
 async function requireKnown(
@@ -59,13 +59,24 @@ async function requireKnown(
   id: string | undefined,
 ): Promise<void> {
   if (id === undefined) return;
-
-  await store.requireFreshReplica(deadline);
-  const found = await store.onReplica(deadline, `${kind} lookup`, async (db) => {
+  const found = await store.inFreshSnapshot(deadline, `${kind} lookup`, async (db) => {
     const { rowCount } = await db.query(`SELECT 1 FROM ${FILTER_TABLES[kind]} WHERE id = $1`, [id]);
     return rowCount !== 0;
   });
   if (!found) throw notFound(kind, id, `querystring/${kind}Id`);
+}
+
+/**
+ * `answer` once the filter checks pass. Both run at once rather than one after the other: over a slow
+ * link the checks would otherwise add their round trips to every filtered request. A failed check
+ * still decides the response (a 404 or a refusal before the answer's own error), as it did when it
+ * ran first; the heavy query spent on an unknown filter matches no rows.
+ */
+async function afterChecks<T>(checks: Promise<unknown>[], answer: Promise<T>): Promise<T> {
+  const [checked, answered] = await Promise.allSettled([Promise.all(checks), answer]);
+  if (checked.status === 'rejected') throw checked.reason;
+  if (answered.status === 'rejected') throw answered.reason;
+  return answered.value;
 }
 
 /**
@@ -113,16 +124,18 @@ function registerTopRated(app: HttpServer, { store, analytics, settings, window 
       const query = request.query;
       const { from, to, echo } = window(query);
       const { deadline } = await beginRequest(request, store, settings, { heavy: true });
-      await requireKnown(store, deadline, 'category', query.categoryId);
-      const routed = await analytics.topRated(query.strategy, deadline, {
-        categoryId: query.categoryId ?? null,
-        from,
-        to,
-        minReviews: query.minReviews,
-        limit: query.limit,
-        priorWeight: query.priorWeight,
-        path: query.path,
-      });
+      const routed = await afterChecks(
+        [requireKnown(store, deadline, 'category', query.categoryId)],
+        analytics.topRated(query.strategy, deadline, {
+          categoryId: query.categoryId ?? null,
+          from,
+          to,
+          minReviews: query.minReviews,
+          limit: query.limit,
+          priorWeight: query.priorWeight,
+          path: query.path,
+        }),
+      );
       setStrategyHeaders(reply, store, routed);
       return { window: echo, categories: routed.value };
     },
@@ -143,16 +156,20 @@ function registerRatingTrend(app: HttpServer, { store, analytics, settings, wind
       const query = request.query;
       const { from, to, echo } = window(query);
       const { deadline } = await beginRequest(request, store, settings, { heavy: true });
-      await requireKnown(store, deadline, 'category', query.categoryId);
-      await requireKnown(store, deadline, 'product', query.productId);
-      const routed = await analytics.ratingTrend(query.strategy, deadline, {
-        productId: query.productId ?? null,
-        categoryId: query.categoryId ?? null,
-        from,
-        to,
-        bucket: query.bucket,
-        path: query.path,
-      });
+      const routed = await afterChecks(
+        [
+          requireKnown(store, deadline, 'category', query.categoryId),
+          requireKnown(store, deadline, 'product', query.productId),
+        ],
+        analytics.ratingTrend(query.strategy, deadline, {
+          productId: query.productId ?? null,
+          categoryId: query.categoryId ?? null,
+          from,
+          to,
+          bucket: query.bucket,
+          path: query.path,
+        }),
+      );
       setStrategyHeaders(reply, store, routed);
       return { window: echo, bucket: query.bucket, points: routed.value };
     },
@@ -179,14 +196,16 @@ function registerCategoryReport(app: HttpServer, { store, analytics, settings, w
       }
       const { from, to, echo } = window(query);
       const { deadline } = await beginRequest(request, store, settings, { heavy: true });
-      await requireKnown(store, deadline, 'category', query.categoryId);
-      const routed = await analytics.categoryReport(query.strategy, deadline, {
-        categoryId: query.categoryId ?? null,
-        from,
-        to,
-        priceEdges,
-        path: query.path,
-      });
+      const routed = await afterChecks(
+        [requireKnown(store, deadline, 'category', query.categoryId)],
+        analytics.categoryReport(query.strategy, deadline, {
+          categoryId: query.categoryId ?? null,
+          from,
+          to,
+          priceEdges,
+          path: query.path,
+        }),
+      );
       setStrategyHeaders(reply, store, routed);
       return { window: echo, categories: routed.value };
     },

@@ -20,6 +20,7 @@ import type { Deadline } from './deadline.js';
 import * as procedures from './procedures.js';
 import type { ReadStore } from './read-store.js';
 import { replicaRowSource } from './replica.rows.js';
+import { finishSnapshot, openFreshSnapshot } from './replica.snapshot.js';
 import type { RoutingInputsSource } from './routing.inputs.js';
 import type { HeavyQuery, RoutingDecision, Strategy, StrategyChoice } from './strategy.router.js';
 import { compositionRowSource, type ExportApi } from './upstream.client.js';
@@ -79,8 +80,7 @@ export class AnalyticsService {
     if (strategy === 'composition') {
       return viaRows(compositionRowSource(this.deps.catalogApi, this.deps.reviewsApi, deadline));
     }
-    await this.deps.store.requireFreshReplica(deadline);
-    return this.deps.store.inReplicaSnapshot(deadline, query, (client) =>
+    return this.deps.store.inFreshSnapshot(deadline, query, (client) =>
       strategy === 'locality' ? viaProcedure(client) : viaRows(replicaRowSource(client)),
     );
   }
@@ -162,7 +162,7 @@ export class AnalyticsService {
 
   /**
    * The rollup as a stream of buckets in bucket order. Locality streams them from the replica through
-   * a cursor (resolves once the snapshot is open; `buckets` must be consumed to the end, or returned,
+   * a cursor when they may be more than one batch (resolves once the snapshot is open; `buckets` must be consumed to the end, or returned,
    * to release the connection); service-join and composition fold the rows in this process, so their
    * buckets are held in memory until the fold ends.
    */
@@ -177,7 +177,9 @@ export class AnalyticsService {
       { query: 'rollup', groups: params.groups },
       params,
     );
-    if (strategy === 'locality') {
+    // At most one cursor batch of buckets: one plain statement reads them in one round trip, where a
+    // cursor would take three (describe, fetch, close).
+    if (strategy === 'locality' && params.groups > procedures.CURSOR_BATCH_ROWS) {
       const buckets = await this.streamFromSnapshot(
         deadline,
         'rollup',
@@ -190,7 +192,6 @@ export class AnalyticsService {
       strategy,
       deadline,
       'rollup',
-      // Locality streamed above; `run` takes the other strategies' fold.
       (client) => procedures.callRollup(client, params),
       (source) => aggregate.rollup(source, params),
     );
@@ -226,9 +227,9 @@ export class AnalyticsService {
 
   /**
    * A result streamed through a cursor on a replica connection of its own, in a read-only REPEATABLE
-   * READ snapshot whose statement_timeout is the deadline's time left, at most `limitMs`. Opening the
-   * snapshot and reading the first item are one call under the replica's breaker, retries and
-   * deadline, so a statement that fails at once (its timeout, a recovery conflict) is answered and
+   * READ snapshot whose statement_timeout is the deadline's time left, at most `limitMs`, opened with
+   * the replica's freshness check in one round trip (openFreshSnapshot). Opening the snapshot and
+   * reading the first item are one call under the replica's breaker, retries and deadline, so a statement that fails at once (its timeout, a recovery conflict) is answered and
    * counted like any other replica failure. The returned stream must be consumed to the end, or
    * returned, to release the connection.
    */
@@ -239,18 +240,9 @@ export class AnalyticsService {
     read: (client: pg.PoolClient) => AsyncGenerator<T>,
   ): Promise<AsyncGenerator<T>> {
     const store = this.deps.store;
-    await store.requireFreshReplica(deadline);
     return store.replicaPolicy.execute(deadline, what, async (signal) => {
       const client = await store.replica.connect();
-      try {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        await client.query("SELECT set_config('statement_timeout', $1, true)", [
-          store.statementTimeoutWithin(deadline, limitMs),
-        ]);
-      } catch (error) {
-        client.release(error as Error);
-        throw error;
-      }
+      await openFreshSnapshot(store, client, deadline, store.statementTimeoutWithin(deadline, limitMs));
       const stream = releasing(client, read(client));
       try {
         const first = await stream.next();
@@ -277,14 +269,17 @@ async function* fromArray<T>(items: T[]): AsyncGenerator<T> {
   yield* items;
 }
 
-/** Yields the lines, then commits and returns the connection; an abandoned export drops it instead. */
+/**
+ * Yields the lines, then ends the stream at once and commits behind it (finishSnapshot); an abandoned
+ * stream drops its connection instead.
+ */
 async function* releasing<T>(client: pg.PoolClient, lines: AsyncGenerator<T>): AsyncGenerator<T> {
   let finished = false;
   try {
     yield* lines;
-    await client.query('COMMIT');
     finished = true;
   } finally {
-    client.release(finished ? undefined : new Error('export ended early; connection discarded'));
+    if (finished) finishSnapshot(client);
+    else client.release(new Error('stream ended early; connection discarded'));
   }
 }

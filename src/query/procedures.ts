@@ -23,6 +23,9 @@ import { round, roundOrNull } from './rounding.js';
  * Procedures return unrounded float8; this module rounds with the same `round` as the Node strategies.
  */
 
+/** Rows a cursor fetches per round trip; a result known to be no larger is read without a cursor. */
+export const CURSOR_BATCH_ROWS = 1000;
+
 /** A heavy query's procedure on `path`: `<name>` reads review_view, `<name>_rollup` the rollups. */
 const onPath = (name: string, path: AnalyticsPath) => (path === 'rollup' ? `${name}_rollup` : name);
 
@@ -160,7 +163,7 @@ export async function* streamRollup(
 ): AsyncGenerator<RollupBucket> {
   const stream = client.query(
     new QueryStream('SELECT * FROM locus_rollup($1, $2, $3)', [params.groups, params.from, params.to], {
-      batchSize: 1000,
+      batchSize: CURSOR_BATCH_ROWS,
     }),
   );
   try {
@@ -201,7 +204,7 @@ export async function* streamReviewExport(
 ): AsyncGenerator<ExportLine> {
   const stream = client.query(
     new QueryStream('SELECT * FROM locus_review_export($1, $2)', [params.from, params.to], {
-      batchSize: 1000,
+      batchSize: CURSOR_BATCH_ROWS,
     }),
   );
   try {

@@ -1,16 +1,22 @@
 import type pg from 'pg';
-import { LocusError } from '../shared/errors.js';
+import { isAvailabilityError } from './availability.js';
 import { BackendPolicy, databaseClassifier, type ResilienceOptions } from './backend.policy.js';
 import { Deadline, deadlineExceeded } from './deadline.js';
+import { finishSnapshot, openFreshSnapshot, openSnapshot } from './replica.snapshot.js';
 import {
   freshnessOf,
   heavyRefusal,
-  primaryBytesAhead,
+  primaryWalPosition,
   probeReplica,
+  walBytesAhead,
   type PrimaryComparison,
+  type ReplicaProbe,
   type ReplicaFreshness,
   type ReplicaStatus,
 } from './replica.freshness.js';
+
+/** The read primary's WAL position, or why it is not known. */
+export type PrimaryPosition = { lsn: string } | { unknown: string };
 
 export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
@@ -97,23 +103,12 @@ export class ReadStore {
     return this.freshnessInFlight;
   }
 
-  /** Keeps a probe's reading for everyone; a failure marks the replica unreachable unless the client's deadline caused it. */
+  /** A failed probe marks the replica unreachable (its reading is kept by concludeReading). */
   private recordFreshness(probe: Promise<ReplicaFreshness>, deadline: Deadline): Promise<ReplicaFreshness> {
-    return probe.then(
-      (reading) => {
-        // An unknown lag under a client's own short deadline may be that deadline's doing: kept for
-        // that request only, never shown to the others.
-        if (!(deadline.shortenedByClient && reading.lagMs === null)) {
-          this.freshness = reading;
-          this.status = reading.status;
-        }
-        return reading;
-      },
-      (error: unknown) => {
-        if (!(deadline.shortenedByClient && deadline.expired)) this.status = 'unreachable';
-        throw error;
-      },
-    );
+    return probe.catch((error: unknown) => {
+      this.probeFailed(deadline);
+      throw error;
+    });
   }
 
   private async measureFreshness(deadline: Deadline): Promise<ReplicaFreshness> {
@@ -121,31 +116,60 @@ export class ReadStore {
     const probe = await this.replicaPolicy.execute(deadline, 'probing the replica', () =>
       probeReplica(this.options.replica),
     );
+    const streaming = probe.inRecovery && probe.receiverStatus === 'streaming' && probe.replayLsn !== null;
+    const position = streaming ? await this.readPrimaryPosition(deadline) : undefined;
+    return this.concludeReading(probe, position, startedAt, deadline);
+  }
+
+  /**
+   * The read primary's WAL position, to compare with the replica's, in half the time left at most: a
+   * primary that hangs leaves the replica time to answer. A primary that fails gives an unknown
+   * position, except when the client's own short deadline ran out (not a reading to show everyone).
+   * @throws LocusError LOCUS_DEADLINE_EXCEEDED only in that last case.
+   */
+  readPrimaryPosition(deadline: Deadline): Promise<PrimaryPosition> {
+    const budget = new Deadline(Math.max(1, Math.floor(deadline.remaining() / 2)), {
+      shortenedByClient: deadline.shortenedByClient,
+    });
+    const what = 'reading the primary WAL position';
+    return this.primaryPolicy
+      .execute(budget, what, () => primaryWalPosition(this.options.primary))
+      .then(
+        (lsn): PrimaryPosition => ({ lsn }),
+        (error: unknown): PrimaryPosition => {
+          if (deadline.shortenedByClient && budget.expired) throw deadlineExceeded(deadline, what, error);
+          return { unknown: 'the read primary did not report its WAL position' };
+        },
+      );
+  }
+
+  /**
+   * The reading a replica probe and the primary's position (read no earlier than `startedAt`) make;
+   * kept for the headers and /health, except an unknown lag under a client's own short deadline: that
+   * may be the deadline's doing, so it is that request's alone.
+   */
+  concludeReading(
+    probe: ReplicaProbe,
+    position: PrimaryPosition | undefined,
+    startedAt: number,
+    deadline: Deadline,
+  ): ReplicaFreshness {
     let primary: PrimaryComparison | undefined;
-    if (probe.inRecovery && probe.receiverStatus === 'streaming' && probe.replayLsn !== null) {
-      const replayLsn = probe.replayLsn;
-      // Half the time left at most: a primary that hangs leaves the replica time to answer a light read.
-      const budget = new Deadline(Math.max(1, Math.floor(deadline.remaining() / 2)), {
-        shortenedByClient: deadline.shortenedByClient,
-      });
-      primary = await this.primaryPolicy
-        .execute(budget, 'reading the primary WAL position', () =>
-          primaryBytesAhead(this.options.primary, replayLsn),
-        )
-        .then(
-          (bytesAhead): PrimaryComparison => ({ bytesAhead }),
-          (error: unknown): PrimaryComparison => {
-            // Out of the client's own time: not a reading to keep and show everyone as "unknown".
-            if (deadline.shortenedByClient && budget.expired) {
-              throw deadlineExceeded(deadline, 'reading the primary WAL position', error);
-            }
-            return { unknown: 'the read primary did not report its WAL position' };
-          },
-        );
+    if (position && probe.replayLsn !== null) {
+      primary = 'lsn' in position ? { bytesAhead: walBytesAhead(position.lsn, probe.replayLsn) } : position;
     }
     const reading = freshnessOf(probe, primary, performance.now(), this.lastCurrentAt);
     if (reading.lagMs === 0) this.lastCurrentAt = startedAt;
+    if (!(deadline.shortenedByClient && reading.lagMs === null)) {
+      this.freshness = reading;
+      this.status = reading.status;
+    }
     return reading;
+  }
+
+  /** Marks the replica unreachable after a failed probe, unless the client's own deadline caused it. */
+  probeFailed(deadline: Deadline): void {
+    if (!(deadline.shortenedByClient && deadline.expired)) this.status = 'unreachable';
   }
 
   /**
@@ -208,54 +232,65 @@ export class ReadStore {
   }
 
   /**
-   * The statement_timeout for a statement run within `deadline`: the time it has left, at most
-   * `limitMs` (by default the server's statement timeout), at least 1 ms.
+   * The statement_timeout, in whole ms, for a statement run within `deadline`: the time it has left, at
+   * most `limitMs` (by default the server's statement timeout), at least 1 ms.
    */
-  statementTimeoutWithin(deadline: Deadline, limitMs = this.options.statementTimeoutMs): string {
-    return String(Math.max(1, Math.min(deadline.remaining(), limitMs)));
+  statementTimeoutWithin(deadline: Deadline, limitMs = this.options.statementTimeoutMs): number {
+    return Math.max(1, Math.floor(Math.min(deadline.remaining(), limitMs)));
   }
 
   /**
    * Runs `fn` in a read-only REPEATABLE READ transaction on one replica connection whose
    * statement_timeout is the deadline's remaining time capped at the server's statement timeout, so
-   * the server stops the work at the deadline and no client can lengthen it.
-   * The whole call is under the replica's breaker and retried on recovery conflicts while time allows.
+   * the server stops the work at the deadline and no client can lengthen it. The whole call is under
+   * the replica's breaker and retried on recovery conflicts while time allows. Checks no freshness:
+   * `inFreshSnapshot` does.
    */
   inReplicaSnapshot<T>(
     deadline: Deadline,
     what: string,
     fn: (client: pg.PoolClient) => Promise<T>,
   ): Promise<T> {
+    return this.inSnapshot(deadline, what, fn, (client) =>
+      openSnapshot(client, this.statementTimeoutWithin(deadline)),
+    );
+  }
+
+  /**
+   * `inReplicaSnapshot` for a heavy answer: the replica's freshness is read in the round trip that
+   * opens the snapshot (see openFreshSnapshot), and `fn` runs only if the replica may serve it.
+   * @throws LocusError as `requireFreshReplica` when the replica is refused; else as `onReplica`.
+   */
+  inFreshSnapshot<T>(
+    deadline: Deadline,
+    what: string,
+    fn: (client: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
+    return this.inSnapshot(deadline, what, fn, (client) =>
+      openFreshSnapshot(this, client, deadline, this.statementTimeoutWithin(deadline)).then(() => undefined),
+    );
+  }
+
+  /** Opens a snapshot with `open` (which releases the client if it fails), runs `fn`, commits behind the answer. */
+  private inSnapshot<T>(
+    deadline: Deadline,
+    what: string,
+    fn: (client: pg.PoolClient) => Promise<T>,
+    open: (client: pg.PoolClient) => Promise<void>,
+  ): Promise<T> {
     return this.onReplica(deadline, what, async () => {
       const client = await this.options.replica.connect();
-      let broken: Error | undefined;
+      await open(client);
+      let result: T;
       try {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        await client.query("SELECT set_config('statement_timeout', $1, true)", [
-          this.statementTimeoutWithin(deadline),
-        ]);
-        const result = await fn(client);
-        await client.query('COMMIT');
-        return result;
+        result = await fn(client);
       } catch (error) {
-        broken = error as Error;
-        throw error;
-      } finally {
         // A connection that failed mid-transaction is discarded rather than reused.
-        client.release(broken);
+        client.release(error as Error);
+        throw error;
       }
+      finishSnapshot(client);
+      return result;
     });
   }
-}
-
-function isAvailabilityError(error: unknown): boolean {
-  return (
-    error instanceof LocusError &&
-    [
-      'LOCUS_REPLICA_UNAVAILABLE',
-      'LOCUS_REPLICA_LAGGING',
-      'LOCUS_CIRCUIT_OPEN',
-      'LOCUS_BACKEND_UNAVAILABLE',
-    ].includes(error.code)
-  );
 }

@@ -130,24 +130,23 @@ export function heavyRefusal(freshness: ReplicaFreshness, maxLagMs: number): Loc
   return undefined;
 }
 
-/** One round trip on the replica pool's server; see ReplicaProbe. */
-export async function probeReplica(replica: Pick<pg.Pool, 'query'>): Promise<ReplicaProbe> {
-  const { rows } = await replica.query<{
-    in_recovery: boolean;
-    receiver_status: string | null;
-    replay_lsn: string | null;
-    replay_age_ms: number | null;
-    commit_age_ms: number | null;
-  }>(
-    `SELECT pg_is_in_recovery() AS in_recovery,
+/** The probe's one statement (no parameters: it may share a simple-protocol string with others). */
+export const PROBE_SQL = `SELECT pg_is_in_recovery() AS in_recovery,
             (SELECT COALESCE(status, 'hidden') FROM pg_stat_wal_receiver) AS receiver_status,
             pg_last_wal_replay_lsn()::text AS replay_lsn,
             (EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::float8
               AS replay_age_ms,
             (SELECT GREATEST(0, EXTRACT(EPOCH FROM now() - max(committed_at)) * 1000)::float8
-             FROM projector_commits) AS commit_age_ms`,
-  );
-  const row = rows[0]!;
+             FROM projector_commits) AS commit_age_ms`;
+
+/** A row of PROBE_SQL as a ReplicaProbe. */
+export function probeFromRow(row: {
+  in_recovery: boolean;
+  receiver_status: string | null;
+  replay_lsn: string | null;
+  replay_age_ms: number | null;
+  commit_age_ms: number | null;
+}): ReplicaProbe {
   return {
     inRecovery: row.in_recovery,
     receiverStatus: row.receiver_status,
@@ -158,15 +157,30 @@ export async function probeReplica(replica: Pick<pg.Pool, 'query'>): Promise<Rep
   };
 }
 
+/** One round trip on the replica pool's server; see ReplicaProbe. */
+export async function probeReplica(replica: Pick<pg.Pool, 'query'>): Promise<ReplicaProbe> {
+  const { rows } = await replica.query<Parameters<typeof probeFromRow>[0]>(PROBE_SQL);
+  return probeFromRow(rows[0]!);
+}
+
+/** The read primary's current WAL position (`pg_current_wal_lsn()`), as `X/Y` text. */
+export async function primaryWalPosition(primary: Pick<pg.Pool, 'query'>): Promise<string> {
+  const { rows } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  return rows[0]!.lsn;
+}
+
 /**
- * How many WAL bytes the read primary has written past `replayLsn`. The comparison needs no
- * track_commit_timestamp (pg_last_committed_xact would) and is exact: equal positions mean the
+ * How many WAL bytes `primaryLsn` is past `replayLsn` (both `X/Y` text). Computed here rather than by
+ * pg_wal_lsn_diff on the primary so that the primary can be asked without waiting for the replica's
+ * position. The comparison needs no track_commit_timestamp and is exact: equal positions mean the
  * replica has every commit the primary had when asked.
  */
-export async function primaryBytesAhead(primary: Pick<pg.Pool, 'query'>, replayLsn: string): Promise<number> {
-  const { rows } = await primary.query<{ ahead: number }>(
-    'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8 AS ahead',
-    [replayLsn],
-  );
-  return rows[0]!.ahead;
+export function walBytesAhead(primaryLsn: string, replayLsn: string): number {
+  return Number(lsnValue(primaryLsn) - lsnValue(replayLsn));
+}
+
+function lsnValue(lsn: string): bigint {
+  const [high, low] = lsn.split('/');
+  if (high === undefined || low === undefined) throw new RangeError(`not a WAL position: ${lsn}`);
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
 }

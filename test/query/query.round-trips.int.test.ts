@@ -1,0 +1,65 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bulkReviewStores, type BulkReviewStores, type TestQueryService } from './query.fixtures.js';
+import { startRoundTripCounter, type RoundTripCounter } from './round-trip-counter.js';
+
+/** Longer than any freshness reading is kept, so each measured request pays for its own. */
+const READING_KEPT_MS = 300;
+
+describe('round trips of a locality request', () => {
+  let stores: BulkReviewStores;
+  let counter: RoundTripCounter;
+  let service: TestQueryService;
+
+  beforeAll(async () => {
+    stores = await bulkReviewStores({
+      applicationName: 'query-round-trips-test',
+      seed: 17,
+      dataset: { categoryCount: 2, perCategory: 5, reviews: 200 },
+      bulkReviews: 0,
+    });
+    counter = startRoundTripCounter();
+    service = await stores.service({
+      replicaUrl: await counter.via('replica', stores.db.replicaUrl),
+      primaryUrl: await counter.via('primary', stores.db.urlFor('LOCUS_QUERY_DB_URL')),
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await stores?.close();
+    await counter?.close();
+  });
+
+  /** The round trips `url` waits for in a row, on connections its pools already hold. */
+  async function roundTripsOf(url: string) {
+    // Concurrent warm-ups leave the pools as many connections as one request uses at once.
+    for (const warm of await Promise.all([1, 2, 3].map(() => service.app.inject({ method: 'GET', url })))) {
+      expect(warm.statusCode, warm.body).toBe(200);
+    }
+    await sleep(READING_KEPT_MS);
+    counter.reset();
+    const response = await service.app.inject({ method: 'GET', url });
+    expect(response.statusCode, response.body).toBe(200);
+    const tally = counter.tally();
+    console.log(url, JSON.stringify(tally));
+    return tally;
+  }
+
+  it('top-rated: the freshness reading and the snapshot setup share a round trip, the procedure takes one more', async () => {
+    const tally = await roundTripsOf('/analytics/top-rated?strategy=locality');
+    expect(tally.sequential).toBe(2);
+    expect(tally.byBackend.primary).toBe(1);
+  });
+
+  it('rollup (streamed): two round trips in a row, the commit after the answer', async () => {
+    const tally = await roundTripsOf('/analytics/rollup?strategy=locality&groups=10');
+    expect(tally.sequential).toBe(2);
+  });
+
+  it('a category filter is checked alongside the query, not before it', async () => {
+    const { rows } = await service.replica.query<{ id: string }>('SELECT id FROM category_view LIMIT 1');
+    const categoryId = rows[0]!.id;
+    const tally = await roundTripsOf(`/analytics/top-rated?strategy=locality&categoryId=${categoryId}`);
+    expect(tally.sequential).toBe(2);
+  });
+});
