@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Logger } from '../shared/logger.js';
 import { Deadline } from './deadline.js';
 import {
@@ -34,6 +35,12 @@ export interface RoutingInputsOptions {
 
 /** Time one refresh (pg_class, pg_stats and the link probe) may take. */
 const REFRESH_DEADLINE_MS = 5_000;
+/**
+ * A measured link is probed again only every this many refreshes: its throughput probe moves
+ * megabytes, which on a slow link would stall the requests it shares the link with, while statistics
+ * change with the data and links rarely do.
+ */
+const REFRESHES_PER_LINK_PROBE = 10;
 
 /**
  * Table sizes, the created_at histogram and row widths from the planner statistics, and the link to
@@ -44,6 +51,7 @@ const REFRESH_DEADLINE_MS = 5_000;
 export class RoutingInputsSource {
   private inputs: RoutingInputs | undefined;
   private refreshing: Promise<void> | undefined;
+  private lastProbe: { probe: LinkProbe; at: number } | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: RoutingInputsOptions) {
@@ -82,12 +90,21 @@ export class RoutingInputsSource {
       try {
         const statistics = await readReplicaStatistics(client);
         const stats = await readColumnStats(client);
-        const probe: LinkProbe | undefined = needsProbe(link) ? await probeLink(client) : undefined;
+        const probe = needsProbe(link) ? await this.probe(client) : undefined;
         return { statistics, widths: tableWidthsOf(stats), link: linkOf(link, probe), readAt: this.now() };
       } finally {
         client.release();
       }
     });
+  }
+
+  /** The last probe while it is recent enough, else a new one. */
+  private async probe(client: pg.PoolClient): Promise<LinkProbe> {
+    const maxAgeMs = this.options.refreshMs * REFRESHES_PER_LINK_PROBE;
+    if (this.lastProbe === undefined || this.now() - this.lastProbe.at >= maxAgeMs) {
+      this.lastProbe = { probe: await probeLink(client), at: this.now() };
+    }
+    return this.lastProbe.probe;
   }
 }
 

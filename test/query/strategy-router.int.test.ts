@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BytesMeter } from '../../src/query/bytes-meter.js';
+import { RoutingInputsSource } from '../../src/query/routing.inputs.js';
 import { bulkReviewStores, NOW, type BulkReviewStores, type TestQueryService } from './query.fixtures.js';
 
 /** Enough reviews, with bodies wide enough, that the bytes each strategy moves differ by megabytes. */
@@ -71,6 +72,28 @@ describe('strategy=auto weighs bytes and the link (real replica, pg_stats, measu
     const { strategy, why } = await routed(measured, '/analytics/rollup?groups=1');
     expect(strategy, why).toBe('locality');
     expect(why).toMatch(/over [\d.]+ ms RTT, [\d.]+ MB\/s; row bytes .*RTT measured, throughput measured/);
+  });
+
+  it('given a measured link, when the inputs are refreshed again soon, then the statistics are read again but the link is not probed again', async () => {
+    let now = 0;
+    const inputs = new RoutingInputsSource({
+      store: measured.store,
+      link: { rttMs: 'measure', megabitsPerSecond: 'measure' },
+      refreshMs: 1_000,
+      now: () => now,
+    });
+    const probes = countStatements([measured.replica], (sql) => sql.includes('repeat('));
+    const reads = countStatements([measured.replica], (sql) => sql.includes('pg_stats'));
+    await inputs.refresh();
+    const first = { probes: probes.count, reads: reads.count };
+    expect(first.probes).toBeGreaterThan(0);
+    now = 2_000; // past refreshMs, well inside the probe's own interval
+    await inputs.refresh();
+    expect(reads.count).toBeGreaterThan(first.reads);
+    expect(probes.count).toBe(first.probes);
+    now = 20_000; // ten refreshes later: the link is measured again
+    await inputs.refresh();
+    expect(probes.count).toBeGreaterThan(first.probes);
   });
 
   it('given a window holding a tenth of the reviews, when routed, then the estimate comes from the histogram and a tiny window exports by locality', async () => {
@@ -153,8 +176,11 @@ describe('the widths the rule weighs are the bytes the strategies move', () => {
   });
 });
 
-/** Counts the statements sent through the pools' clients, whoever checks them out. */
-function countStatements(pools: pg.Pool[]): { readonly count: number } {
+/** Counts the statements (those `matches` keeps) sent through the pools' clients, whoever checks them out. */
+function countStatements(
+  pools: pg.Pool[],
+  matches: (sql: string) => boolean = () => true,
+): { readonly count: number } {
   const counter = { count: 0 };
   const counted = new WeakSet<pg.PoolClient>();
   for (const pool of pools) {
@@ -163,7 +189,10 @@ function countStatements(pools: pg.Pool[]): { readonly count: number } {
       counted.add(client);
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
       (client as { query: unknown }).query = (...args: unknown[]) => {
-        counter.count++;
+        const first = args[0];
+        const sql =
+          typeof first === 'string' ? first : String((first as { text?: string } | null)?.text ?? '');
+        if (matches(sql)) counter.count++;
         return query(...args);
       };
     });
