@@ -1,5 +1,9 @@
+import { trackSockets } from './open-sockets.js';
 import { loadConfig, positiveOf } from './config.js';
 import type { Logger } from './logger.js';
+
+/** How long sockets a close left ending may take to end by themselves before they are destroyed. */
+const SOCKET_SETTLE_MS = 200;
 
 export interface RunningProcess {
   /**
@@ -22,7 +26,8 @@ export function shutdownGraceMs(env: NodeJS.ProcessEnv = process.env): number {
  * default of dying on the spot. A second signal exits at once (130). The process is gone `graceMs`
  * after the first signal whatever happens: a start or a close that hangs, or a connection, timer or
  * client that a close left open and that would keep Node's event loop alive for ever, ends in exit 1
- * naming what was still open. Whatever was in flight is safe to redo (at-least-once).
+ * naming what was still open. Sockets still open once the close returned are destroyed (see
+ * trackSockets). Whatever was in flight is safe to redo (at-least-once).
  */
 export async function runUntilSignal(
   name: string,
@@ -46,6 +51,7 @@ export async function runUntilSignal(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const sockets = trackSockets();
   try {
     const running = await start();
     logger.info({ process: name, pid: process.pid }, `${name} started`);
@@ -54,6 +60,9 @@ export async function runUntilSignal(
       logger.error({ err: error }, `${name} failed to close cleanly`);
       process.exitCode = 1;
     });
+    const destroyed = await sockets.closeRemaining(SOCKET_SETTLE_MS);
+    if (destroyed.length > 0)
+      logger.warn({ peers: destroyed }, `${name} destroyed sockets its close left open`);
     logger.info({ open: openResources() }, `${name} stopped`);
   } finally {
     process.off('SIGINT', onSignal);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,8 +130,9 @@ const alive = (pid: number) => {
 /**
  * SIGTERMs the process the way an orchestrator does (SIGKILL only far beyond its grace, so a hang
  * shows as time) and expects it gone within its grace period, with nothing it started left behind.
+ * `socketsClosed`: and no socket still open when its close returned (see socketsOpenAfterClose).
  */
-async function expectStopsWithinGrace(name: string, code = 0): Promise<void> {
+async function expectStopsWithinGrace(name: string, { socketsClosed = false } = {}): Promise<void> {
   const pid = supervisor.pid(name)!;
   const descendants = descendantsOf(pid);
   const started = performance.now();
@@ -140,9 +141,33 @@ async function expectStopsWithinGrace(name: string, code = 0): Promise<void> {
   expect({ name, tookMs: Math.round(tookMs), exit }).toEqual({
     name,
     tookMs: expect.toSatisfy((ms: number) => ms <= GRACE_MS + EXIT_SLACK_MS) as unknown,
-    exit: { code, signal: null },
+    exit: { code: 0, signal: null },
   });
   await waitFor('its children to go', async () => descendants.every((child) => !alive(child)), 3_000);
+  if (!socketsClosed) return;
+  expect({ name, socketsOpenAfterClose: socketsOpenAfterClose(name) }).toEqual({
+    name,
+    socketsOpenAfterClose: [],
+  });
+}
+
+/** Network handles and requests: what a client left open keeps the process alive past its close. */
+const SOCKET_RESOURCE =
+  /^(TCPSocketWrap|TCPWRAP|TCPConnectWrap|ConnectWrap|ShutdownWrap|SimpleShutdownWrap)$/;
+
+/**
+ * The sockets the process still held when its close returned (its "stopped" log line). Any one of
+ * them is a client that closed without waiting for its connections to end: it only lingers for
+ * milliseconds when the peer answers at once, and past the grace period (exit 1) when it does not.
+ */
+function socketsOpenAfterClose(name: string): string[] {
+  const stopped = readFileSync(supervisor.logFile(name), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { msg?: string; open?: string[] })
+    .find((entry) => entry.msg?.endsWith(' stopped') && entry.open);
+  if (!stopped) return ['no "stopped" log line'];
+  return stopped.open!.filter((resource) => SOCKET_RESOURCE.test(resource));
 }
 
 afterAll(async () => {
@@ -209,7 +234,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
     );
     await store.proxy.cut();
     await waitFor('failed batches', async () => (await healthOf(port)).status === 503, 30_000);
-    await expectStopsWithinGrace('relay-store-down');
+    await expectStopsWithinGrace('relay-store-down', { socketsClosed: true });
   });
 
   it('projector: its read store down mid-stream, retrying the batch', async () => {
@@ -351,7 +376,7 @@ describe.concurrent('every process exits within its grace period on SIGTERM', ()
       await sleep(3_000); // the relay's send is retrying
       await Promise.all([
         // The relay abandons the batch whose send kafkajs is retrying: it stays pending, to be re-sent.
-        expectStopsWithinGrace('relay-broker-down'),
+        expectStopsWithinGrace('relay-broker-down', { socketsClosed: true }),
         expectStopsWithinGrace('projector-broker-down'),
       ]);
     });

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -58,6 +59,23 @@ describe('runUntilSignal', () => {
     expect(lines).toEqual(['starting', 'started', 'closed', 'exiting']);
     expect(exit).toBe('exit code 1');
     expect(afterSignalMs).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('given a close that leaves a client socket open to a peer that never answers, then it destroys it and exits 0', async () => {
+    const silentPeer = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silentPeer.listen(0, '127.0.0.1', resolve));
+    try {
+      const { lines, exit } = await runChild(0, 'started', ['SIGTERM'], {
+        PEER_PORT: String((silentPeer.address() as net.AddressInfo).port),
+        LOCUS_SHUTDOWN_GRACE_MS: '2000',
+      });
+      expect({ lines, exit }).toEqual({
+        lines: ['starting', 'started', 'closed', 'exiting'],
+        exit: 'exit code 0',
+      });
+    } finally {
+      silentPeer.close();
+    }
   });
 
   it('given a second signal while it is stopping, then it exits at once with 130', async () => {
