@@ -1,39 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
+import { describe, expect, it } from 'vitest';
 import { MAX_PRICE_AMOUNT } from '../../src/contracts/bounds.js';
 import { ProductCreatedV1 } from '../../src/contracts/catalog.events.js';
 import { createEnvelope } from '../../src/contracts/registry.js';
 import { deadLetterTopic, topicNames } from '../../src/contracts/topics.js';
-import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
-import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { sendingDevToken } from '../support/auth.js';
-import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
-import {
-  caughtUp,
-  projectorConfig,
-  rebuildFinished,
-  waitFor,
-  openProjectorTestbed,
-  type ProjectorTestbed,
-} from './projector.fixtures.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
+import { caughtUp, rebuildFinished, waitFor, projectorPerSuite } from './projector.fixtures.js';
 import { EventWriter, produce, toMessage } from '../../testkit/events.js';
 import { readViews } from '../../testkit/views.js';
 
 const logger = createLogger('projector-test', 'error');
 
 describe('projector dead letters', () => {
-  let testbed: ProjectorTestbed;
-  let db: TestDatabase;
-  let pool: pg.Pool;
-  let broker: Broker;
-  let producer: MessageProducer;
-  let running: ProjectorProcess;
   const prefix = uniqueTopicPrefix();
   const topics = topicNames(prefix);
   const group = uniqueName('projector');
+  const suite = projectorPerSuite({ prefix, group, clientId: 'projector-dlq-test', poolSize: 3, logger });
   const writer = new EventWriter();
   const healthy = writer.product({ name: 'healthy' });
   const blocked = writer.product({ name: 'blocked v1' });
@@ -41,11 +24,11 @@ describe('projector dead letters', () => {
   const unknown = randomUUID();
 
   const versionOf = async (id: string) =>
-    (await pool.query<{ version: number }>('SELECT version FROM product_summary WHERE id = $1', [id])).rows[0]
-      ?.version ?? null;
+    (await suite.pool.query<{ version: number }>('SELECT version FROM product_summary WHERE id = $1', [id]))
+      .rows[0]?.version ?? null;
   const letters = async () =>
     (
-      await pool.query<{
+      await suite.pool.query<{
         id: number;
         status: string;
         error_code: string;
@@ -58,29 +41,15 @@ describe('projector dead letters', () => {
       )
     ).rows;
   const attemptsOf = async (id: number) =>
-    (await pool.query<{ attempts: number }>('SELECT attempts FROM dead_letters WHERE id = $1', [id])).rows[0]
-      ?.attempts;
-
-  beforeAll(async () => {
-    testbed = await openProjectorTestbed({ prefix, clientId: 'projector-dlq-test', poolSize: 3, logger });
-    ({ db, pool, broker, producer } = testbed);
-    running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
-      listen: false,
-    });
-    sendingDevToken(running.app);
-  });
-
-  afterAll(async () => {
-    await running?.process.close();
-    await testbed?.close();
-  });
+    (await suite.pool.query<{ attempts: number }>('SELECT attempts FROM dead_letters WHERE id = $1', [id]))
+      .rows[0]?.attempts;
 
   it('given poison events among good ones, when projected, then they are parked with their reason, events behind them wait, and other products keep updating', async () => {
     // given: a store that refuses the highest price the schema allows (kept: the rebuild below copies it)
-    await pool.query(
+    await suite.pool.query(
       `ALTER TABLE product_summary ADD CONSTRAINT price_out_of_range CHECK (price_amount < ${MAX_PRICE_AMOUNT})`,
     );
-    await produce(producer, topics, writer.events.splice(0));
+    await produce(suite.producer, topics, writer.events.splice(0));
     const poison = [
       { topic: topics.products, key: blocked, value: '{"not json' },
       {
@@ -119,14 +88,14 @@ describe('projector dead letters', () => {
         }),
       }),
     ];
-    await producer.send(poison);
+    await suite.producer.send(poison);
     writer.product({ id: blocked, name: 'blocked v2' }); // waits behind the invalid JSON
     writer.product({ id: healthy, name: 'healthy v2' });
     writer.product({ id: healthy, name: 'healthy v3' });
-    await produce(producer, topics, writer.events.splice(0));
+    await produce(suite.producer, topics, writer.events.splice(0));
 
     // when
-    await waitFor('catch-up', () => caughtUp(pool, broker, topics, group));
+    await waitFor('catch-up', () => caughtUp(suite.pool, suite.broker, topics, group));
 
     // then
     expect(await versionOf(healthy)).toBe(3);
@@ -146,15 +115,15 @@ describe('projector dead letters', () => {
       rows.find((r) => r.message_key === key && r.status === status)!;
     expect(byKey(blocked, 'parked').reason).toMatch(/not JSON/);
     expect(byKey(overflow, 'parked').reason).toMatch(/failed after \d+ attempts: .*price_out_of_range/);
-    const original = await pool.query<{ value: Buffer }>(
+    const original = await suite.pool.query<{ value: Buffer }>(
       'SELECT value, headers FROM dead_letters WHERE id = $1',
       [byKey(blocked, 'parked').id],
     );
     expect(original.rows[0]?.value.toString()).toBe('{"not json');
     // copied to the dead-letter topic too
-    const dlq = await broker.endOffsets(deadLetterTopic(prefix));
+    const dlq = await suite.broker.endOffsets(deadLetterTopic(prefix));
     expect(dlq.reduce((n, p) => n + Number(p.offset), 0)).toBe(4);
-    const metrics = await running.app.inject({ method: 'GET', url: '/metrics' });
+    const metrics = await suite.running.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(
       /locus_projector_dead_letters_total\{[^}]*code="LOCUS_EVENT_UNKNOWN_TYPE"[^}]*\} 1/,
     );
@@ -162,7 +131,7 @@ describe('projector dead letters', () => {
 
   it('given parked events, when an operator lists, retries and skips them over HTTP, then the waiting events apply in order', async () => {
     // given
-    const list = await running.app.inject({ method: 'GET', url: '/admin/dead-letters?status=parked' });
+    const list = await suite.running.app.inject({ method: 'GET', url: '/admin/dead-letters?status=parked' });
     expect(list.statusCode).toBe(200);
     const items = list.json<{ items: { id: number; key: string; status: string }[] }>().items;
     expect(items.map((i) => i.key).sort()).toEqual([blocked, unknown, overflow].sort());
@@ -170,12 +139,18 @@ describe('projector dead letters', () => {
     const waiting = (await letters()).find((r) => r.status === 'waiting')!;
 
     // when: retrying the invalid JSON fails again; retrying a waiting one is refused; an unknown id is 404
-    const retried = await running.app.inject({ method: 'POST', url: `/admin/dead-letters/${head.id}/retry` });
-    const refused = await running.app.inject({
+    const retried = await suite.running.app.inject({
+      method: 'POST',
+      url: `/admin/dead-letters/${head.id}/retry`,
+    });
+    const refused = await suite.running.app.inject({
       method: 'POST',
       url: `/admin/dead-letters/${waiting.id}/retry`,
     });
-    const missing = await running.app.inject({ method: 'POST', url: '/admin/dead-letters/999999/skip' });
+    const missing = await suite.running.app.inject({
+      method: 'POST',
+      url: '/admin/dead-letters/999999/skip',
+    });
     // then
     expect(retried.json()).toMatchObject({ id: head.id, status: 'parked', released: [] });
     expect(refused.statusCode).toBe(409);
@@ -183,15 +158,18 @@ describe('projector dead letters', () => {
     expect(await versionOf(blocked)).toBe(1);
 
     // when: skipping the head
-    const skipped = await running.app.inject({ method: 'POST', url: `/admin/dead-letters/${head.id}/skip` });
+    const skipped = await suite.running.app.inject({
+      method: 'POST',
+      url: `/admin/dead-letters/${head.id}/skip`,
+    });
     // then: the event waiting behind it is applied
     expect(skipped.json()).toEqual({ id: head.id, status: 'skipped', released: [waiting.id] });
     expect(await versionOf(blocked)).toBe(2);
 
     // when: later events of the released key flow normally
     writer.product({ id: blocked, name: 'blocked v3' });
-    await produce(producer, topics, writer.events.splice(0));
-    await waitFor('catch-up', () => caughtUp(pool, broker, topics, group));
+    await produce(suite.producer, topics, writer.events.splice(0));
+    await waitFor('catch-up', () => caughtUp(suite.pool, suite.broker, topics, group));
     // then
     expect(await versionOf(blocked)).toBe(3);
     expect((await letters()).filter((r) => r.status === 'waiting')).toEqual([]);
@@ -199,19 +177,21 @@ describe('projector dead letters', () => {
 
   it('given an event the store rejects, when the cause is fixed and it is retried, then it and the event waiting behind it apply', async () => {
     // given: a constraint in the store rejects one product; its next version waits behind it
-    await pool.query(`ALTER TABLE product_summary ADD CONSTRAINT no_forbidden CHECK (name <> 'forbidden')`);
+    await suite.pool.query(
+      `ALTER TABLE product_summary ADD CONSTRAINT no_forbidden CHECK (name <> 'forbidden')`,
+    );
     const rejected = writer.product({ name: 'forbidden' });
     writer.product({ id: rejected, name: 'forbidden' });
-    await produce(producer, topics, writer.events.splice(0));
-    await waitFor('catch-up', () => caughtUp(pool, broker, topics, group));
+    await produce(suite.producer, topics, writer.events.splice(0));
+    await waitFor('catch-up', () => caughtUp(suite.pool, suite.broker, topics, group));
     const [head, behind] = (await letters()).filter((r) => r.message_key === rejected);
     expect([head?.status, behind?.status]).toEqual(['parked', 'waiting']);
     expect(head?.reason).toMatch(/failed after \d+ attempts: .*no_forbidden/);
     expect(await versionOf(rejected)).toBeNull();
 
     // when: the operator drops the constraint and retries
-    await pool.query('ALTER TABLE product_summary DROP CONSTRAINT no_forbidden');
-    const retried = await running.app.inject({
+    await suite.pool.query('ALTER TABLE product_summary DROP CONSTRAINT no_forbidden');
+    const retried = await suite.running.app.inject({
       method: 'POST',
       url: `/admin/dead-letters/${head!.id}/retry`,
     });
@@ -223,13 +203,13 @@ describe('projector dead letters', () => {
 
   it('given an event that fails in the store every time, when retried, then it stays parked with one more attempt', async () => {
     const parked = (await letters()).find((r) => r.message_key === overflow)!;
-    const retried = await running.app.inject({
+    const retried = await suite.running.app.inject({
       method: 'POST',
       url: `/admin/dead-letters/${parked.id}/retry`,
     });
     expect(retried.json()).toMatchObject({ id: parked.id, status: 'parked' });
     expect(retried.json<{ reason: string }>().reason).toMatch(/price_out_of_range/);
-    const attempts = await pool.query<{ attempts: number }>(
+    const attempts = await suite.pool.query<{ attempts: number }>(
       'SELECT attempts FROM dead_letters WHERE id = $1',
       [parked.id],
     );
@@ -245,17 +225,17 @@ describe('projector dead letters', () => {
     expect(new Set(lettersBefore.map((l) => l.split(' ')[2]))).toEqual(
       new Set(['skipped', 'retried', 'parked']),
     );
-    const viewsBefore = await readViews(pool);
+    const viewsBefore = await readViews(suite.pool);
 
     // when
-    const started = await running.app.inject({ method: 'POST', url: '/admin/rebuild' });
+    const started = await suite.running.app.inject({ method: 'POST', url: '/admin/rebuild' });
     expect(started.statusCode).toBe(202);
-    const status = await rebuildFinished(running.app);
+    const status = await rebuildFinished(suite.running.app);
 
     // then: the replay honoured the live skip (the blocked key's later versions apply, as live) and
     // parked the same poison again: the live letters stay as they were, ids included, and no duplicate
     expect(status).toMatchObject({ state: 'done' });
-    expect(await readViews(pool)).toEqual(viewsBefore);
+    expect(await readViews(suite.pool)).toEqual(viewsBefore);
     expect(await state()).toEqual(lettersBefore);
     expect(await versionOf(blocked)).toBe(3);
     const retriedOverflow = (await letters()).find((r) => r.message_key === overflow)!;
@@ -269,13 +249,13 @@ describe('projector dead letters', () => {
     const retried = (await letters()).filter((r) => r.message_key === rejectedKey);
     expect(retried.map((r) => r.status)).toEqual(['retried', 'retried']);
     expect(await versionOf(rejectedKey)).toBe(2);
-    await pool.query(
+    await suite.pool.query(
       `ALTER TABLE product_summary ADD CONSTRAINT no_forbidden CHECK (name <> 'forbidden') NOT VALID`,
     );
 
     // when
-    expect((await running.app.inject({ method: 'POST', url: '/admin/rebuild' })).statusCode).toBe(202);
-    expect(await rebuildFinished(running.app)).toMatchObject({ state: 'done' });
+    expect((await suite.running.app.inject({ method: 'POST', url: '/admin/rebuild' })).statusCode).toBe(202);
+    expect(await rebuildFinished(suite.running.app)).toMatchObject({ state: 'done' });
 
     // then: what the rebuilt views lack has an open letter, the one the operator knew
     expect(await versionOf(rejectedKey)).toBeNull();
@@ -284,6 +264,6 @@ describe('projector dead letters', () => {
       [retried[0]!.id, 'parked'],
       [retried[1]!.id, 'waiting'],
     ]);
-    await pool.query('ALTER TABLE product_summary DROP CONSTRAINT no_forbidden');
+    await suite.pool.query('ALTER TABLE product_summary DROP CONSTRAINT no_forbidden');
   });
 });

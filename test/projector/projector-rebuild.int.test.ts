@@ -1,21 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
+import { describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
-import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
-import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { sendingDevToken } from '../support/auth.js';
-import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
-import {
-  caughtUp,
-  projectorConfig,
-  rebuildFinished,
-  waitFor,
-  openProjectorTestbed,
-  type ProjectorTestbed,
-} from './projector.fixtures.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
+import { caughtUp, rebuildFinished, waitFor, projectorPerSuite } from './projector.fixtures.js';
 import { EventWriter, mixedStream, produce } from '../../testkit/events.js';
 import { expectedViews } from '../../testkit/model.js';
 import { readViews } from '../../testkit/views.js';
@@ -36,53 +24,34 @@ const READS = [
 ];
 
 describe('projector rebuild', () => {
-  let testbed: ProjectorTestbed;
-  let db: TestDatabase;
-  let pool: pg.Pool;
-  let broker: Broker;
-  let producer: MessageProducer;
-  let running: ProjectorProcess;
   const prefix = uniqueTopicPrefix();
   const topics = topicNames(prefix);
   const group = uniqueName('projector');
+  const suite = projectorPerSuite({ prefix, group, clientId: 'projector-rebuild-test', poolSize: 6, logger });
 
   const storageOptions = async () =>
     (
-      await pool.query<{ relname: string; reloptions: string[] | null }>(
+      await suite.pool.query<{ relname: string; reloptions: string[] | null }>(
         `SELECT relname, reloptions FROM pg_class WHERE relname IN ('product_summary', 'review_view')
          AND relkind = 'r' ORDER BY 1`,
       )
     ).rows;
   const indexNames = async () =>
     (
-      await pool.query<{
+      await suite.pool.query<{
         tablename: string;
         indexname: string;
       }>(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename IN
       ('applied_versions', 'category_view', 'product_summary', 'review_view', 'category_summary') ORDER BY 1, 2`)
     ).rows;
 
-  beforeAll(async () => {
-    testbed = await openProjectorTestbed({ prefix, clientId: 'projector-rebuild-test', poolSize: 6, logger });
-    ({ db, pool, broker, producer } = testbed);
-    running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
-      listen: false,
-    });
-    sendingDevToken(running.app);
-  });
-
-  afterAll(async () => {
-    await running?.process.close();
-    await testbed?.close();
-  });
-
   it('given live views, when rebuilt under concurrent reads and writes, then every read succeeds with data and the swapped-in views are correct', async () => {
     // given
     const writer = new EventWriter();
     const random = seededRandom(5);
     mixedStream(writer, random, { categories: 8, products: 300, reviews: 4_000, edits: 3_000 });
-    await produce(producer, topics, writer.events);
-    await waitFor('initial catch-up', () => caughtUp(pool, broker, topics, group));
+    await produce(suite.producer, topics, writer.events);
+    await waitFor('initial catch-up', () => caughtUp(suite.pool, suite.broker, topics, group));
     const indexesBefore = await indexNames();
     const storageBefore = await storageOptions();
     expect(storageBefore.every((table) => table.reloptions?.some((o) => o.startsWith('fillfactor=')))).toBe(
@@ -96,7 +65,7 @@ describe('projector rebuild', () => {
       while (!stop) {
         for (const sql of READS) {
           try {
-            const n = (await pool.query<{ n: number }>(sql)).rows[0]!.n;
+            const n = (await suite.pool.query<{ n: number }>(sql)).rows[0]!.n;
             if (n > 0) reads.ok += 1;
             else reads.empty += 1;
           } catch (error) {
@@ -114,20 +83,20 @@ describe('projector rebuild', () => {
           if (random() < 0.5) writer.product({ id, price: 100 + Math.floor(random() * 5000) });
           else writer.review({ productId: id, rating: 1 + Math.floor(random() * 5) });
         }
-        await produce(producer, topics, writer.events.slice(sent));
+        await produce(suite.producer, topics, writer.events.slice(sent));
         sent = writer.events.length;
         await sleep(50);
       }
     };
     const loops = [reader(), reader(), writes()];
-    const started = await running.app.inject({ method: 'POST', url: '/admin/rebuild' });
+    const started = await suite.running.app.inject({ method: 'POST', url: '/admin/rebuild' });
     expect(started.statusCode).toBe(202);
-    const again = await running.app.inject({ method: 'POST', url: '/admin/rebuild' });
+    const again = await suite.running.app.inject({ method: 'POST', url: '/admin/rebuild' });
     expect(again.statusCode).toBe(409);
-    const status = await rebuildFinished(running.app, 120_000);
+    const status = await rebuildFinished(suite.running.app, 120_000);
     stop = true;
     await Promise.all(loops);
-    await waitFor('final catch-up', () => caughtUp(pool, broker, topics, group));
+    await waitFor('final catch-up', () => caughtUp(suite.pool, suite.broker, topics, group));
 
     // then
     expect(status).toMatchObject({ state: 'done' });
@@ -135,14 +104,14 @@ describe('projector rebuild', () => {
     expect(reads.failed).toEqual([]);
     expect(reads.empty).toBe(0);
     expect(reads.ok).toBeGreaterThan(READS.length * 2);
-    expect(await readViews(pool)).toEqual(expectedViews(writer.events));
+    expect(await readViews(suite.pool)).toEqual(expectedViews(writer.events));
     expect(await indexNames()).toEqual(indexesBefore);
     expect(await storageOptions()).toEqual(storageBefore);
-    const leftovers = await pool.query(
+    const leftovers = await suite.pool.query(
       `SELECT tablename FROM pg_tables WHERE tablename LIKE '%\\_\\_next' OR tablename LIKE '%\\_\\_old'`,
     );
     expect(leftovers.rows).toEqual([]);
-    const positions = await pool.query('SELECT DISTINCT consumer FROM projector_positions');
+    const positions = await suite.pool.query('SELECT DISTINCT consumer FROM projector_positions');
     expect(positions.rows).toEqual([{ consumer: group }]);
   }, 240_000);
 });

@@ -1,14 +1,21 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
-import { PROJECTOR_SETTINGS, type ProjectorConfig, type ProjectorProcess } from '../../src/apps/projector.js';
+import { afterAll, beforeAll } from 'vitest';
+import {
+  PROJECTOR_SETTINGS,
+  startProjectorProcess,
+  type ProjectorConfig,
+  type ProjectorProcess,
+} from '../../src/apps/projector.js';
 import { createBroker, type Broker, type MessageProducer } from '../../src/messaging/kafka.js';
 import { REPO_ROOT } from '../../src/migrate/migrator.js';
+import { systemClock } from '../../src/shared/clock.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { createPool } from '../../src/shared/postgres.js';
 import { deadLetterTopic, topicNames, topicSpecs, type Topics } from '../../src/contracts/topics.js';
 import { createTestDatabase, type TestDatabase } from '../../testkit/isolation.js';
-import { authHeaders } from '../support/auth.js';
+import { authHeaders, sendingDevToken } from '../support/auth.js';
 import { setupTestTopics, testKafkaCredentials } from '../support/kafka.js';
 
 // What projector tests need around the testkit: test beds, projector processes, polling.
@@ -139,6 +146,38 @@ export async function openProjectorTestbed(options: {
       await db.drop();
     },
   };
+}
+
+/** A suite's test bed and the projector running on it; set by the suite's beforeAll. */
+export interface ProjectorSuite extends Omit<ProjectorTestbed, 'close'> {
+  running: ProjectorProcess;
+}
+
+/**
+ * Registers a suite's beforeAll and afterAll: a test bed of its own (see openProjectorTestbed) and
+ * the real projector composition root running on it in this process, without a port, as consumer
+ * `group`; its routes are sent the dev token. The fields are set by the beforeAll: read them in
+ * tests and hooks, not while the suite is collected.
+ * @example const suite = projectorPerSuite({ prefix, group, clientId: 'poison-test', poolSize: 3, logger });
+ */
+export function projectorPerSuite(
+  options: Parameters<typeof openProjectorTestbed>[0] & { group: string },
+): ProjectorSuite {
+  const suite = {} as ProjectorSuite;
+  let testbed: ProjectorTestbed | undefined;
+  beforeAll(async () => {
+    testbed = await openProjectorTestbed(options);
+    const { db, pool, broker, producer } = testbed;
+    const config = projectorConfig(db, options.prefix, options.group);
+    const running = await startProjectorProcess(config, systemClock, options.logger, { listen: false });
+    sendingDevToken(running.app);
+    Object.assign(suite, { db, pool, broker, producer, running });
+  });
+  afterAll(async () => {
+    await suite.running?.process.close();
+    await testbed?.close();
+  });
+  return suite;
 }
 
 // ---------------------------------------------------------------- projectors as real processes

@@ -1,21 +1,10 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProjectorProcess, type ProjectorProcess } from '../../src/apps/projector.js';
+import { describe, expect, it } from 'vitest';
 import { topicNames } from '../../src/contracts/topics.js';
 import type { ReviewState } from '../../src/contracts/review.events.js';
-import type { Broker, MessageProducer } from '../../src/messaging/kafka.js';
-import { systemClock } from '../../src/shared/clock.js';
 import { createLogger } from '../../src/shared/logger.js';
-import { sendingDevToken } from '../support/auth.js';
-import { uniqueName, uniqueTopicPrefix, type TestDatabase } from '../../testkit/isolation.js';
-import {
-  caughtUp,
-  openProjectorTestbed,
-  projectorConfig,
-  rebuildFinished,
-  waitFor,
-  type ProjectorTestbed,
-} from './projector.fixtures.js';
+import { uniqueName, uniqueTopicPrefix } from '../../testkit/isolation.js';
+import { caughtUp, rebuildFinished, waitFor, projectorPerSuite } from './projector.fixtures.js';
 import { EventWriter, mixedStream, produce, type StreamEvent } from '../../testkit/events.js';
 import { expectedViews } from '../../testkit/model.js';
 import { seededRandom } from '../../testkit/random.js';
@@ -116,30 +105,11 @@ async function rawAndRollup(pool: pg.Pool): Promise<{ call: string; raw: unknown
 }
 
 describe('rollups kept by the projector', () => {
-  let testbed: ProjectorTestbed;
-  let db: TestDatabase;
-  let pool: pg.Pool;
-  let broker: Broker;
-  let producer: MessageProducer;
-  let running: ProjectorProcess;
   const prefix = uniqueTopicPrefix();
   const topics = topicNames(prefix);
   const group = uniqueName('projector');
+  const suite = projectorPerSuite({ prefix, group, clientId: 'rollups-test', poolSize: 3, logger });
   const produced: StreamEvent[] = [];
-
-  beforeAll(async () => {
-    testbed = await openProjectorTestbed({ prefix, clientId: 'rollups-test', poolSize: 3, logger });
-    ({ db, pool, broker, producer } = testbed);
-    running = await startProjectorProcess(projectorConfig(db, prefix, group), systemClock, logger, {
-      listen: false,
-    });
-    sendingDevToken(running.app);
-  });
-
-  afterAll(async () => {
-    await running?.process.close();
-    await testbed?.close();
-  });
 
   it('given a history with re-ratings, deletes, category moves, duplicates and stale events, when projected, then the rollups match the model and every rollup procedure answers as its raw twin', async () => {
     // given: a random history whose reviews span 30 days, some edits moving a review to another day
@@ -155,35 +125,35 @@ describe('rollups kept by the projector', () => {
     produced.push(...writer.events, ...duplicates, ...stale);
 
     // when
-    await produce(producer, topics, produced, 300);
-    await waitFor('catch-up', () => caughtUp(pool, broker, topics, group));
+    await produce(suite.producer, topics, produced, 300);
+    await waitFor('catch-up', () => caughtUp(suite.pool, suite.broker, topics, group));
 
     // then
     const expected = expectedRollups(produced);
     expect([...expected.categoryDays.keys()].some((key) => key.startsWith('none '))).toBe(true);
     expect(expected.productDays.size).toBeGreaterThan(300);
-    expect(await readRollups(pool)).toEqual(expected);
-    const compared = await rawAndRollup(pool);
+    expect(await readRollups(suite.pool)).toEqual(expected);
+    const compared = await rawAndRollup(suite.pool);
     expect(compared.filter((c) => c.raw.length > 0).length).toBeGreaterThan(compared.length / 2);
     for (const { call, raw, rollup } of compared) expect(rollup, call).toEqual(raw);
   });
 
   it('given rollups that drifted, when the views are rebuilt, then the rebuilt rollups match the model again', async () => {
     // given: rows lost and a count changed behind the projector's back
-    await pool.query('DELETE FROM product_day_rollup WHERE day < $1', ['2025-12-01']);
-    await pool.query(
+    await suite.pool.query('DELETE FROM product_day_rollup WHERE day < $1', ['2025-12-01']);
+    await suite.pool.query(
       'UPDATE category_day_rollup SET review_count = review_count + 1, rating_sum = rating_sum + 5',
     );
-    expect(await readRollups(pool)).not.toEqual(expectedRollups(produced));
+    expect(await readRollups(suite.pool)).not.toEqual(expectedRollups(produced));
 
     // when
-    const started = await running.app.inject({ method: 'POST', url: '/admin/rebuild' });
+    const started = await suite.running.app.inject({ method: 'POST', url: '/admin/rebuild' });
     expect(started.statusCode).toBe(202);
-    const status = await rebuildFinished(running.app, 120_000);
+    const status = await rebuildFinished(suite.running.app, 120_000);
 
     // then
     expect(status).toMatchObject({ state: 'done' });
-    expect(await readRollups(pool)).toEqual(expectedRollups(produced));
-    for (const { call, raw, rollup } of await rawAndRollup(pool)) expect(rollup, call).toEqual(raw);
+    expect(await readRollups(suite.pool)).toEqual(expectedRollups(produced));
+    for (const { call, raw, rollup } of await rawAndRollup(suite.pool)) expect(rollup, call).toEqual(raw);
   });
 });
