@@ -88,36 +88,38 @@ export async function callRatingTrend(
   }));
 }
 
-/** Category report (`locus_category_report` + `locus_category_price_bands`, one snapshot). */
+/**
+ * Category report (`locus_category_report` + `locus_category_price_bands`): both in ONE statement, so
+ * they read one snapshot in one round trip. Each comes back as a JSON array of its rows, in the
+ * order the procedure returns them; float8 values survive JSON exactly (shortest round-trip text).
+ */
 export async function callCategoryReport(
   db: Queryable,
   params: CategoryReportParams,
   path: AnalyticsPath = 'raw',
 ): Promise<CategoryReport[]> {
-  const { rows } = await db.query<{
-    category_id: string;
-    category_name: string | null;
-    product_count: number;
-    review_count: number;
-    average_rating: number | null;
-    rating_distribution: number[];
-  }>(`SELECT * FROM ${onPath('locus_category_report', path)}($1, $2, $3)`, [
-    params.categoryId,
-    params.from,
-    params.to,
-  ]);
-  const { rows: bands } = await db.query<{
-    category_id: string;
-    band: number;
-    product_count: number;
-    review_count: number;
-    average_rating: number | null;
-  }>(`SELECT * FROM ${onPath('locus_category_price_bands', path)}($1, $2, $3, $4)`, [
-    params.categoryId,
-    params.from,
-    params.to,
-    params.priceEdges,
-  ]);
+  const { rows: both } = await db.query<{
+    reports: {
+      category_id: string;
+      category_name: string | null;
+      product_count: number;
+      review_count: number;
+      average_rating: number | null;
+      rating_distribution: number[];
+    }[];
+    bands: {
+      category_id: string;
+      band: number;
+      product_count: number;
+      review_count: number;
+      average_rating: number | null;
+    }[];
+  }>(
+    `SELECT (SELECT COALESCE(json_agg(r), '[]') FROM ${onPath('locus_category_report', path)}($1, $2, $3) r) AS reports,
+            (SELECT COALESCE(json_agg(b), '[]') FROM ${onPath('locus_category_price_bands', path)}($1, $2, $3, $4) b) AS bands`,
+    [params.categoryId, params.from, params.to, params.priceEdges],
+  );
+  const { reports: rows, bands } = both[0]!;
   const reports = rows.map((row): CategoryReport => ({
     categoryId: row.category_id,
     categoryName: row.category_name,

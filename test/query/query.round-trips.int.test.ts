@@ -56,6 +56,11 @@ describe('round trips of a locality request', () => {
     expect(tally.sequential).toBe(2);
   });
 
+  it('category report: its two procedures are one statement', async () => {
+    const tally = await roundTripsOf('/analytics/category-report?strategy=locality');
+    expect(tally.sequential).toBe(2);
+  });
+
   it('a category filter is checked alongside the query, not before it', async () => {
     const { rows } = await service.replica.query<{ id: string }>('SELECT id FROM category_view LIMIT 1');
     const categoryId = rows[0]!.id;
