@@ -1,67 +1,61 @@
 // The independent model of the views: what they must hold after a stream of events, computed from
 // the events alone, for tests and benchmarks to compare the projector's work against.
+import type { Selectable } from 'kysely';
 import type { CategoryState, ProductState } from '../src/contracts/catalog.events.js';
 import type { EventEnvelope } from '../src/contracts/envelope.js';
 import type { ReviewState } from '../src/contracts/review.events.js';
+import type { ReadStoreDb } from '../src/shared/read-store.tables.js';
 import type { StreamEvent } from './events.js';
+
+/** `created_at` → `createdAt`. */
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
+
+/** The value of a column in the model: timestamps as ISO text, `numeric` columns (text in pg) as numbers. */
+type ModelValue<T, IsNumeric extends boolean> = T extends Date
+  ? string
+  : IsNumeric extends true
+    ? T extends string
+      ? number
+      : T
+    : T;
+
+/**
+ * A row of the read store's `Table` in the model's terms, derived from its Kysely type so the two
+ * cannot drift: every column but the key `Key`, camelCased or named by `Renamed`; the `Numeric`
+ * columns as numbers. A column added to the table is a field the model and readViews must fill.
+ */
+type ModelRow<
+  Table extends keyof ReadStoreDb,
+  Key extends keyof Selectable<ReadStoreDb[Table]>,
+  Numeric extends keyof Selectable<ReadStoreDb[Table]> = never,
+  Renamed extends Partial<Record<keyof Selectable<ReadStoreDb[Table]>, string>> = Record<never, string>,
+> = {
+  [
+    C in Exclude<keyof Selectable<ReadStoreDb[Table]>, Key> as C extends keyof Renamed
+      ? Renamed[C] & string
+      : CamelCase<C & string>
+  ]: ModelValue<Selectable<ReadStoreDb[Table]>[C], C extends Numeric ? true : false>;
+};
 
 /**
  * Every column of every view, in the events' terms: strings as the events carry them (compared
  * exactly), timestamps as ISO text, attributes as parsed JSON (jsonb keeps its own key order).
  */
 export interface ExpectedViews {
-  categories: Map<
-    string,
-    { name: string; description: string; createdAt: string; updatedAt: string; version: number }
-  >;
+  categories: Map<string, ModelRow<'category_view', 'id'>>;
   products: Map<
     string,
-    {
-      sku: string;
-      name: string;
-      description: string;
-      categoryId: string | null;
-      categoryName: string | null;
-      price: number;
-      currency: string;
-      attributes: Record<string, unknown>;
-      createdAt: string;
-      updatedAt: string;
-      version: number;
-      reviewCount: number;
-      ratingSum: number;
-      averageRating: number | null;
-      histogram: number[];
-      lastReviewAt: string | null;
-    }
+    ModelRow<
+      'product_summary',
+      'id',
+      'average_rating',
+      { price_amount: 'price'; price_currency: 'currency'; rating_histogram: 'histogram' }
+    >
   >;
-  reviews: Map<
-    string,
-    {
-      productId: string;
-      author: string;
-      rating: number;
-      title: string;
-      body: string;
-      createdAt: string;
-      updatedAt: string;
-      productName: string | null;
-      categoryId: string | null;
-      version: number;
-    }
-  >;
-  categorySummaries: Map<
-    string,
-    {
-      name: string | null;
-      productCount: number;
-      priceMin: number | null;
-      priceMax: number | null;
-      priceAvg: number | null;
-      reviewCount: number;
-      averageRating: number | null;
-    }
-  >;
+  reviews: Map<string, ModelRow<'review_view', 'id'>>;
+  categorySummaries: Map<string, ModelRow<'category_summary', 'category_id', 'price_avg' | 'average_rating'>>;
 }
 
 /** What the views must hold after `events`, in any order and with any duplicates: newest version wins. */

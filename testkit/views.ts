@@ -1,57 +1,15 @@
 // The views as the read store holds them, read back in the model's shape (testkit/model.ts).
+import type { Selectable } from 'kysely';
 import type pg from 'pg';
+import type {
+  CategorySummaryRow,
+  ProductSummaryRow,
+  ReadStoreDb,
+  ReviewViewRow,
+} from '../src/shared/read-store.tables.js';
 import type { ExpectedViews } from './model.js';
 
-interface CategoryRow {
-  id: string;
-  name: string;
-  description: string;
-  version: string;
-  created_at: Date;
-  updated_at: Date;
-}
-interface ProductRow {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  category_id: string | null;
-  category_name: string | null;
-  price_amount: string;
-  price_currency: string;
-  attributes: Record<string, unknown>;
-  created_at: Date;
-  updated_at: Date;
-  version: string;
-  review_count: number;
-  rating_sum: number;
-  average_rating: string | null;
-  rating_histogram: number[];
-  last_review_at: Date | null;
-}
-interface ReviewRow {
-  id: string;
-  product_id: string;
-  author: string;
-  rating: number;
-  title: string;
-  body: string;
-  created_at: Date;
-  updated_at: Date;
-  version: string;
-  product_name: string | null;
-  category_id: string | null;
-}
-interface CategorySummaryRow {
-  category_id: string;
-  name: string | null;
-  product_count: number;
-  price_min: number | null;
-  price_max: number | null;
-  price_avg: string | null;
-  review_count: number;
-  average_rating: string | null;
-}
+type CategoryRow = Selectable<ReadStoreDb['category_view']>;
 
 const iso = (at: Date | null): string | null => (at === null ? null : at.toISOString());
 const numberOrNull = (value: string | number | null): number | null =>
@@ -68,8 +26,8 @@ export async function readViews(db: pg.Pool | pg.PoolClient): Promise<ExpectedVi
     reviews: new Map(),
     categorySummaries: new Map(),
   };
-  const columns = (row: object, known: readonly string[]) => {
-    const unknown = Object.keys(row).filter((column) => !known.includes(column));
+  const columns = <Row extends object>(row: Row, known: readonly (keyof Row & string)[]) => {
+    const unknown = Object.keys(row).filter((column) => !(known as readonly string[]).includes(column));
     if (unknown.length > 0) throw new Error(`view columns the model does not know: ${unknown.join(', ')}`);
   };
   for (const row of (await db.query<CategoryRow>('SELECT * FROM category_view')).rows) {
@@ -82,7 +40,7 @@ export async function readViews(db: pg.Pool | pg.PoolClient): Promise<ExpectedVi
       version: Number(row.version),
     });
   }
-  for (const row of (await db.query<ProductRow>('SELECT * FROM product_summary')).rows) {
+  for (const row of (await db.query<ProductSummaryRow>('SELECT * FROM product_summary')).rows) {
     columns(row, [
       'id',
       'sku',
@@ -121,7 +79,7 @@ export async function readViews(db: pg.Pool | pg.PoolClient): Promise<ExpectedVi
       lastReviewAt: iso(row.last_review_at),
     });
   }
-  for (const row of (await db.query<ReviewRow>('SELECT * FROM review_view')).rows) {
+  for (const row of (await db.query<ReviewViewRow>('SELECT * FROM review_view')).rows) {
     columns(row, [
       'id',
       'product_id',
