@@ -51,7 +51,7 @@ describe('round trips of a locality request', () => {
     expect(tally.byBackend.primary).toBe(1);
   });
 
-  it('rollup (streamed): two round trips in a row, the commit after the answer', async () => {
+  it('rollup into one cursor batch of groups or fewer: one statement, two round trips in a row', async () => {
     const tally = await roundTripsOf('/analytics/rollup?strategy=locality&groups=10');
     expect(tally.sequential).toBe(2);
   });
@@ -66,5 +66,24 @@ describe('round trips of a locality request', () => {
     const categoryId = rows[0]!.id;
     const tally = await roundTripsOf(`/analytics/top-rated?strategy=locality&categoryId=${categoryId}`);
     expect(tally.sequential).toBe(2);
+  });
+
+  it('the COMMIT sent behind the answer hands the pool back a connection outside any transaction, with its own timeout', async () => {
+    const { replica } = service;
+    for (const url of [
+      '/analytics/top-rated?strategy=locality',
+      '/analytics/category-report?strategy=locality',
+    ]) {
+      const response = await service.app.inject({ method: 'GET', url });
+      expect(response.statusCode, response.body).toBe(200);
+      for (let waited = 0; replica.idleCount < replica.totalCount && waited < 5_000; waited += 10)
+        await sleep(10);
+      expect(replica.idleCount).toBe(replica.totalCount);
+      // The pool hands out its most recently returned connection first: the one that answered.
+      const { rows } = await replica.query<{ in_transaction: boolean; timeout: string }>(
+        `SELECT now() <> statement_timestamp() AS in_transaction, current_setting('statement_timeout') AS timeout`,
+      );
+      expect(rows[0]).toEqual({ in_transaction: false, timeout: '10s' });
+    }
   });
 });
