@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bulkReviewStores, type BulkReviewStores, type TestQueryService } from './query.fixtures.js';
 import { startRoundTripCounter, type RoundTripCounter } from './round-trip-counter.js';
+
+/** Waits until every connection of `pool` is back in it (a COMMIT behind the answer may still be out). */
+async function untilIdle(pool: pg.Pool): Promise<void> {
+  for (let waited = 0; pool.idleCount < pool.totalCount && waited < 5_000; waited += 10) await sleep(10);
+}
 
 /** Longer than any freshness reading is kept, so each measured request pays for its own. */
 const READING_KEPT_MS = 300;
@@ -85,5 +91,24 @@ describe('round trips of a locality request', () => {
       );
       expect(rows[0]).toEqual({ in_transaction: false, timeout: '10s' });
     }
+  });
+
+  it('a replica refused after the snapshot opened: 503, and its connection goes back outside any transaction', async () => {
+    // A bound below any measurable lag stands in for a replica that fell behind.
+    const refusing = await stores.service({ maxReplicaLagMs: -1 });
+    const response = await refusing.app.inject({
+      method: 'GET',
+      url: '/analytics/top-rated?strategy=locality',
+    });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({ code: 'LOCUS_REPLICA_LAGGING' });
+    const { replica } = refusing;
+    for (let waited = 0; replica.idleCount < replica.totalCount && waited < 5_000; waited += 10)
+      await sleep(10);
+    expect(replica.idleCount).toBe(replica.totalCount);
+    const { rows } = await replica.query<{ in_transaction: boolean }>(
+      'SELECT now() <> statement_timestamp() AS in_transaction',
+    );
+    expect(rows[0]).toEqual({ in_transaction: false });
   });
 });
