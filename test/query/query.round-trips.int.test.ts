@@ -82,8 +82,7 @@ describe('round trips of a locality request', () => {
     ]) {
       const response = await service.app.inject({ method: 'GET', url });
       expect(response.statusCode, response.body).toBe(200);
-      for (let waited = 0; replica.idleCount < replica.totalCount && waited < 5_000; waited += 10)
-        await sleep(10);
+      await untilIdle(replica);
       expect(replica.idleCount).toBe(replica.totalCount);
       // The pool hands out its most recently returned connection first: the one that answered.
       const { rows } = await replica.query<{ in_transaction: boolean; timeout: string }>(
@@ -103,8 +102,7 @@ describe('round trips of a locality request', () => {
     expect(response.statusCode).toBe(503);
     expect(response.json()).toMatchObject({ code: 'LOCUS_REPLICA_LAGGING' });
     const { replica } = refusing;
-    for (let waited = 0; replica.idleCount < replica.totalCount && waited < 5_000; waited += 10)
-      await sleep(10);
+    await untilIdle(replica);
     expect(replica.idleCount).toBe(replica.totalCount);
     const { rows } = await replica.query<{ in_transaction: boolean }>(
       'SELECT now() <> statement_timestamp() AS in_transaction',
