@@ -29,7 +29,10 @@ export interface ReadStoreOptions {
   resilience: ResilienceOptions;
   /** Heavy queries refuse a replica further behind than this (LOCUS_MAX_REPLICA_LAG_MS). */
   maxReplicaLagMs: number;
-  /** How long a freshness reading is reused before the replica is probed again. */
+  /**
+   * How long a freshness reading is reused for light reads and /health before the replica is probed
+   * again; heavy answers take their own with their snapshot (inFreshSnapshot).
+   */
   lagCacheMs?: number;
   /**
    * The server's statement timeout (LOCUS_QUERY_STATEMENT_TIMEOUT_MS): a request's deadline may
