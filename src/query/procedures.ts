@@ -19,7 +19,7 @@ import { round, roundOrNull } from './rounding.js';
 
 /*
  * The ONE module that calls the stored procedures of procedures/analytics.sql. Callers pass a
- * connection of the REPLICA (ReadStore.inReplicaSnapshot); nothing here ever runs on the primary.
+ * connection of the REPLICA (ReadStore.inFreshSnapshot); nothing here ever runs on the primary.
  * Procedures return unrounded float8; this module rounds with the same `round` as the Node strategies.
  */
 

@@ -175,20 +175,6 @@ export class ReadStore {
     if (!(deadline.shortenedByClient && deadline.expired)) this.status = 'unreachable';
   }
 
-  /**
-   * Checks the replica may serve a heavy query: reachable, breaker closed, a streaming standby, and its
-   * lag known and within bound.
-   * @throws LocusError LOCUS_REPLICA_UNAVAILABLE (not a standby, disconnected, freshness unknown, or
-   *   down), LOCUS_CIRCUIT_OPEN or LOCUS_REPLICA_LAGGING (503, Retry-After) — never falls back to the
-   *   primary.
-   */
-  async requireFreshReplica(deadline: Deadline): Promise<ReplicaFreshness> {
-    const reading = await this.replicaFreshness(deadline);
-    const refusal = heavyRefusal(reading, this.options.maxReplicaLagMs);
-    if (refusal) throw refusal;
-    return reading;
-  }
-
   /** Runs a query on the replica under its breaker, retries and the deadline. */
   onReplica<T>(deadline: Deadline, what: string, fn: (db: pg.Pool) => Promise<T>): Promise<T> {
     return this.replicaPolicy.execute(deadline, what, () => fn(this.options.replica));
@@ -262,7 +248,9 @@ export class ReadStore {
   /**
    * `inReplicaSnapshot` for a heavy answer: the replica's freshness is read in the round trip that
    * opens the snapshot (see openFreshSnapshot), and `fn` runs only if the replica may serve it.
-   * @throws LocusError as `requireFreshReplica` when the replica is refused; else as `onReplica`.
+   * @throws LocusError LOCUS_REPLICA_UNAVAILABLE (not a standby, disconnected, freshness unknown, or
+   *   down), LOCUS_CIRCUIT_OPEN or LOCUS_REPLICA_LAGGING (503, Retry-After) — never falls back to the
+   *   primary; else as `onReplica`.
    */
   inFreshSnapshot<T>(
     deadline: Deadline,

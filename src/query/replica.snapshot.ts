@@ -29,8 +29,9 @@ export function snapshotSetup(statementTimeoutMs: number): string {
 
 /**
  * Opens the snapshot on `client` and reads the replica's freshness in the same round trip, while the
- * read primary is asked for its WAL position at the same time; refuses the replica exactly as
- * `requireFreshReplica` does, before any heavy statement is sent.
+ * read primary is asked for its WAL position at the same time; refuses a replica that is not a
+ * streaming standby with a known lag within LOCUS_MAX_REPLICA_LAG_MS (heavyRefusal) before any heavy
+ * statement is sent.
  *
  * Why the reading is taken with the snapshot rather than kept from an earlier probe: the probe is the
  * statement that takes the snapshot, so the lag it reports is the lag of the very data the procedure
