@@ -5,7 +5,7 @@ import { writeChartSvg } from '../lib/chart.js';
 import { describeProfile, type NetworkProfile } from '../lib/network/profiles.js';
 import type { LinkMeasurement } from '../lib/network/self-check.js';
 import { markdownTable, RESULTS_DIR } from '../lib/results.js';
-import type { BenchResults, Measured } from './locality.report.js';
+import { GOALS, SPEEDUP_GOALS, type BenchResults, type Measured } from './locality.report.js';
 
 /** One profile's run: its link, what the self-check measured on it, and the usual results. */
 export interface ProfileResults {
@@ -61,6 +61,39 @@ export function linkTable(runs: ProfileResults[]): string {
       '100 MB to the service s': linkMeasured ? linkMeasured.toServiceSeconds.toFixed(3) : '–',
       '100 MB from the service s': linkMeasured ? linkMeasured.fromServiceSeconds.toFixed(3) : '–',
     })),
+  );
+}
+
+/**
+ * One line per link at the largest size: the speed-up of locality for results of at most
+ * GOALS.maxResultRows rows (its range and goal), and auto's worst point of the sweep against the
+ * faster side.
+ */
+export function goalsByLink(runs: ProfileResults[]): string {
+  const points = speedUpsByBandwidth(runs);
+  return markdownTable(
+    runs.map(({ profile, results }) => {
+      const small = points
+        .filter((p) => p.profile === profile.name && p.rows <= GOALS.maxResultRows)
+        .map((p) => p.speedUp);
+      const goal = SPEEDUP_GOALS[profile.name];
+      const worst = (results.sweep?.points ?? [])
+        .map((p) => ({
+          name: p.name,
+          slack: p.auto.p50Ms / Math.min(p.locality.p50Ms, p.serviceJoin.p50Ms),
+        }))
+        .sort((a, b) => b.slack - a.slack)[0];
+      const lowest = small.length > 0 ? Math.min(...small) : undefined;
+      return {
+        link: profile.name,
+        'locality speed-up, ≤ 1,000 rows (p50)':
+          lowest === undefined ? '–' : `${lowest}–${Math.max(...small)}×`,
+        goal: `≥ ${goal}×`,
+        met: lowest === undefined ? '–' : lowest >= goal ? 'yes' : '**no**',
+        'auto / faster, worst point': worst ? `${worst.slack.toFixed(2)}× (${worst.name})` : '–',
+        'auto met': worst ? (worst.slack <= GOALS.autoSlack ? 'yes' : '**no**') : '–',
+      };
+    }),
   );
 }
 

@@ -59,7 +59,7 @@ import {
 } from './locality.measure.js';
 import { renderChart } from './locality.chart.js';
 import { measureFloor } from './locality.floor.js';
-import { linkTable, renderBandwidthChart, type ProfileResults } from './locality.bandwidth.js';
+import { goalsByLink, linkTable, renderBandwidthChart, type ProfileResults } from './locality.bandwidth.js';
 import { startQueryBehindLink } from './locality.network.js';
 import {
   renderMarkdown,
@@ -357,16 +357,17 @@ async function writeReport(runs: ProfileResults[]): Promise<void> {
     if (results.sizes.length === 0) continue;
     const name = profile.name === 'loopback' ? 'locality' : `locality-${profile.name}`;
     const fileStamp = results.startedAt.replace(/[:.]/g, '-');
+    const markdown = renderMarkdown(results, { profile: profile.name, chart: `${name}-latest.svg` });
     written.push(
       ...(await writeResults(name, {
         [`-${fileStamp}.json`]: `${JSON.stringify({ network: profile, ...results }, null, 2)}\n`,
-        '-latest.md': `# Over ${profile.name}: ${describeProfile(profile)}\n\n${renderMarkdown(results)}`,
+        '-latest.md': `# Over ${profile.name}: ${describeProfile(profile)}\n\n${markdown}`,
       })),
     );
     if (results.sweep) written.push(await renderChart(results, name));
     if (results.mismatches.length > 0)
       console.log(`  ${profile.name} MISMATCHES:\n  ${results.mismatches.join('\n  ')}`);
-    console.log(`\n${profile.name}:${renderMarkdown(results).split('## Goals')[1] ?? ''}`);
+    console.log(`\n${profile.name}:${markdown.split('## Goals')[1] ?? ''}`);
   }
   const measured = runs.filter((run) => run.results.sizes.length > 0);
   if (measured.length === 0) return;
@@ -376,7 +377,8 @@ async function writeReport(runs: ProfileResults[]): Promise<void> {
       '-latest.md':
         `# Locality across links at ${largest.reviews.toLocaleString('en')} reviews\n\n` +
         `The links as their self-check measured them (100 MB each way, median of 50 round trips):\n\n` +
-        `${linkTable(measured)}\n\n![speed-up against bandwidth](locality-bandwidth-latest.svg)\n`,
+        `${linkTable(measured)}\n\nThe goals per link (issue 17), at that size:\n\n${goalsByLink(measured)}\n\n` +
+        `![speed-up against bandwidth](locality-bandwidth-latest.svg)\n`,
     })),
   );
   written.push(await renderBandwidthChart(measured, largest.reviews));

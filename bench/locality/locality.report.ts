@@ -3,6 +3,7 @@
  * locality.chart.ts). Pure functions of the raw figures, so a report can be re-rendered from a
  * committed JSON file.
  */
+import type { NetworkProfileName } from '../lib/network/profiles.js';
 import { markdownTable } from '../lib/results.js';
 import { floorGoals, floorTable, type FloorResults } from './locality.floor.js';
 
@@ -81,7 +82,23 @@ export interface BenchResults {
   mismatches: string[];
 }
 
-export const GOALS = { speedup: 20, bytesRatio: 1_000, p99Ms: 250, maxResultRows: 1_000, autoSlack: 1.1 };
+export const GOALS = { bytesRatio: 1_000, p99Ms: 250, maxResultRows: 1_000, autoSlack: 1.1 };
+/**
+ * Locality over service-join (p50) for results of at most GOALS.maxResultRows rows, per link (issue
+ * 17); the issue names none for rack, which is held to loopback's.
+ */
+export const SPEEDUP_GOALS: Record<NetworkProfileName, number> = {
+  loopback: 5,
+  rack: 5,
+  datacenter: 20,
+  region: 50,
+};
+
+/** What a report is of: the link its figures crossed, and the name of its sweep chart. */
+export interface ReportOf {
+  profile: NetworkProfileName;
+  chart: string;
+}
 
 const mb = (bytes: number) =>
   bytes >= 1e6
@@ -147,7 +164,8 @@ interface GoalLine {
 }
 
 /** The issue's goals, checked against the largest size measured (they are stated for 1M reviews). */
-export function checkGoals(results: BenchResults): GoalLine[] {
+export function checkGoals(results: BenchResults, profile: NetworkProfileName): GoalLine[] {
+  const speedupGoal = SPEEDUP_GOALS[profile];
   const largest = results.sizes.at(-1);
   if (!largest) return [];
   const lines: GoalLine[] = [];
@@ -167,9 +185,9 @@ export function checkGoals(results: BenchResults): GoalLine[] {
     const speedup = serviceJoin.p50Ms / locality.p50Ms;
     const fewer = serviceJoin.bytesPerRun / Math.max(1, locality.bytesPerRun);
     lines.push({
-      goal: `${name} (${locality.rows} rows): locality ≥ ${GOALS.speedup}× faster (p50)`,
+      goal: `${name} (${locality.rows} rows): locality ≥ ${speedupGoal}× faster (p50) over ${profile}`,
       measured: times(speedup),
-      met: speedup >= GOALS.speedup,
+      met: speedup >= speedupGoal,
     });
     lines.push({
       goal: `${name}: ≥ ${GOALS.bytesRatio}× fewer bytes`,
@@ -184,20 +202,23 @@ export function checkGoals(results: BenchResults): GoalLine[] {
   }
   const floor = results.floor?.at(-1);
   if (floor) lines.push(...floorGoals(floor));
-  const exportPoint = results.sweep?.points.find((p) => p.name === 'export');
-  if (exportPoint) {
-    const faster = Math.min(exportPoint.locality.p50Ms, exportPoint.serviceJoin.p50Ms);
-    const slack = exportPoint.auto.p50Ms / faster;
+  // auto against the faster side at every point of the sweep, the export (its negative control) included.
+  for (const point of results.sweep?.points ?? []) {
+    const faster = Math.min(point.locality.p50Ms, point.serviceJoin.p50Ms);
+    const slack = point.auto.p50Ms / faster;
+    const control = point.name === 'export' ? ' (negative control)' : '';
     lines.push({
-      goal: `export (negative control): auto within ${GOALS.autoSlack}× of the faster path`,
-      measured: `${slack.toFixed(2)}× (auto chose ${exportPoint.auto.chose.join('/')}: ${exportPoint.auto.p50Ms} ms; locality ${exportPoint.locality.p50Ms} ms, service-join ${exportPoint.serviceJoin.p50Ms} ms)`,
+      goal: `${point.name}${control}: auto within ${GOALS.autoSlack}× of the faster path`,
+      measured: `${slack.toFixed(2)}× (auto chose ${point.auto.chose.join('/')}, the faster was ${
+        point.locality.p50Ms <= point.serviceJoin.p50Ms ? 'locality' : 'service-join'
+      }: ${point.auto.p50Ms} ms; locality ${point.locality.p50Ms} ms, service-join ${point.serviceJoin.p50Ms} ms)`,
       met: slack <= GOALS.autoSlack,
     });
   }
   return lines;
 }
 
-export function renderMarkdown(results: BenchResults): string {
+export function renderMarkdown(results: BenchResults, of: ReportOf): string {
   const largest = results.sizes.at(-1);
   const parts = [
     `# Locality benchmark`,
@@ -224,7 +245,7 @@ export function renderMarkdown(results: BenchResults): string {
       'Rollup into G buckets by review id (result rows = min(G, N) less hash collisions) and the full export as ratio 1; `auto` is `strategy=auto`, with what it chose (`Locus-Strategy`). The export is measured again here, all three strategies interleaved.',
       '',
       sweepTable(results.sweep.points),
-      '![latency and bytes against the result/input ratio](locality-latest.svg)',
+      `![latency and bytes against the result/input ratio](${of.chart})`,
       '',
     );
   }
@@ -240,7 +261,7 @@ export function renderMarkdown(results: BenchResults): string {
         : 'The raw and rollup paths returned identical rows for every query.\n',
     );
   }
-  const goals = checkGoals(results);
+  const goals = checkGoals(results, of.profile);
   parts.push(
     `## Goals (checked at ${largest ? largest.reviews.toLocaleString('en') : '?'} reviews; stated for 1,000,000)`,
     '',
