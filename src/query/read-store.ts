@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { isLocusError } from '../shared/errors.js';
 import { isAvailabilityError } from './availability.js';
 import { BackendPolicy, databaseClassifier, type ResilienceOptions } from './backend.policy.js';
 import { Deadline, deadlineExceeded } from './deadline.js';
@@ -140,7 +141,10 @@ export class ReadStore {
       .then(
         (lsn): PrimaryPosition => ({ lsn }),
         (error: unknown): PrimaryPosition => {
-          if (deadline.shortenedByClient && budget.expired) throw deadlineExceeded(deadline, what, error);
+          // The policy's timer may fire a hair before the budget reads expired (libuv starts timers
+          // from the loop's cached clock): its own deadline error says the same.
+          const ranOut = budget.expired || (isLocusError(error) && error.code === 'LOCUS_DEADLINE_EXCEEDED');
+          if (deadline.shortenedByClient && ranOut) throw deadlineExceeded(deadline, what, error);
           return { unknown: 'the read primary did not report its WAL position' };
         },
       );
