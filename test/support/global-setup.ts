@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { dockerAnswers } from '../../src/cli/test.command.js';
 import { readEnvFile, ENV_FILE } from '../../src/cli/services.command.js';
-import { ADDRESS_VARIABLES, tcpAnswers, type ServiceAddresses } from './services.js';
+import { ADDRESS_VARIABLES, endpointOf, tcpAnswers, type ServiceAddresses } from './services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -41,7 +41,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (!complete(addresses)) throw new Error(HOW_TO_START);
   const down = [];
   for (const name of ADDRESS_VARIABLES) {
-    if (!(await tcpAnswers(addresses[name]))) down.push(`${name}=${addresses[name]}`);
+    // Host and port only: the addresses carry the processes' passwords, which a log must not show.
+    const { host, port } = endpointOf(addresses[name]);
+    if (!(await tcpAnswers(addresses[name]))) down.push(`${name} at ${host}:${port}`);
   }
   if (down.length > 0) {
     throw new Error(`${HOW_TO_START}. Not answering: ${down.join(', ')} (addresses from env or ${ENV_FILE})`);
