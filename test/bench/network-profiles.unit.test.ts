@@ -61,4 +61,13 @@ describe('network profiles', () => {
       judgeLink(NETWORK_PROFILES.region, { ...good, rttMs: 20.5, toServiceSeconds: onRate }),
     ).toHaveLength(2);
   });
+
+  it('given a host-bound profile, when its link measures slower than its rate, then that passes; faster still fails', () => {
+    const bytes = 100 * 1024 * 1024;
+    const onRate = (bytes * 8) / 10e9;
+    const slower = { rttMs: 0.12, toServiceSeconds: onRate * 1.6, fromServiceSeconds: onRate * 2.4, bytes };
+    expect(judgeLink(NETWORK_PROFILES.rack, slower)).toEqual([]);
+    expect(judgeLink(NETWORK_PROFILES.rack, { ...slower, toServiceSeconds: onRate / 2 })).toHaveLength(1);
+    expect(judgeLink(NETWORK_PROFILES.rack, { ...slower, rttMs: 1 })).toHaveLength(1);
+  });
 });
