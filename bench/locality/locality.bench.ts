@@ -72,6 +72,7 @@ import { publishReviewEvents } from './locality.events.js';
 import {
   API_REVIEWS,
   CATALOG,
+  COMPOSITION_MAX_REVIEWS,
   COMPOSITION_RUNS,
   DEADLINE_MS,
   localitySettings,
@@ -195,10 +196,10 @@ function emptyResults(startedAt: Date): BenchResults {
     bulkNote:
       "Reviews beyond the first 10,000 are imported through the reviews service's batched write code " +
       '(createReviewBatch: catalog check, outbox entries, events, documents, confirmations), published by the ' +
-      `relay and projected like any review, up to ${settings.storeReviews.toLocaleString('en')} reviews, so ` +
-      'composition (which reads the reviews API) sees the same data. Past that the reviews relay would need ' +
-      "over an hour to drain FerretDB's outbox, so the rest are the same review-created events (the service's " +
-      "buildEvent) published to Kafka by the relay's publishBounded, and composition is not measured there.",
+      `relay and projected like any review, up to ${settings.storeReviews.toLocaleString('en')} reviews, so the ` +
+      'reviews store holds what the views hold. Past that the rest are the same review-created events (the ' +
+      "service's buildEvent) published to Kafka by the relay's publishBounded. Composition (which pages every " +
+      `review out of the reviews API) is measured up to ${COMPOSITION_MAX_REVIEWS.toLocaleString('en')} reviews.`,
     sizes: [],
     sweep: undefined,
     mismatches: [],
@@ -289,7 +290,8 @@ function queriesAt(reviews: number, window: string): (QuerySpec & { reps: number
 async function measureSize(run: Run, sizeName: SizeName): Promise<Measured[]> {
   const reviews = SIZE_NAMES[sizeName];
   const strategiesOf = (query: string) =>
-    reviews <= settings.storeReviews && settings.compositionQueries.includes(query)
+    reviews <= Math.min(settings.storeReviews, COMPOSITION_MAX_REVIEWS) &&
+    settings.compositionQueries.includes(query)
       ? ['locality', 'service-join', 'composition']
       : ['locality', 'service-join'];
   // The aggregations whose procedure has a rollup path: `locality` takes it (auto), `locality:raw` not.
