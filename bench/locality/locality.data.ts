@@ -8,7 +8,7 @@ import { createReviewBatch, type BatchItem, type ReviewBatchDeps } from '../../s
 import { DEFAULT_LANES, reviewCollections } from '../../src/reviews/review.model.js';
 import { systemClock, uuidGenerator } from '../../src/shared/clock.js';
 import { benchToken } from '../lib/auth.js';
-import { progressBar } from '../lib/progress.js';
+import { progressBar, rateBar } from '../lib/progress.js';
 import { waitForReplay } from '../lib/replica.js';
 import { CATALOG, SEED } from './locality.settings.js';
 
@@ -121,11 +121,10 @@ export async function importReviews(
   const random = seededRandom(SEED + from);
   const count = to - from;
   const size = { categories: CATALOG.categories, products: productIds.length, reviews: count };
-  const progress = progressBar(
+  const progress = rateBar(
     'importing [{bar}] {value}/{total} reviews into the store | {percentage}% | {rate}/s',
+    count,
   );
-  progress.start(count, 0, { rate: 0 });
-  const started = performance.now();
   let done = 0;
   let failure: Error | undefined;
   const inFlight = new Set<Promise<void>>();
@@ -133,7 +132,7 @@ export async function importReviews(
     const sent: Promise<void> = createReviewBatch(deps, items).then(
       () => {
         done += items.length;
-        progress.update(done, { rate: Math.round(done / ((performance.now() - started) / 1000)) });
+        progress.advance(items.length);
       },
       (error: unknown) => {
         failure ??= error instanceof Error ? error : new Error(String(error));
@@ -162,5 +161,5 @@ export async function importReviews(
     progress.stop();
     await client.close();
   }
-  return done / ((performance.now() - started) / 1000);
+  return progress.perSecond();
 }

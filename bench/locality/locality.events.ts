@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { generateReviews } from '../../examples/product-catalog/dataset.js';
-import { ReviewCreatedV1, type ReviewState } from '../../src/contracts/review.events.js';
+import type { ReviewState } from '../../src/contracts/review.events.js';
 import type { Broker } from '../../src/messaging/kafka.js';
 import { publishBounded } from '../../src/relay/bounded-publish.js';
 import type { PendingEvent } from '../../src/relay/outbox-source.js';
-import { buildEvent } from '../../src/reviews/review.write.js';
+import { createdEvent } from '../../src/reviews/review.batch.js';
 import { seededRandom } from '../../testkit/random.js';
-import { progressBar } from '../lib/progress.js';
+import { rateBar } from '../lib/progress.js';
 import { CATALOG, SEED } from './locality.settings.js';
 
 /** Events per publish: the relay's own batch size, split into produce requests under the broker's limit. */
@@ -32,17 +32,14 @@ export async function publishReviewEvents(
   const random = seededRandom(SEED + range.from);
   const count = range.to - range.from;
   const size = { categories: CATALOG.categories, products: productIds.length, reviews: count };
-  const progress = progressBar(
+  const progress = rateBar(
     'publishing [{bar}] {value}/{total} review-created events to Kafka | {percentage}% | {rate}/s',
+    count,
   );
-  progress.start(count, 0, { rate: 0 });
-  const started = performance.now();
-  let done = 0;
   const publish = async (events: PendingEvent[]) => {
     const outcome = await publishBounded(producer, events);
     if (outcome.parked.length > 0) throw new Error(`an event was parked: ${outcome.parked[0]!.reason}`);
-    done += events.length;
-    progress.update(done, { rate: Math.round(done / ((performance.now() - started) / 1000)) });
+    progress.advance(events.length);
   };
   try {
     let batch: PendingEvent[] = [];
@@ -56,16 +53,7 @@ export async function publishReviewEvents(
         createdAt: createdAt.toISOString(),
         updatedAt: createdAt.toISOString(),
       };
-      const event = buildEvent({
-        definition: ReviewCreatedV1,
-        reviewId: state.id,
-        productId: state.productId,
-        version: 1,
-        previousSequence: 0,
-        data: state,
-        now: createdAt,
-        id: randomUUID(),
-      });
+      const event = createdEvent(state, createdAt, randomUUID());
       batch.push({ outboxId: event._id, topic, key: state.productId, envelope: event.envelope });
       if (batch.length < EVENTS_PER_PUBLISH) continue;
       await publish(batch);
@@ -76,5 +64,5 @@ export async function publishReviewEvents(
     progress.stop();
     await producer.close();
   }
-  return done / ((performance.now() - started) / 1000);
+  return progress.perSecond();
 }

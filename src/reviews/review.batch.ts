@@ -62,19 +62,7 @@ export async function createReviewBatch(
     const id = deps.newId();
     return { id, productId: item.productId, ...item.review, createdAt: at, updatedAt: at };
   });
-  const events = states.map((state) =>
-    buildEvent({
-      definition: ReviewCreatedV1,
-      reviewId: state.id,
-      productId: state.productId,
-      version: 1,
-      previousSequence: 0,
-      data: state,
-      now,
-      id: deps.newId(),
-      lanes: deps.lanes,
-    }),
-  );
+  const events = states.map((state) => createdEvent(state, now, deps.newId(), deps.lanes));
   await recordBatch(deps, events);
   await completeBatch(deps, events);
   return states.map((review) => ({ review, version: 1 }));
@@ -172,4 +160,19 @@ async function ignoringDuplicates(insert: Promise<unknown>): Promise<void> {
       writeErrors.length > 0 && writeErrors.every((writeError) => writeError.code === DUPLICATE_KEY);
     if (!duplicatesOnly && !isDuplicateKey(error)) throw error;
   }
+}
+
+/** The event that creates `state`, its review's first: version 1, first of its product's sequence. */
+export function createdEvent(state: ReviewState, now: Date, id: string, lanes?: number): ReviewEventDocument {
+  return buildEvent({
+    definition: ReviewCreatedV1,
+    reviewId: state.id,
+    productId: state.productId,
+    version: 1,
+    previousSequence: 0,
+    data: state,
+    now,
+    id,
+    lanes,
+  });
 }
