@@ -145,6 +145,9 @@ async function expectStopsWithinGrace(name: string, { socketsClosed = false } = 
   });
   await waitFor('its children to go', async () => descendants.every((child) => !alive(child)), 3_000);
   if (!socketsClosed) return;
+  // The supervisor copies the child's output into its log file as it comes: the last line may land
+  // just after the exit was seen.
+  await waitFor('its "stopped" log line', async () => stoppedLine(name) !== undefined, 3_000);
   expect({ name, socketsOpenAfterClose: socketsOpenAfterClose(name) }).toEqual({
     name,
     socketsOpenAfterClose: [],
@@ -161,13 +164,20 @@ const SOCKET_RESOURCE =
  * milliseconds when the peer answers at once, and past the grace period (exit 1) when it does not.
  */
 function socketsOpenAfterClose(name: string): string[] {
-  const stopped = readFileSync(supervisor.logFile(name), 'utf8')
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as { msg?: string; open?: string[] })
-    .find((entry) => entry.msg?.endsWith(' stopped') && entry.open);
+  const stopped = stoppedLine(name);
   if (!stopped) return ['no "stopped" log line'];
-  return stopped.open!.filter((resource) => SOCKET_RESOURCE.test(resource));
+  return stopped.open.filter((resource) => SOCKET_RESOURCE.test(resource));
+}
+
+/** The process's "<name> stopped" log line, with what was still open then; undefined until written. */
+function stoppedLine(name: string): { open: string[] } | undefined {
+  return readFileSync(supervisor.logFile(name), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.endsWith('}'))
+    .map((line) => JSON.parse(line) as { msg?: string; open?: string[] })
+    .find((entry): entry is { msg: string; open: string[] } =>
+      Boolean(entry.msg?.endsWith(' stopped') && entry.open),
+    );
 }
 
 afterAll(async () => {
